@@ -1,0 +1,54 @@
+# cookiewatch — build, demo and test targets. `make demo` and `make test` do
+# all set-up on a fresh Debian machine with Go (they install libpcap-dev with
+# apt-get when run as root, or print the command to run otherwise).
+
+GO      ?= go
+BIN     := ./cookiewatch
+FUZZTIME ?= 20s
+# Where the shared corpus of public captures lives (tests read it; CI fails without it).
+export COOKIEWATCH_CORPUS ?= $(abspath ../shared/corpus)
+
+.PHONY: all deps build demo test vet fuzz fuzz-short testdata clean
+
+all: build
+
+deps:
+	@if [ ! -f /usr/include/pcap/pcap.h ] && [ ! -f /usr/include/pcap.h ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing libpcap-dev (libpcap headers are missing)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev >/dev/null; \
+		else \
+			echo "libpcap headers are missing: run  sudo apt-get install -y libpcap-dev  and retry" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/cookiewatch
+
+demo: build
+	$(BIN) -r testdata/pcap/login.pcap
+
+vet: deps
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+test: deps vet
+	$(GO) test -count=1 ./...
+
+# Rebuild the sample captures from their transcripts (deterministic).
+testdata: deps
+	$(GO) run ./capture/capturetest/mkpcap testdata/pcap/*.txt
+
+# Run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
+fuzz: deps
+	@set -e; for pkg in ./httpparse ./capture; do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+clean:
+	rm -f $(BIN)

@@ -1,0 +1,71 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/cookiewatch/cookiewatch/rules"
+)
+
+// SchemaVersion is the version of the JSON Lines record layout (docs/json.md).
+const SchemaVersion = 1
+
+// JSONLines writes one JSON object per finding as soon as it is given, then
+// a final summary record. Each line has "type": "finding" or "summary".
+type JSONLines struct {
+	w   io.Writer
+	enc *json.Encoder
+}
+
+// NewJSONLines returns a writer of JSON Lines to w.
+func NewJSONLines(w io.Writer) *JSONLines {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &JSONLines{w: w, enc: enc}
+}
+
+type findingRecord struct {
+	Type     string `json:"type"`
+	Version  int    `json:"version"`
+	Severity string `json:"severity"`
+	rules.Finding
+	Confidence string `json:"confidence"`
+	Time       string `json:"time"`
+	LastTime   string `json:"last_time,omitempty"`
+}
+
+// TimeFormat is RFC 3339 with microseconds, in UTC.
+const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// Write writes one finding.
+func (j *JSONLines) Write(f rules.Finding) error {
+	rec := findingRecord{Type: "finding", Version: SchemaVersion, Severity: f.Severity.String(), Finding: f,
+		Confidence: f.Confidence.String(), Time: f.Time.UTC().Format(TimeFormat)}
+	if f.Count > 1 && !f.LastTime.Equal(f.Time) {
+		rec.LastTime = f.LastTime.UTC().Format(TimeFormat)
+	}
+	if err := j.enc.Encode(rec); err != nil {
+		return fmt.Errorf("report: writing JSON: %w", err)
+	}
+	return nil
+}
+
+type summaryRecord struct {
+	Type    string `json:"type"`
+	Version int    `json:"version"`
+	Summary
+	BySeverity map[string]int `json:"by_severity"`
+}
+
+// Close writes the summary record.
+func (j *JSONLines) Close(s Summary, fs []rules.Finding) error {
+	by := map[string]int{}
+	for _, f := range fs {
+		by[f.Severity.String()]++
+	}
+	if err := j.enc.Encode(summaryRecord{Type: "summary", Version: SchemaVersion, Summary: s, BySeverity: by}); err != nil {
+		return fmt.Errorf("report: writing JSON: %w", err)
+	}
+	return nil
+}
