@@ -1,0 +1,338 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcap"
+	"github.com/google/gopacket/reassembly"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultIdleTimeout             = 2 * time.Minute
+	DefaultMaxBufferedPagesTotal   = 64 << 20 / pageSize // about 64 MiB
+	DefaultMaxBufferedPagesPerConn = 4 << 20 / pageSize  // about 4 MiB
+	DefaultMaxConns                = 1_000_000
+
+	pageSize      = 1900 // reassembly's page size
+	flushInterval = time.Minute
+	bpfSnaplen    = 262144
+)
+
+// Config tunes an Analyzer; zero fields take the defaults above.
+type Config struct {
+	Filter                  string        // BPF expression, as tcpdump -r; "" keeps everything
+	IdleTimeout             time.Duration // capture time without packets before a connection is closed
+	MaxBufferedPagesTotal   int           // out-of-order pages (1900 bytes) buffered in all
+	MaxBufferedPagesPerConn int           // and per connection; over it the oldest hole becomes a gap
+	MaxConns                int           // connections tracked at once; new ones over it are dropped
+}
+
+// Stats counts what an Analyzer saw. Add sums the Stats of several files.
+type Stats struct {
+	Packets     uint64 // frames read (frame numbers run 1..Packets)
+	Bytes       uint64 // captured bytes of those frames
+	FilteredOut uint64 // frames the BPF filter rejected
+	Decoded     uint64 // TCP segments handed to reassembly
+	Skipped     map[string]uint64
+
+	Fragments          uint64 // IPv4 fragments seen
+	Reassembled        uint64 // IPv4 datagrams rebuilt from fragments
+	FragmentsDiscarded uint64 // fragments dropped (bad, over limits, timed out)
+	SnaplenTruncated   uint64 // TCP segments cut by the snap length
+
+	Streams          uint64 // TCP connections the reassembler tracked (also payload-less ones)
+	ConnsOpened      uint64 // Handler.Open calls
+	ConnsClosed      uint64 // Conn.Close calls (equals ConnsOpened after Run)
+	ConnsIdleFlushed uint64 // of those, closed for idleness
+	ConnsOverLimit   uint64 // connections refused over Config.MaxConns
+
+	Gaps           uint64 // Conn.Gap calls
+	GapBytes       uint64 // bytes they skipped (unknown sizes not counted)
+	BufferOverruns uint64 // gaps forced by the buffered-page limits
+	OverlapBytes   uint64 // retransmitted/overlapping bytes not delivered again
+	DeliveredBytes uint64 // bytes handed to Conn.Data
+
+	Truncated       bool  // the file ended inside a record
+	TruncatedOffset int64 // where that record starts
+	FirstTime       time.Time
+	LastTime        time.Time
+}
+
+// Add adds o's counts to s.
+func (s *Stats) Add(o Stats) {
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.FilteredOut += o.FilteredOut
+	s.Decoded += o.Decoded
+	if len(o.Skipped) > 0 && s.Skipped == nil {
+		s.Skipped = make(map[string]uint64, len(o.Skipped))
+	}
+	for k, v := range o.Skipped {
+		s.Skipped[k] += v
+	}
+	s.Fragments += o.Fragments
+	s.Reassembled += o.Reassembled
+	s.FragmentsDiscarded += o.FragmentsDiscarded
+	s.SnaplenTruncated += o.SnaplenTruncated
+	s.Streams += o.Streams
+	s.ConnsOpened += o.ConnsOpened
+	s.ConnsClosed += o.ConnsClosed
+	s.ConnsIdleFlushed += o.ConnsIdleFlushed
+	s.ConnsOverLimit += o.ConnsOverLimit
+	s.Gaps += o.Gaps
+	s.GapBytes += o.GapBytes
+	s.BufferOverruns += o.BufferOverruns
+	s.OverlapBytes += o.OverlapBytes
+	s.DeliveredBytes += o.DeliveredBytes
+	if o.Truncated && !s.Truncated {
+		s.Truncated, s.TruncatedOffset = true, o.TruncatedOffset
+	}
+	if !o.FirstTime.IsZero() && (s.FirstTime.IsZero() || o.FirstTime.Before(s.FirstTime)) {
+		s.FirstTime = o.FirstTime
+	}
+	if o.LastTime.After(s.LastTime) {
+		s.LastTime = o.LastTime
+	}
+}
+
+// Analyzer decodes the packets of one capture, reassembles TCP and drives a
+// Handler's Conns, all in the goroutine that calls Run. Frame numbers start
+// at 1 per Analyzer: use one per file.
+type Analyzer struct {
+	cfg   Config
+	h     Handler
+	dec   *decoder
+	asm   *reassembly.Assembler
+	ctx   asmContext
+	stats Stats
+	bpf   map[layers.LinkType]*pcap.BPF
+
+	live         int     // streams known to the library
+	pending      *stream // needs forceClose after this segment (RST, reused 4-tuple)
+	inAssemble   bool
+	idleFlushing bool
+	synthetic    int
+	synTCP       layers.TCP
+	synBuf       [20]byte
+	lastFlush    time.Time
+	ran          bool
+}
+
+// NewAnalyzer makes an Analyzer that opens a Conn on h for each connection.
+// A Filter that does not compile is an error only once Run knows the link
+// type; NewAnalyzer checks it against Ethernet.
+func NewAnalyzer(cfg Config, h Handler) (*Analyzer, error) {
+	if h == nil {
+		return nil, errors.New("capture: nil Handler")
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxBufferedPagesTotal <= 0 {
+		cfg.MaxBufferedPagesTotal = DefaultMaxBufferedPagesTotal
+	}
+	if cfg.MaxBufferedPagesPerConn <= 0 {
+		cfg.MaxBufferedPagesPerConn = DefaultMaxBufferedPagesPerConn
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(), bpf: map[layers.LinkType]*pcap.BPF{}}
+	a.stats.Skipped = map[string]uint64{}
+	if cfg.Filter != "" {
+		if _, err := a.filter(layers.LinkTypeEthernet); err != nil {
+			return nil, err
+		}
+	}
+	pool := reassembly.NewStreamPool(streamFactory{a})
+	a.asm = reassembly.NewAssembler(pool)
+	a.asm.MaxBufferedPagesTotal = cfg.MaxBufferedPagesTotal
+	a.asm.MaxBufferedPagesPerConnection = cfg.MaxBufferedPagesPerConn
+	return a, nil
+}
+
+// Stats returns a copy of the counters so far.
+func (a *Analyzer) Stats() Stats {
+	s := a.stats
+	s.Skipped = make(map[string]uint64, len(a.stats.Skipped))
+	for k, v := range a.stats.Skipped {
+		s.Skipped[k] = v
+	}
+	s.Fragments = a.dec.fragments
+	s.Reassembled = a.dec.reassembled
+	s.FragmentsDiscarded = a.dec.fragDiscarded
+	return s
+}
+
+// bpfLinkType maps LINKTYPE_ values that differ from DLT_ values.
+func bpfLinkType(lt layers.LinkType) layers.LinkType {
+	switch lt {
+	case layers.LinkTypeRaw: // LINKTYPE_RAW 101 is DLT_RAW 12
+		return linkTypeRawAlt1
+	}
+	return lt
+}
+
+func (a *Analyzer) filter(lt layers.LinkType) (*pcap.BPF, error) {
+	if f, ok := a.bpf[lt]; ok {
+		return f, nil
+	}
+	f, err := pcap.NewBPF(bpfLinkType(lt), bpfSnaplen, a.cfg.Filter)
+	if err != nil {
+		return nil, fmt.Errorf("capture: filter %q (link type %s): %w", a.cfg.Filter, lt, err)
+	}
+	a.bpf[lt] = f
+	return f, nil
+}
+
+// Run reads src until io.EOF, then flushes and closes every connection (also
+// when it stops on an error). It returns nil, an error wrapping ErrTruncated
+// (every packet before the bad record was processed), or another error. Run
+// may be called once per Analyzer.
+func (a *Analyzer) Run(src Source) error {
+	if a.ran {
+		return errors.New("capture: Analyzer.Run called twice")
+	}
+	a.ran = true
+	fileLT := src.LinkType()
+	raw := int(fileLT)
+	if r, ok := src.(interface{ RawLinkType() int }); ok {
+		raw = r.RawLinkType()
+	}
+	if !supportedLinkType(fileLT) || (raw > 255 && raw != 276) {
+		return linkTypeError(raw)
+	}
+	if a.cfg.Filter != "" {
+		if _, err := a.filter(fileLT); err != nil {
+			return err
+		}
+	}
+	plt, _ := src.(PacketLinkTyper)
+	err := a.loop(src, fileLT, plt)
+	a.flushAll()
+	return err
+}
+
+func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper) error {
+	for {
+		data, ci, err := src.ReadPacketData()
+		if err != nil {
+			switch {
+			case err == io.EOF:
+				return nil
+			case err == pcap.NextErrorTimeoutExpired:
+				continue
+			case errors.Is(err, ErrTruncated):
+			case errors.Is(err, io.ErrUnexpectedEOF), err == pcap.NextErrorReadError:
+				err = fmt.Errorf("%w: after frame %d: %v", ErrTruncated, a.ctx.frame, err)
+			default:
+				return fmt.Errorf("capture: reading after frame %d: %w", a.ctx.frame, err)
+			}
+			a.stats.Truncated = true
+			a.stats.TruncatedOffset = -1
+			if f, ok := src.(interface{ TruncatedOffset() int64 }); ok {
+				a.stats.TruncatedOffset = f.TruncatedOffset()
+			}
+			return err
+		}
+		a.ctx.frame++
+		a.stats.Packets++
+		a.stats.Bytes += uint64(len(data))
+		ts := ci.Timestamp
+		if a.stats.FirstTime.IsZero() {
+			a.stats.FirstTime = ts
+			a.lastFlush = ts
+		}
+		if ts.After(a.stats.LastTime) {
+			a.stats.LastTime = ts
+		}
+		lt := fileLT
+		if plt != nil {
+			lt = plt.PacketLinkType(ci)
+		}
+		if a.cfg.Filter != "" {
+			f, err := a.filter(lt)
+			if err != nil {
+				return err
+			}
+			if !f.Matches(ci, data) {
+				a.stats.FilteredOut++
+				a.tick(ts)
+				continue
+			}
+		}
+		a.packet(lt, data, ci)
+		a.tick(ts)
+	}
+}
+
+// Packet processes one frame as Run does (frame numbers count its calls);
+// for sources that are not pull-style. Call Finish after the last one.
+func (a *Analyzer) Packet(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) {
+	a.ctx.frame++
+	a.stats.Packets++
+	a.stats.Bytes += uint64(len(data))
+	if a.stats.FirstTime.IsZero() {
+		a.stats.FirstTime = ci.Timestamp
+		a.lastFlush = ci.Timestamp
+	}
+	if ci.Timestamp.After(a.stats.LastTime) {
+		a.stats.LastTime = ci.Timestamp
+	}
+	a.packet(lt, data, ci)
+	a.tick(ci.Timestamp)
+}
+
+// Finish flushes and closes every connection, as Run does at the end.
+func (a *Analyzer) Finish() { a.flushAll() }
+
+func (a *Analyzer) packet(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) {
+	if kind := a.dec.decode(lt, data, ci); kind != "" {
+		a.stats.Skipped[kind]++
+		return
+	}
+	a.stats.Decoded++
+	if ci.CaptureLength < ci.Length {
+		a.stats.SnaplenTruncated++
+	}
+	a.ctx.ci = ci
+	a.inAssemble = true
+	a.asm.AssembleWithContext(a.dec.netFlow, &a.dec.tcp, &a.ctx)
+	a.inAssemble = false
+	if s := a.pending; s != nil {
+		a.pending = nil
+		a.forceClose(s)
+		if s.reborn { // now the 4-tuple is free: this SYN starts a new stream
+			a.inAssemble = true
+			a.asm.AssembleWithContext(a.dec.netFlow, &a.dec.tcp, &a.ctx)
+			a.inAssemble = false
+			if p := a.pending; p != nil && p != s {
+				a.pending = nil
+				a.forceClose(p)
+			}
+			a.pending = nil
+		}
+	}
+}
+
+// tick runs the idle flush every minute of capture time.
+func (a *Analyzer) tick(ts time.Time) {
+	if ts.Sub(a.lastFlush) < flushInterval {
+		return
+	}
+	a.lastFlush = ts
+	a.idleFlushing = true
+	a.asm.FlushCloseOlderThan(ts.Add(-a.cfg.IdleTimeout))
+	a.idleFlushing = false
+	a.dec.discardFragments(ts.Add(-a.cfg.IdleTimeout))
+}
+
+func (a *Analyzer) flushAll() {
+	a.asm.FlushAll()
+}
