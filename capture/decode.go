@@ -297,6 +297,10 @@ func (d *decoder) etherType(et uint16, p []byte, depth int) string {
 				return d.ipv4(p, depth+1)
 			case 6:
 				return d.ipv6(p, depth+1)
+			case 0: // pseudowire control word, then Ethernet (RFC 4448)
+				if len(p) >= 4+14 {
+					return d.ethernet(p[4:], depth+1)
+				}
 			}
 			return skipMPLSNonIP
 		case 0x8864: // PPPoE session, then PPP
@@ -304,7 +308,12 @@ func (d *decoder) etherType(et uint16, p []byte, depth int) string {
 				return skipBadPPPoE
 			}
 			proto := binary.BigEndian.Uint16(p[6:])
-			p = p[8:]
+			p0 := p
+			p = p0[8:]
+			if proto>>8&1 != 0 { // protocol field compression: one byte
+				proto >>= 8
+				p = p0[7:]
+			}
 			switch proto {
 			case 0x0021:
 				return d.ipv4(p, depth+1)
