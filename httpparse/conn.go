@@ -1,0 +1,736 @@
+package httpparse
+
+import (
+	"bytes"
+	"time"
+)
+
+// Limits bound what one Conn keeps. Zero fields take their defaults.
+type Limits struct {
+	// MaxHeaderBytes bounds one header block including its start line
+	// (default 64 KiB). Over it: the complete lines so far are emitted with
+	// Truncated set, "header-too-large" is counted and the side resyncs. It
+	// also bounds a trailer section and a buffered TLS ClientHello, so it is
+	// the per-side buffer bound.
+	MaxHeaderBytes int
+	// MaxPending bounds unanswered requests per connection (default 100, as
+	// Zeek's max_pending_requests); over it the oldest is dropped and
+	// "too-many-pending" counted.
+	MaxPending int
+	// MaxScanBytes bounds how far a side of a connection not yet recognised
+	// as HTTP or TLS is scanned for an HTTP start line before that side is
+	// given up (default 64 KiB). Once the connection is known to be HTTP,
+	// resynchronising scans are not bounded in bytes (they keep no data).
+	MaxScanBytes int
+}
+
+const (
+	defaultMaxHeaderBytes = 64 << 10
+	defaultMaxPending     = 100
+	defaultMaxScanBytes   = 64 << 10
+	maxChunkLine          = 4 << 10 // chunk-size line with extensions
+	smallBuffer           = 8 << 10 // buffers above this are released between messages
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = defaultMaxHeaderBytes
+	}
+	if l.MaxHeaderBytes < 64 {
+		l.MaxHeaderBytes = 64
+	}
+	if l.MaxPending <= 0 {
+		l.MaxPending = defaultMaxPending
+	}
+	if l.MaxScanBytes <= 0 {
+		l.MaxScanBytes = defaultMaxScanBytes
+	}
+	return l
+}
+
+// Stats counts what Conns saw. A Stats is not safe for concurrent use: give
+// each goroutine (shard) its own and merge them with Add.
+type Stats struct {
+	Requests, Responses uint64
+	Orphans             uint64 // final responses with no pending request
+	TLSConns            uint64 // connections recognised as TLS
+	HTTPConns           uint64 // connections recognised as HTTP/1.x
+	OtherConns          uint64 // connections with data that were neither, counted at Close
+	Gaps                uint64 // Gap calls
+	Resyncs             uint64 // times a side found a message start again after skipping bytes
+	TruncatedHeaders    uint64 // header blocks emitted with Truncated set
+	Tunnels             uint64 // 101 Switching Protocols or 2xx to CONNECT: parsing stopped
+	// Anomalies counts trouble by kind, like Zeek's "weird" log:
+	// "bad-start-line", "header-too-large", "bare-lf", "obs-fold", "bad-fold",
+	// "bad-header-line", "space-before-colon", "bad-content-length",
+	// "bad-transfer-encoding", "te-and-cl", "bad-chunk-size", "bad-chunk-end",
+	// "too-many-pending", "data-while-waiting", "tls-hello-too-large",
+	// "bad-tls-hello", "internal-stall" (a parser bug; report it).
+	Anomalies map[string]uint64
+}
+
+// Add adds o's counts to s.
+func (s *Stats) Add(o *Stats) {
+	s.Requests += o.Requests
+	s.Responses += o.Responses
+	s.Orphans += o.Orphans
+	s.TLSConns += o.TLSConns
+	s.HTTPConns += o.HTTPConns
+	s.OtherConns += o.OtherConns
+	s.Gaps += o.Gaps
+	s.Resyncs += o.Resyncs
+	s.TruncatedHeaders += o.TruncatedHeaders
+	s.Tunnels += o.Tunnels
+	for k, v := range o.Anomalies {
+		s.anomalyN(k, v)
+	}
+}
+
+func (s *Stats) anomaly(kind string) { s.anomalyN(kind, 1) }
+
+func (s *Stats) anomalyN(kind string, n uint64) {
+	if s.Anomalies == nil {
+		s.Anomalies = make(map[string]uint64)
+	}
+	s.Anomalies[kind] += n
+}
+
+// state is where a side's byte stream is.
+type state uint8
+
+const (
+	stDetect     state = iota // no byte seen yet: TLS record or HTTP start line?
+	stLine                    // at a line beginning: collecting a candidate start line in buf
+	stSkipLine                // resynchronising: skipping to the next LF
+	stHeader                  // collecting a header block in buf
+	stBody                    // Content-Length body: remain bytes to skip
+	stChunkSize               // collecting a chunk-size line in buf
+	stChunkData               // remain bytes of chunk data to skip
+	stChunkEnd                // the CRLF after chunk data
+	stTrailer                 // trailer lines until an empty one (not emitted)
+	stUntilClose              // response body delimited by the end of the connection
+	stTLS                     // buffering a TLS ClientHello in buf
+	stWait                    // client after CONNECT or Upgrade: waiting for the response
+	stOff                     // given up, tunnel or TLS: bytes are dropped
+)
+
+// sideState is one direction's parser. Its memory is buf, bounded by
+// Limits.MaxHeaderBytes.
+type sideState struct {
+	st        state
+	buf       []byte
+	lineStart int   // stHeader, stTrailer: offset in buf of the current line
+	remain    int64 // stBody, stChunkData
+	syncing   bool  // looking for a message start after losing sync: failures are silent
+	skipped   bool  // bytes were skipped since the last message start
+	scanned   int   // bytes scanned while the connection was unrecognised
+	gaveUp    bool  // scanned past MaxScanBytes without recognising anything
+	midLine   bool  // stLine: not at a line beginning (hunting for a status line)
+	seen      bool  // data or a gap arrived on this side
+	lastFrame uint64
+	lastTime  time.Time // of the last complete line's LF in buf
+}
+
+// Conn parses the two byte streams of one TCP connection into HTTP/1.x
+// messages, push-style: it never blocks and starts no goroutine. Which side is
+// the client is decided from content (a request line or a status line), never
+// from ports. Bodies are skipped without being copied. A Conn is not safe for
+// concurrent use.
+type Conn struct {
+	info    ConnInfo
+	h       Handler
+	lim     Limits
+	st      *Stats
+	side    [2]sideState
+	client  int // index of the client side, -1 until known
+	proto   Proto
+	sni     string
+	pending []*Request // requests waiting for their final response, oldest first
+	closed  bool
+}
+
+// NewConn returns a parser for one connection. h may be nil (only Stats are
+// kept); st may be nil (counts are discarded).
+func NewConn(info ConnInfo, h Handler, lim Limits, st *Stats) *Conn {
+	if st == nil {
+		st = &Stats{}
+	}
+	c := &Conn{info: info, h: h, lim: lim.withDefaults(), st: st, client: -1}
+	c.side[0].syncing, c.side[1].syncing = true, true // not in sync until a message start is seen
+	return c
+}
+
+// Proto reports what the connection was recognised to carry so far:
+// ProtoOther once a side gave up scanning and nothing was recognised.
+func (c *Conn) Proto() Proto {
+	if c.proto == ProtoUnknown && (c.side[0].gaveUp || c.side[1].gaveUp) {
+		return ProtoOther
+	}
+	return c.proto
+}
+
+// SNI returns the server_name of a TLS ClientHello seen on the connection, or "".
+func (c *Conn) SNI() string { return c.sni }
+
+// spanCursor maps offsets of one Data call's bytes to their Span.
+type spanCursor struct {
+	spans []Span
+	i     int
+	base  int // offset of spans[i]
+}
+
+func (sc *spanCursor) at(off int) (uint64, time.Time) {
+	if len(sc.spans) == 0 {
+		return 0, time.Time{}
+	}
+	for sc.i < len(sc.spans)-1 && off >= sc.base+sc.spans[sc.i].Len {
+		sc.base += sc.spans[sc.i].Len
+		sc.i++
+	}
+	return sc.spans[sc.i].Frame, sc.spans[sc.i].Time
+}
+
+// Data consumes in-order bytes sent by side sd. data is only valid during the
+// call; spans say which frames carried it (their lengths should add up to
+// len(data); bytes past the last span are attributed to it).
+func (c *Conn) Data(sd Side, data []byte, spans []Span) {
+	if c.closed || sd > 1 || len(data) == 0 {
+		return
+	}
+	c.side[sd].seen = true
+	cur := spanCursor{spans: spans}
+	c.feed(int(sd), data, &cur)
+}
+
+func (c *Conn) feed(sd int, data []byte, cur *spanCursor) {
+	s := &c.side[sd]
+	off, stalls := 0, 0
+	for off < len(data) {
+		if s.st == stOff {
+			return
+		}
+		n := c.step(sd, data[off:], off, cur)
+		if n == 0 {
+			if stalls++; stalls > 4 {
+				c.st.anomaly("internal-stall")
+				s.st, s.buf = stOff, nil
+				return
+			}
+			continue
+		}
+		stalls = 0
+		off += n
+	}
+}
+
+// step consumes a prefix of data (at offset off of the Data call) in the
+// side's current state and returns its length; 0 only when the state changed.
+func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
+	s := &c.side[sd]
+	switch s.st {
+	case stDetect:
+		switch {
+		case c.proto == ProtoHTTP:
+			s.st = stLine
+		case data[0] == 0x16 && (c.proto == ProtoUnknown || c.proto == ProtoTLS):
+			s.st = stTLS
+		case c.proto == ProtoTLS:
+			s.st = stOff
+		default:
+			s.st = stLine
+		}
+		return 0
+
+	case stTLS:
+		return c.stepTLS(sd, data, cur)
+
+	case stLine:
+		return c.stepLine(sd, data, off, cur)
+
+	case stSkipLine:
+		i := bytes.IndexByte(data, '\n')
+		n := len(data)
+		if i >= 0 {
+			n = i + 1
+			s.st, s.midLine = stLine, false
+		}
+		s.skipped = true
+		c.scan(sd, n)
+		return n
+
+	case stHeader:
+		return c.stepHeader(sd, data, off, cur)
+
+	case stBody:
+		n := int(min(s.remain, int64(len(data))))
+		if s.remain -= int64(n); s.remain == 0 {
+			c.endMessage(sd)
+		}
+		return n
+
+	case stChunkSize:
+		i := bytes.IndexByte(data, '\n')
+		chunk := data
+		if i >= 0 {
+			chunk = data[:i+1]
+		}
+		if len(s.buf)+len(chunk) > maxChunkLine {
+			c.st.anomaly("bad-chunk-size")
+			c.lostSync(sd, stSkipLine)
+			return 0
+		}
+		s.buf = append(s.buf, chunk...)
+		if i < 0 {
+			return len(chunk)
+		}
+		size, ok := parseChunkSize(trimEOL(s.buf))
+		s.buf = s.buf[:0]
+		switch {
+		case !ok:
+			c.st.anomaly("bad-chunk-size")
+			c.lostSync(sd, stLine)
+		case size == 0:
+			s.st, s.lineStart = stTrailer, 0
+		default:
+			s.st, s.remain = stChunkData, size
+		}
+		return len(chunk)
+
+	case stChunkData:
+		n := int(min(s.remain, int64(len(data))))
+		if s.remain -= int64(n); s.remain == 0 {
+			s.st = stChunkEnd
+		}
+		return n
+
+	case stChunkEnd:
+		switch data[0] {
+		case '\r':
+			return 1
+		case '\n':
+			s.st = stChunkSize
+			return 1
+		}
+		c.st.anomaly("bad-chunk-end")
+		s.st = stChunkSize
+		return 0
+
+	case stTrailer:
+		i := bytes.IndexByte(data, '\n')
+		chunk := data
+		if i >= 0 {
+			chunk = data[:i+1]
+		}
+		if len(s.buf)+len(chunk) > c.lim.MaxHeaderBytes {
+			c.st.anomaly("header-too-large")
+			c.lostSync(sd, stSkipLine)
+			return 0
+		}
+		s.buf = append(s.buf, chunk...)
+		if i >= 0 {
+			if len(trimEOL(s.buf[s.lineStart:])) == 0 {
+				c.endMessage(sd)
+			} else {
+				s.lineStart = len(s.buf)
+			}
+		}
+		return len(chunk)
+
+	case stWait:
+		c.st.anomaly("data-while-waiting")
+		return len(data)
+
+	default: // stUntilClose; stOff returns in feed
+		return len(data)
+	}
+}
+
+// scan accounts bytes scanned without recognising a message start; on a
+// connection not (yet) known as HTTP it gives the side up past MaxScanBytes.
+func (c *Conn) scan(sd, n int) {
+	s := &c.side[sd]
+	if c.proto != ProtoUnknown {
+		return
+	}
+	if s.scanned += n; s.scanned > c.lim.MaxScanBytes {
+		s.st, s.gaveUp, s.buf = stOff, true, nil
+	}
+}
+
+// expects reports which start lines side sd may begin a message with.
+func (c *Conn) expects(sd int) (req, resp bool) {
+	if c.client < 0 {
+		return true, true
+	}
+	return c.client == sd, c.client != sd
+}
+
+func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
+	s := &c.side[sd]
+	i := bytes.IndexByte(data, '\n')
+	chunk := data
+	if i >= 0 {
+		chunk = data[:i+1]
+	}
+	wantReq, wantResp := c.expects(sd)
+	wantReq = wantReq && !s.midLine // a request line starts at a line beginning
+	// Bodies rarely end with a line end, so while resynchronising a status
+	// line is also looked for right after any byte ("hunting").
+	hunting := s.syncing && wantResp
+	if hunting && len(s.buf) == 0 && !(wantReq && requestPrefixOK(chunk[:min(len(chunk), maxMethodLen+1)])) {
+		n := 0
+		if j := bytes.Index(chunk, []byte(httpPrefix)); j > 0 {
+			n = j
+		} else if j < 0 {
+			n = len(chunk) - partialSuffix(chunk)
+		}
+		if n > 0 {
+			s.skipped = true
+			s.midLine = chunk[n-1] != '\n'
+			c.scan(sd, n)
+			return n
+		}
+	}
+	if len(s.buf)+len(chunk) > c.lim.MaxHeaderBytes {
+		c.badStart(sd, false, 0)
+		return 0
+	}
+	s.buf = append(s.buf, chunk...)
+	for {
+		line := s.buf
+		complete := line[len(line)-1] == '\n'
+		if complete {
+			if line = trimEOL(line); len(line) == 0 { // empty lines before a message are ignored (RFC 9112 2.2)
+				s.buf, s.midLine = s.buf[:0], false
+				return len(chunk)
+			}
+			isReq := wantReq && isRequestLine(line)
+			if isReq || (wantResp && isStatusLine(line)) {
+				c.startMessage(sd, isReq)
+				s.lastFrame, s.lastTime = cur.at(off + i)
+				return len(chunk)
+			}
+		} else {
+			prefix := line[:min(len(line), maxMethodLen+1)]
+			if (len(prefix) == 1 && prefix[0] == '\r') ||
+				(wantReq && requestPrefixOK(prefix)) || (wantResp && statusPrefixOK(prefix)) {
+				return len(chunk)
+			}
+		}
+		if !hunting {
+			c.badStart(sd, complete, len(chunk))
+			return len(chunk)
+		}
+		// Hunting: keep the next "HTTP/1." after the candidate's first byte,
+		// or the longest suffix that could begin one.
+		b := s.buf[1:]
+		if j := bytes.Index(b, []byte(httpPrefix)); j >= 0 {
+			b = b[j:]
+		} else {
+			b = b[len(b)-partialSuffix(b):]
+		}
+		n := copy(s.buf, b)
+		s.buf = s.buf[:n]
+		s.skipped, s.midLine, wantReq = true, !(complete && n == 0), false
+		c.scan(sd, len(chunk))
+		if n == 0 || s.st != stLine {
+			return len(chunk)
+		}
+	}
+}
+
+// partialSuffix returns the length of the longest proper suffix of b that
+// is a prefix of "HTTP/1.".
+func partialSuffix(b []byte) int {
+	for k := min(len(b), len(httpPrefix)-1); k > 0; k-- {
+		if string(b[len(b)-k:]) == httpPrefix[:k] {
+			return k
+		}
+	}
+	return 0
+}
+
+// startMessage records a valid start line (in buf) on side sd; it decides
+// the connection's direction if that was still open.
+func (c *Conn) startMessage(sd int, isReq bool) {
+	s := &c.side[sd]
+	if c.client < 0 {
+		c.client = sd
+		if !isReq {
+			c.client = 1 - sd
+		}
+		c.proto = ProtoHTTP
+		c.st.HTTPConns++
+		for o := range c.side {
+			if c.side[o].gaveUp { // scanning stopped before the connection proved HTTP
+				c.side[o].gaveUp, c.side[o].st, c.side[o].syncing = false, stSkipLine, true
+			}
+		}
+	}
+	if s.skipped {
+		c.st.Resyncs++
+	}
+	s.syncing, s.skipped, s.midLine = false, false, false
+	s.st, s.lineStart = stHeader, len(s.buf)
+}
+
+// badStart handles bytes that cannot start a message: counted once per loss
+// of sync on an HTTP connection, then skipped. atLineEnd says the bad line
+// was consumed through its LF; n bytes were consumed.
+func (c *Conn) badStart(sd int, atLineEnd bool, n int) {
+	s := &c.side[sd]
+	if !s.syncing && c.proto == ProtoHTTP {
+		c.st.anomaly("bad-start-line")
+	}
+	s.syncing, s.skipped = true, true
+	s.buf = s.buf[:0]
+	if atLineEnd {
+		s.st, s.midLine = stLine, false
+	} else {
+		s.st = stSkipLine
+	}
+	c.scan(sd, n)
+}
+
+func (c *Conn) stepHeader(sd int, data []byte, off int, cur *spanCursor) int {
+	s := &c.side[sd]
+	i := bytes.IndexByte(data, '\n')
+	chunk := data
+	if i >= 0 {
+		chunk = data[:i+1]
+	}
+	if len(s.buf)+len(chunk) > c.lim.MaxHeaderBytes {
+		c.st.anomaly("header-too-large")
+		c.emitTruncated(sd)
+		c.lostSync(sd, stSkipLine)
+		return 0
+	}
+	s.buf = append(s.buf, chunk...)
+	if i < 0 {
+		return len(chunk)
+	}
+	s.lastFrame, s.lastTime = cur.at(off + i)
+	if len(trimEOL(s.buf[s.lineStart:])) > 0 {
+		s.lineStart = len(s.buf)
+		return len(chunk)
+	}
+	c.complete(sd, false)
+	return len(chunk)
+}
+
+// lostSync drops the side's partial state and starts scanning for a message
+// start in state next (stLine at a line beginning, else stSkipLine).
+func (c *Conn) lostSync(sd int, next state) {
+	s := &c.side[sd]
+	s.syncing, s.skipped, s.midLine = true, true, false
+	s.st = next
+	s.resetBuf()
+}
+
+func (s *sideState) resetBuf() {
+	if cap(s.buf) > smallBuffer {
+		s.buf = nil
+	} else {
+		s.buf = s.buf[:0]
+	}
+	s.lineStart = 0
+}
+
+// emitTruncated emits the complete lines of a header block cut short.
+func (c *Conn) emitTruncated(sd int) {
+	if c.side[sd].st == stHeader {
+		c.st.TruncatedHeaders++
+		c.complete(sd, true)
+	}
+}
+
+// complete parses the header block in buf (through lineStart), emits it and
+// moves the side to the body state. truncated: the block was cut short and
+// the side must resynchronise afterwards (the caller arranges that).
+func (c *Conn) complete(sd int, truncated bool) {
+	s := &c.side[sd]
+	start, hdrs, flags := parseHead(string(s.buf[:s.lineStart]))
+	flags.count(c.st)
+	s.resetBuf()
+	s.st = stLine
+	fr := framingOf(hdrs)
+	client, server := c.info.Addr[c.client], c.info.Addr[1-c.client]
+	msg := Message{Client: client, Server: server, Headers: hdrs, Frame: s.lastFrame, Time: s.lastTime, Truncated: truncated}
+	if sd == c.client {
+		req := newRequest(start, hdrs)
+		proto := req.Proto
+		req.Message = msg
+		req.Proto = proto
+		c.st.Requests++
+		if !truncated {
+			c.requestBody(sd, req, fr)
+		}
+		if len(c.pending) >= c.lim.MaxPending {
+			c.st.anomaly("too-many-pending")
+			copy(c.pending, c.pending[1:])
+			c.pending[len(c.pending)-1] = nil
+			c.pending = c.pending[:len(c.pending)-1]
+		}
+		c.pending = append(c.pending, req)
+		if c.h != nil {
+			c.h.Request(&c.info, req)
+		}
+		return
+	}
+	resp := newResponse(start, hdrs)
+	proto := resp.Proto
+	resp.Message = msg
+	resp.Proto = proto
+	c.st.Responses++
+	informational := resp.Status >= 100 && resp.Status < 200 && resp.Status != 101
+	if informational {
+		if len(c.pending) > 0 {
+			resp.Request = c.pending[0]
+		}
+	} else if len(c.pending) > 0 {
+		resp.Request = c.pending[0]
+		c.pending[0] = nil
+		c.pending = c.pending[1:]
+	} else {
+		c.st.Orphans++
+	}
+	if !truncated {
+		c.responseBody(sd, resp, fr, informational)
+	}
+	if c.h != nil {
+		c.h.Response(&c.info, resp)
+	}
+}
+
+func (c *Conn) requestBody(sd int, req *Request, fr framing) {
+	s := &c.side[sd]
+	switch {
+	case fr.te:
+		if fr.contentLength >= 0 || fr.badLength {
+			c.st.anomaly("te-and-cl")
+		}
+		if !fr.chunked {
+			c.st.anomaly("bad-transfer-encoding")
+			c.lostSync(sd, stLine)
+			return
+		}
+		s.st = stChunkSize
+		return
+	case fr.badLength:
+		c.st.anomaly("bad-content-length")
+		c.lostSync(sd, stLine)
+		return
+	case fr.contentLength > 0:
+		s.st, s.remain = stBody, fr.contentLength
+		return
+	}
+	if req.Method == "CONNECT" || fr.upgrade {
+		s.st = stWait
+	}
+}
+
+func (c *Conn) responseBody(sd int, resp *Response, fr framing, informational bool) {
+	s := &c.side[sd]
+	req := resp.Request
+	cl := c.client
+	if !informational && req != nil && c.side[cl].st == stWait {
+		c.side[cl].st = stLine // the answer to CONNECT or Upgrade came
+	}
+	if resp.Status == 101 || (req != nil && req.Method == "CONNECT" && resp.Status/100 == 2) {
+		c.st.Tunnels++
+		for o := range c.side {
+			c.side[o].st, c.side[o].buf = stOff, nil
+		}
+		c.pending = nil
+		return
+	}
+	switch {
+	case informational || resp.Status == 204 || resp.Status == 304 || (req != nil && req.Method == "HEAD"):
+		return
+	case fr.te:
+		if fr.contentLength >= 0 || fr.badLength {
+			c.st.anomaly("te-and-cl")
+		}
+		if fr.chunked {
+			s.st = stChunkSize
+		} else {
+			s.st = stUntilClose
+		}
+	case fr.badLength:
+		c.st.anomaly("bad-content-length")
+		c.lostSync(sd, stLine)
+	case fr.contentLength > 0:
+		s.st, s.remain = stBody, fr.contentLength
+	case fr.contentLength < 0:
+		s.st = stUntilClose
+	}
+}
+
+// endMessage is called when a body ends: the next message may start.
+func (c *Conn) endMessage(sd int) {
+	s := &c.side[sd]
+	s.resetBuf()
+	s.st, s.syncing, s.midLine = stLine, false, false
+}
+
+// Gap says n bytes (n < 0: unknown) were lost on side sd before its next Data.
+// Inside a Content-Length body or chunk data a known gap that fits is skipped
+// and the side stays in sync; otherwise a header block in progress is emitted
+// with Truncated set and the side resynchronises at the next message start.
+func (c *Conn) Gap(sd Side, n int) {
+	if c.closed || sd > 1 {
+		return
+	}
+	c.st.Gaps++
+	c.gap(int(sd), n)
+}
+
+func (c *Conn) gap(sd, n int) {
+	s := &c.side[sd]
+	s.seen = true
+	switch s.st {
+	case stBody, stChunkData:
+		if n >= 0 && int64(n) <= s.remain {
+			if s.remain -= int64(n); s.remain == 0 {
+				if s.st == stBody {
+					c.endMessage(sd)
+				} else {
+					s.st = stChunkEnd
+				}
+			}
+			return
+		}
+	case stUntilClose, stOff, stWait:
+		return
+	case stTLS:
+		s.st, s.buf = stOff, nil
+		if c.proto == ProtoUnknown {
+			s.gaveUp = true
+		}
+		return
+	case stHeader:
+		c.emitTruncated(sd)
+	}
+	// The bytes after a gap may start a message: look at them as a line
+	// beginning.
+	c.lostSync(sd, stLine)
+}
+
+// Close ends both directions: a header block cut by the end of input is
+// emitted with Truncated set, and all state is released. Later calls do nothing.
+func (c *Conn) Close() {
+	if c.closed {
+		return
+	}
+	for sd := range c.side {
+		c.emitTruncated(sd)
+		c.side[sd].buf = nil
+		c.side[sd].st = stOff
+	}
+	if c.proto == ProtoUnknown && (c.side[0].seen || c.side[1].seen) {
+		c.proto = ProtoOther
+		c.st.OtherConns++
+	}
+	c.pending = nil
+	c.closed = true
+}

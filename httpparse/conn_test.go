@@ -1,0 +1,366 @@
+package httpparse
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// recorder is a Handler keeping every message and a one-line summary of each.
+type recorder struct {
+	reqs  []*Request
+	resps []*Response
+	log   []string
+}
+
+func (r *recorder) Request(c *ConnInfo, req *Request) {
+	r.reqs = append(r.reqs, req)
+	s := fmt.Sprintf("req %s %s host=%s path=%s h=%d", req.Method, req.Target, req.Host, req.Path, len(req.Headers))
+	if req.Truncated {
+		s += " trunc"
+	}
+	r.log = append(r.log, s)
+}
+
+func (r *recorder) Response(c *ConnInfo, resp *Response) {
+	r.resps = append(r.resps, resp)
+	to := "-"
+	if resp.Request != nil {
+		to = resp.Request.Method + " " + resp.Request.Target
+	}
+	s := fmt.Sprintf("resp %d to=%s h=%d", resp.Status, to, len(resp.Headers))
+	if resp.Truncated {
+		s += " trunc"
+	}
+	r.log = append(r.log, s)
+}
+
+var testInfo = ConnInfo{Addr: [2]netip.AddrPort{
+	netip.MustParseAddrPort("10.0.0.1:51000"),
+	netip.MustParseAddrPort("10.0.0.2:80"),
+}}
+
+// step is one call on a Conn: data on a side, or a gap when data is empty.
+type step struct {
+	side Side
+	data string
+	gap  int
+}
+
+func c2s(s string) step       { return step{side: 0, data: s} }
+func s2c(s string) step       { return step{side: 1, data: s} }
+func gap(sd Side, n int) step { return step{side: sd, gap: n} }
+
+// run feeds steps to a new Conn, each data step cut into pieces of at most
+// chunk bytes (0: whole), and closes it.
+func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, *Conn) {
+	t.Helper()
+	rec := &recorder{}
+	st := &Stats{}
+	c := NewConn(testInfo, rec, lim, st)
+	frame := uint64(0)
+	for _, s := range steps {
+		if s.data == "" {
+			c.Gap(s.side, s.gap)
+			continue
+		}
+		d := []byte(s.data)
+		for len(d) > 0 {
+			n := len(d)
+			if chunk > 0 {
+				n = min(n, chunk)
+			}
+			frame++
+			c.Data(s.side, d[:n], []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
+			clear(d[:n]) // data is only valid during the call
+			d = d[n:]
+		}
+	}
+	c.Close()
+	return rec, st, c
+}
+
+const (
+	getReq  = "GET /a HTTP/1.1\r\nHost: example.com\r\nCookie: SID=1; theme=dark\r\n\r\n"
+	okResp  = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: SID=2; Secure\r\nSet-Cookie: x=y; HttpOnly\r\n\r\nhello"
+	headReq = "HEAD /h HTTP/1.1\r\nHost: example.com\r\n\r\n"
+)
+
+var connTests = []struct {
+	name      string
+	steps     []step
+	lim       Limits
+	want      []string
+	anomalies map[string]uint64 // subset that must match
+	proto     Proto
+}{
+	{name: "simple get and response", steps: []step{c2s(getReq), s2c(okResp)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3"}},
+	{name: "keep-alive with content-length bodies",
+		steps: []step{c2s("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world" + getReq), s2c(okResp + okResp)},
+		want: []string{"req POST /p host=h path=/p h=2", "req GET /a host=example.com path=/a h=2",
+			"resp 200 to=POST /p h=3", "resp 200 to=GET /a h=3"}},
+	{name: "chunked with extensions and trailers",
+		steps: []step{c2s(getReq + getReq), s2c("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"5;ext=1\r\nhello\r\nA \r\n0123456789\r\n0\r\nX-Trailer: 1\r\nSet-Cookie: t=1\r\n\r\n" + okResp)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "req GET /a host=example.com path=/a h=2",
+			"resp 200 to=GET /a h=1", "resp 200 to=GET /a h=3"}},
+	{name: "chunked request body",
+		steps: []step{c2s("POST /u HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + getReq)},
+		want:  []string{"req POST /u host= path=/u h=1", "req GET /a host=example.com path=/a h=2"}},
+	{name: "head response has no body",
+		steps: []step{c2s(headReq + getReq), s2c("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + okResp)},
+		want: []string{"req HEAD /h host=example.com path=/h h=1", "req GET /a host=example.com path=/a h=2",
+			"resp 200 to=HEAD /h h=1", "resp 200 to=GET /a h=3"}},
+	{name: "204 and 304 have no body",
+		steps: []step{c2s(getReq + getReq + getReq), s2c("HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n" +
+			"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n" + okResp)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "req GET /a host=example.com path=/a h=2", "req GET /a host=example.com path=/a h=2",
+			"resp 204 to=GET /a h=1", "resp 304 to=GET /a h=1", "resp 200 to=GET /a h=3"}},
+	{name: "100-continue then 200",
+		steps: []step{c2s("PUT /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
+			s2c("HTTP/1.1 100 Continue\r\n\r\n"), c2s("data"), s2c(okResp)},
+		want: []string{"req PUT /f host= path=/f h=2", "resp 100 to=PUT /f h=0", "resp 200 to=PUT /f h=3"}},
+	{name: "pipelining pairs in order",
+		steps: []step{c2s("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n"),
+			s2c("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1HTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\n2HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n")},
+		want: []string{"req GET /1 host= path=/1 h=0", "req GET /2 host= path=/2 h=0", "req GET /3 host= path=/3 h=0",
+			"resp 200 to=GET /1 h=1", "resp 404 to=GET /2 h=1", "resp 500 to=GET /3 h=1"}},
+	{name: "101 upgrade stops parsing",
+		steps: []step{c2s("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+			s2c("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"),
+			c2s("\x81\x85GET / HTTP/1.1\r\n\r\n"), s2c("HTTP/1.1 200 OK\r\n\r\n")},
+		want: []string{"req GET /ws host= path=/ws h=2", "resp 101 to=GET /ws h=1"}},
+	{name: "connect tunnel stops parsing",
+		steps: []step{c2s("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+			s2c("HTTP/1.1 200 Connection established\r\n\r\n"), c2s("\x16\x03\x01\x00\x05hello"), s2c("\x16\x03\x03\x00\x01x")},
+		want: []string{"req CONNECT example.com:443 host=example.com:443 path= h=1", "resp 200 to=CONNECT example.com:443 h=0"}},
+	{name: "connect refused goes on",
+		steps: []step{c2s("CONNECT example.com:443 HTTP/1.1\r\n\r\n"),
+			s2c("HTTP/1.1 407 Proxy Auth\r\nContent-Length: 0\r\n\r\n"), c2s(getReq), s2c(okResp)},
+		want: []string{"req CONNECT example.com:443 host=example.com:443 path= h=0", "resp 407 to=CONNECT example.com:443 h=1",
+			"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3"}},
+	{name: "absolute-form target",
+		steps: []step{c2s("GET http://user:pw@proxy.example:8080/x/y?q=1#frag HTTP/1.1\r\n\r\nGET http://b.example HTTP/1.1\r\nHost: other\r\n\r\n")},
+		want: []string{"req GET http://user:pw@proxy.example:8080/x/y?q=1#frag host=proxy.example:8080 path=/x/y?q=1 h=0",
+			"req GET http://b.example host=other path=/ h=1"}},
+	{name: "obs-fold joined",
+		steps: []step{c2s("GET / HTTP/1.1\r\nX-Long: a\r\n  b\r\n\tc\r\nHost: h\r\n\r\n")},
+		want:  []string{"req GET / host=h path=/ h=2"}, anomalies: map[string]uint64{"obs-fold": 1}},
+	{name: "bare LF accepted",
+		steps: []step{c2s("GET / HTTP/1.1\nHost: h\n\n"), s2c("HTTP/1.0 200 OK\nContent-Length: 0\n\n")},
+		want:  []string{"req GET / host=h path=/ h=1", "resp 200 to=GET / h=1"}, anomalies: map[string]uint64{"bare-lf": 2}},
+	{name: "mid-stream start in a body tail",
+		steps: []step{s2c("ail of some body\r\nmore\nHTTP/1.1 nope\r\n" + okResp), c2s(getReq), s2c(okResp)},
+		want:  []string{"resp 200 to=- h=3", "req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3"}},
+	{name: "mid-stream binary body tail before request",
+		steps: []step{c2s("\x00\x01\xff\r\n\x89PNG\r\n" + getReq), s2c(okResp)},
+		want:  []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3"}},
+	{name: "gap in content-length body stays in sync",
+		steps: []step{c2s(getReq + getReq), s2c("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"), gap(1, 80), s2c("0123456789" + okResp)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "req GET /a host=example.com path=/a h=2",
+			"resp 200 to=GET /a h=1", "resp 200 to=GET /a h=3"}},
+	{name: "gap in chunk data stays in sync",
+		steps: []step{c2s(getReq + getReq), s2c("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n01234"), gap(1, 6), s2c("abcde\r\n0\r\n\r\n" + okResp)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "req GET /a host=example.com path=/a h=2",
+			"resp 200 to=GET /a h=1", "resp 200 to=GET /a h=3"}},
+	{name: "gap in headers truncates and resyncs",
+		steps: []step{c2s(getReq + getReq), s2c("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Coo"), gap(1, -1), s2c("kie: b=2\r\nContent-Length: 3\r\n\r\nabc" + okResp)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "req GET /a host=example.com path=/a h=2",
+			"resp 200 to=GET /a h=1 trunc", "resp 200 to=GET /a h=3"}},
+	{name: "unknown gap in body resyncs",
+		steps: []step{c2s(getReq), s2c("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123"), gap(1, -1), c2s(getReq), s2c("tail\r\n" + okResp)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=1",
+			"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3"}},
+	{name: "orphan response",
+		steps: []step{s2c(okResp)},
+		want:  []string{"resp 200 to=- h=3"}},
+	{name: "header cut by close is truncated",
+		steps: []step{c2s("GET /x HTTP/1.1\r\nHost: h\r\nCookie: a")},
+		want:  []string{"req GET /x host=h path=/x h=1 trunc"}},
+	{name: "header too large then next message parsed",
+		lim:       Limits{MaxHeaderBytes: 200},
+		steps:     []step{c2s("GET /big HTTP/1.1\r\nHost: h\r\nX: " + strings.Repeat("x", 300) + "\r\n\r\n" + getReq)},
+		want:      []string{"req GET /big host=h path=/big h=1 trunc", "req GET /a host=example.com path=/a h=2"},
+		anomalies: map[string]uint64{"header-too-large": 1}},
+	{name: "too many pending drops oldest",
+		lim:   Limits{MaxPending: 2},
+		steps: []step{c2s("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n"), s2c(okResp)},
+		want: []string{"req GET /1 host= path=/1 h=0", "req GET /2 host= path=/2 h=0", "req GET /3 host= path=/3 h=0",
+			"resp 200 to=GET /2 h=3"},
+		anomalies: map[string]uint64{"too-many-pending": 1}},
+	{name: "bad start line counted and skipped",
+		steps: []step{c2s(getReq), s2c(okResp + "garbage line\r\n" + okResp), c2s(getReq)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3", "resp 200 to=- h=3",
+			"req GET /a host=example.com path=/a h=2"},
+		anomalies: map[string]uint64{"bad-start-line": 1}},
+	{name: "bad chunk size resyncs",
+		steps: []step{c2s(getReq + getReq), s2c("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbody\r\n" + okResp)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "req GET /a host=example.com path=/a h=2",
+			"resp 200 to=GET /a h=1", "resp 200 to=GET /a h=3"},
+		anomalies: map[string]uint64{"bad-chunk-size": 1}},
+	{name: "response without framing reads until close",
+		steps: []step{c2s(getReq), s2c("HTTP/1.0 200 OK\r\n\r\nHTTP/1.1 200 OK\r\n\r\n")},
+		want:  []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=0"}},
+	{name: "leading empty lines before request ignored",
+		steps: []step{c2s("\r\n\r\n" + getReq)},
+		want:  []string{"req GET /a host=example.com path=/a h=2"}},
+	{name: "not http", steps: []step{c2s("SSH-2.0-OpenSSH_9.6\r\n"), s2c("SSH-2.0-OpenSSH_9.6\r\n")}, proto: ProtoOther},
+	{name: "webdav method", steps: []step{c2s("PROPFIND /d HTTP/1.1\r\nDepth: 1\r\n\r\n")},
+		want: []string{"req PROPFIND /d host= path=/d h=1"}},
+	{name: "unknown method is not a start", steps: []step{c2s("FROB / HTTP/1.1\r\n\r\n")}, proto: ProtoOther},
+}
+
+func TestConn(t *testing.T) {
+	for _, tt := range connTests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, st, c := run(t, tt.steps, 0, tt.lim)
+			if !reflect.DeepEqual(rec.log, tt.want) {
+				t.Errorf("messages:\n%s\nwant:\n%s", strings.Join(rec.log, "\n"), strings.Join(tt.want, "\n"))
+			}
+			for k, v := range tt.anomalies {
+				if st.Anomalies[k] != v {
+					t.Errorf("anomaly %q = %d, want %d (all: %v)", k, st.Anomalies[k], v, st.Anomalies)
+				}
+			}
+			if st.Anomalies["internal-stall"] != 0 {
+				t.Errorf("internal-stall anomaly")
+			}
+			want := tt.proto
+			if want == ProtoUnknown {
+				want = ProtoHTTP
+			}
+			if c.Proto() != want {
+				t.Errorf("Proto = %v, want %v", c.Proto(), want)
+			}
+		})
+	}
+}
+
+// stripPos removes what legitimately depends on how input was split.
+func stripPos(rec *recorder) *recorder {
+	out := &recorder{log: rec.log}
+	for _, r := range rec.reqs {
+		r2 := *r
+		r2.Frame, r2.Time = 0, time.Time{}
+		out.reqs = append(out.reqs, &r2)
+	}
+	for _, r := range rec.resps {
+		r2 := *r
+		r2.Frame, r2.Time = 0, time.Time{}
+		if r2.Request != nil {
+			q := *r2.Request
+			q.Frame, q.Time = 0, time.Time{}
+			r2.Request = &q
+		}
+		out.resps = append(out.resps, &r2)
+	}
+	return out
+}
+
+func TestConnSplitAnywhere(t *testing.T) {
+	for _, tt := range connTests {
+		t.Run(tt.name, func(t *testing.T) {
+			whole, wst, _ := run(t, tt.steps, 0, tt.lim)
+			for _, chunk := range []int{1, 2, 3, 7} {
+				got, st, _ := run(t, tt.steps, chunk, tt.lim)
+				if !reflect.DeepEqual(stripPos(got), stripPos(whole)) {
+					t.Fatalf("fed %d bytes at a time:\n%s\nwhole:\n%s", chunk, strings.Join(got.log, "\n"), strings.Join(whole.log, "\n"))
+				}
+				if !reflect.DeepEqual(st.Anomalies, wst.Anomalies) {
+					t.Errorf("fed %d bytes at a time: anomalies %v, whole %v", chunk, st.Anomalies, wst.Anomalies)
+				}
+			}
+		})
+	}
+}
+
+func TestConnMessageFields(t *testing.T) {
+	rec, st, c := run(t, []step{c2s(getReq), s2c(okResp)}, 0, Limits{})
+	if len(rec.reqs) != 1 || len(rec.resps) != 1 {
+		t.Fatalf("got %d requests, %d responses", len(rec.reqs), len(rec.resps))
+	}
+	req, resp := rec.reqs[0], rec.resps[0]
+	wantCookies := []Cookie{{Name: "SID", Value: "1", Line: 1}, {Name: "theme", Value: "dark", Line: 1}}
+	if !reflect.DeepEqual(req.Cookies, wantCookies) {
+		t.Errorf("Cookies = %+v, want %+v", req.Cookies, wantCookies)
+	}
+	if req.Client != testInfo.Addr[0] || req.Server != testInfo.Addr[1] || req.Proto != "HTTP/1.1" {
+		t.Errorf("request Client/Server/Proto = %v %v %q", req.Client, req.Server, req.Proto)
+	}
+	if resp.Request != req || resp.Reason != "OK" || resp.Proto != "HTTP/1.1" {
+		t.Errorf("response Request/Reason/Proto = %p %q %q", resp.Request, resp.Reason, resp.Proto)
+	}
+	if len(resp.SetCookies) != 2 || !resp.SetCookies[0].Secure || resp.SetCookies[0].Name != "SID" ||
+		!resp.SetCookies[1].HttpOnly || resp.SetCookies[1].Raw != "x=y; HttpOnly" {
+		t.Errorf("SetCookies = %+v", resp.SetCookies)
+	}
+	wantHdr := []Header{{"Content-Length", "5"}, {"Set-Cookie", "SID=2; Secure"}, {"Set-Cookie", "x=y; HttpOnly"}}
+	if !reflect.DeepEqual(resp.Headers, wantHdr) {
+		t.Errorf("Headers = %q", resp.Headers)
+	}
+	if st.Requests != 1 || st.Responses != 1 || st.HTTPConns != 1 || st.Orphans != 0 || c.Proto() != ProtoHTTP {
+		t.Errorf("stats %+v proto %v", st, c.Proto())
+	}
+}
+
+func TestConnDirectionByContent(t *testing.T) {
+	// The client sends from port 80 to port 4660, and the capture layer
+	// oriented the connection with the server as side 0.
+	info := ConnInfo{Addr: [2]netip.AddrPort{netip.MustParseAddrPort("10.0.0.9:4660"), netip.MustParseAddrPort("10.0.0.8:80")}}
+	rec := &recorder{}
+	c := NewConn(info, rec, Limits{}, nil)
+	c.Data(1, []byte(getReq), nil)
+	c.Data(0, []byte(okResp), nil)
+	c.Close()
+	if len(rec.resps) != 1 || rec.resps[0].Request == nil {
+		t.Fatalf("log %v", rec.log)
+	}
+	if r := rec.reqs[0]; r.Client != info.Addr[1] || r.Server != info.Addr[0] {
+		t.Errorf("Client %v Server %v, want %v %v", r.Client, r.Server, info.Addr[1], info.Addr[0])
+	}
+}
+
+func TestConnFrameOfHeaderEnd(t *testing.T) {
+	rec := &recorder{}
+	c := NewConn(testInfo, rec, Limits{}, nil)
+	t0 := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	// One Data call carrying three frames: the header block ends in the second.
+	msg := "GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+	data := []byte("GET / HTTP/1.1\r\n" + "Host: h\r\n\r\n" + "GET /next HT")
+	c.Data(0, data, []Span{{Len: 16, Frame: 7, Time: t0}, {Len: len(msg) - 16, Frame: 9, Time: t0.Add(time.Second)}, {Len: 12, Frame: 12, Time: t0.Add(2 * time.Second)}})
+	c.Data(0, []byte("TP/1.1\r\n"), []Span{{Len: 6, Frame: 13, Time: t0.Add(3 * time.Second)}, {Len: 2, Frame: 14, Time: t0.Add(4 * time.Second)}})
+	c.Data(0, []byte("\r\n"), []Span{{Len: 2, Frame: 15, Time: t0.Add(5 * time.Second)}})
+	if len(rec.reqs) != 2 {
+		t.Fatalf("log %v", rec.log)
+	}
+	if r := rec.reqs[0]; r.Frame != 9 || !r.Time.Equal(t0.Add(time.Second)) {
+		t.Errorf("first request Frame %d Time %v, want 9", r.Frame, r.Time)
+	}
+	if r := rec.reqs[1]; r.Frame != 15 {
+		t.Errorf("second request Frame %d, want 15", r.Frame)
+	}
+	// A truncated block takes the frame of its last complete line.
+	c.Data(0, []byte("GET /t HTTP/1.1\r\nA: b\r\nC"), []Span{{Len: 17, Frame: 20}, {Len: 6, Frame: 21}, {Len: 1, Frame: 22}})
+	c.Close()
+	if r := rec.reqs[2]; !r.Truncated || r.Frame != 21 || len(r.Headers) != 1 {
+		t.Errorf("truncated request %+v", r)
+	}
+}
+
+func TestConnBufferBounded(t *testing.T) {
+	lim := Limits{MaxHeaderBytes: 1024}
+	c := NewConn(testInfo, nil, lim, nil)
+	c.Data(0, []byte(getReq), nil)
+	for i := 0; i < 100; i++ {
+		c.Data(0, []byte("GET /x HTTP/1.1\r\nX: "+strings.Repeat("a", 500)), nil)
+		for sd := range c.side {
+			if n := cap(c.side[sd].buf); n > lim.MaxHeaderBytes+smallBuffer {
+				t.Fatalf("side %d buffer cap %d", sd, n)
+			}
+		}
+	}
+}

@@ -1,0 +1,340 @@
+package httpparse
+
+import (
+	"bytes"
+	"strings"
+)
+
+// methods are the request methods recognised in a request line. A start line
+// with any other method is not taken as the start of a message: recognition is
+// by content, so the list keeps binary or text protocols from passing as HTTP.
+var methods = []string{
+	"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+	// WebDAV (RFC 4918, 3253, 3744, 4791, 5323, 5842) and friends.
+	"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH",
+	"REPORT", "MKACTIVITY", "CHECKOUT", "CHECKIN", "UNCHECKOUT", "MERGE", "MKCALENDAR",
+	"MKWORKSPACE", "VERSION-CONTROL", "LABEL", "UPDATE", "BASELINE-CONTROL", "ACL",
+	"BIND", "UNBIND", "REBIND", "ORDERPATCH", "LINK", "UNLINK", "PURGE",
+}
+
+// maxMethodLen is the length of the longest entry in methods.
+const maxMethodLen = len("BASELINE-CONTROL")
+
+func isMethod(b []byte) bool {
+	for _, m := range methods {
+		if string(b) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// requestPrefixOK reports whether b (the first bytes of a line) could begin a
+// request line: a known method followed by SP.
+func requestPrefixOK(b []byte) bool {
+	sp := bytes.IndexByte(b, ' ')
+	if sp < 0 {
+		if len(b) > maxMethodLen {
+			return false
+		}
+		for _, m := range methods {
+			if strings.HasPrefix(m, string(b)) {
+				return true
+			}
+		}
+		return false
+	}
+	return isMethod(b[:sp])
+}
+
+const httpPrefix = "HTTP/1."
+
+// statusPrefixOK reports whether b (the first bytes of a line) could begin a
+// status line.
+func statusPrefixOK(b []byte) bool {
+	n := min(len(b), len(httpPrefix))
+	return string(b[:n]) == httpPrefix[:n]
+}
+
+// validVersion matches "HTTP/1." DIGIT.
+func validVersion(b []byte) bool {
+	return len(b) == 8 && string(b[:7]) == httpPrefix && b[7] >= '0' && b[7] <= '9'
+}
+
+// trimEOL strips the line's LF and an optional CR before it.
+func trimEOL(line []byte) []byte {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r"))
+}
+
+// isRequestLine validates method SP request-target SP HTTP-version (line
+// without its end of line).
+func isRequestLine(line []byte) bool {
+	sp1 := bytes.IndexByte(line, ' ')
+	sp2 := bytes.LastIndexByte(line, ' ')
+	if sp1 <= 0 || sp2 <= sp1+1 || !isMethod(line[:sp1]) || !validVersion(line[sp2+1:]) {
+		return false
+	}
+	for _, ch := range line[sp1+1 : sp2] {
+		if ch <= ' ' || ch == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isStatusLine validates HTTP-version SP 3DIGIT [SP reason] (line without
+// its end of line). A missing reason is accepted, as browsers do.
+func isStatusLine(line []byte) bool {
+	if len(line) < 12 || !validVersion(line[:8]) || line[8] != ' ' {
+		return false
+	}
+	for _, ch := range line[9:12] {
+		if ch < '0' || ch > '9' {
+			return false
+		}
+	}
+	return line[9] != '0' && (len(line) == 12 || line[12] == ' ')
+}
+
+// headFlags are the per-message anomalies found while splitting a header block.
+type headFlags struct {
+	bareLF, obsFold, badFold, badLine, spaceBeforeColon bool
+}
+
+// parseHead splits a header block (complete lines, without the final empty
+// line) into its start line and fields. Field names and values are substrings
+// of block.
+func parseHead(block string) (start string, hdrs []Header, f headFlags) {
+	first := true
+	for block != "" {
+		var line string
+		line, block, _ = strings.Cut(block, "\n")
+		if l, ok := strings.CutSuffix(line, "\r"); ok {
+			line = l
+		} else {
+			f.bareLF = true
+		}
+		if first {
+			start, first = line, false
+			hdrs = make([]Header, 0, strings.Count(block, "\n")+1)
+			continue
+		}
+		if line == "" {
+			continue // only possible in a block cut short; nothing to keep
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if len(hdrs) == 0 {
+				f.badFold = true
+				continue
+			}
+			f.obsFold = true
+			h := &hdrs[len(hdrs)-1]
+			if cont := trimWSP(line); h.Value == "" {
+				h.Value = cont
+			} else if cont != "" {
+				h.Value += " " + cont
+			}
+			continue
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			f.badLine = true
+			continue
+		}
+		name := line[:colon]
+		if n := trimWSP(name); n != name {
+			f.spaceBeforeColon = true
+			if name = n; name == "" {
+				f.badLine = true
+				continue
+			}
+		}
+		hdrs = append(hdrs, Header{Name: name, Value: trimWSP(line[colon+1:])})
+	}
+	return start, hdrs, f
+}
+
+func (f headFlags) count(st *Stats) {
+	if f.bareLF {
+		st.anomaly("bare-lf")
+	}
+	if f.obsFold {
+		st.anomaly("obs-fold")
+	}
+	if f.badFold {
+		st.anomaly("bad-fold")
+	}
+	if f.badLine {
+		st.anomaly("bad-header-line")
+	}
+	if f.spaceBeforeColon {
+		st.anomaly("space-before-colon")
+	}
+}
+
+// framing is what a message's headers say about its body.
+type framing struct {
+	contentLength int64 // -1: no Content-Length
+	badLength     bool  // unparsable or conflicting Content-Length values
+	te            bool  // a Transfer-Encoding field is present
+	chunked       bool  // and its final coding is chunked
+	upgrade       bool  // an Upgrade field is present
+}
+
+func framingOf(hdrs []Header) framing {
+	fr := framing{contentLength: -1}
+	for _, h := range hdrs {
+		switch {
+		case strings.EqualFold(h.Name, "Content-Length"):
+			for v := range strings.SplitSeq(h.Value, ",") {
+				n, ok := parseLength(trimWSP(v))
+				if !ok || (fr.contentLength >= 0 && n != fr.contentLength) {
+					fr.badLength = true
+					continue
+				}
+				fr.contentLength = n
+			}
+		case strings.EqualFold(h.Name, "Transfer-Encoding"):
+			fr.te = true
+			last := h.Value
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if last = trimWSP(last); last != "" {
+				fr.chunked = strings.EqualFold(last, "chunked")
+			}
+		case strings.EqualFold(h.Name, "Upgrade"):
+			fr.upgrade = true
+		}
+	}
+	return fr
+}
+
+// parseLength parses 1*DIGIT, refusing values beyond 2^53.
+func parseLength(s string) (int64, bool) {
+	if s == "" || len(s) > 16 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, n <= 1<<53
+}
+
+// parseChunkSize parses a chunk-size line (without end of line):
+// 1*HEXDIG [BWS ";" chunk-ext].
+func parseChunkSize(line []byte) (int64, bool) {
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		ch := line[i]
+		var d byte
+		switch {
+		case ch >= '0' && ch <= '9':
+			d = ch - '0'
+		case ch >= 'a' && ch <= 'f':
+			d = ch - 'a' + 10
+		case ch >= 'A' && ch <= 'F':
+			d = ch - 'A' + 10
+		default:
+			goto rest
+		}
+		if i >= 15 {
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+rest:
+	if i == 0 {
+		return 0, false
+	}
+	tail := line[i:]
+	for len(tail) > 0 && (tail[0] == ' ' || tail[0] == '\t') {
+		tail = tail[1:]
+	}
+	if len(tail) > 0 && tail[0] != ';' {
+		return 0, false
+	}
+	return n, true
+}
+
+// headerValue returns the first value of the named field.
+func headerValue(hdrs []Header, name string) (string, bool) {
+	for _, h := range hdrs {
+		if strings.EqualFold(h.Name, name) {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
+
+// newRequest builds a Request from a parsed head whose start line is a
+// valid request line.
+func newRequest(start string, hdrs []Header) *Request {
+	method, rest, _ := strings.Cut(start, " ")
+	sp := strings.LastIndexByte(rest, ' ')
+	r := &Request{Method: method, Target: rest[:sp]}
+	r.Message.Proto = rest[sp+1:]
+	r.Headers = hdrs
+	r.Path = r.Target
+	host, hasHost := headerValue(hdrs, "Host")
+	var authority string
+	switch {
+	case method == "CONNECT":
+		authority, r.Path = r.Target, ""
+	case r.Target[0] != '/' && r.Target != "*":
+		if i := strings.Index(r.Target, "://"); i > 0 {
+			rest := r.Target[i+3:]
+			end := strings.IndexAny(rest, "/?#")
+			if end < 0 {
+				end = len(rest)
+			}
+			authority, r.Path = rest[:end], rest[end:]
+			if r.Path == "" || r.Path[0] != '/' {
+				r.Path = "/" + r.Path
+			}
+		}
+	}
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		authority = authority[i+1:] // never keep userinfo (credentials)
+	}
+	if r.Path != "" {
+		r.Path, _, _ = strings.Cut(r.Path, "#")
+	}
+	r.Host = host
+	if !hasHost {
+		r.Host = authority
+	}
+	for i, h := range hdrs {
+		if strings.EqualFold(h.Name, "Cookie") {
+			for _, ck := range ParseCookieHeader(h.Value) {
+				ck.Line = i
+				r.Cookies = append(r.Cookies, ck)
+			}
+		}
+	}
+	return r
+}
+
+// newResponse builds a Response from a parsed head whose start line is a
+// valid status line.
+func newResponse(start string, hdrs []Header) *Response {
+	r := &Response{}
+	r.Message.Proto = start[:8]
+	r.Status = int(start[9]-'0')*100 + int(start[10]-'0')*10 + int(start[11]-'0')
+	if len(start) > 12 {
+		r.Reason = trimWSP(start[13:])
+	}
+	r.Headers = hdrs
+	for _, h := range hdrs {
+		if strings.EqualFold(h.Name, "Set-Cookie") {
+			r.SetCookies = append(r.SetCookies, ParseSetCookie(h.Value))
+		}
+	}
+	return r
+}
