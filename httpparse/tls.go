@@ -32,8 +32,10 @@ func (c *Conn) stepTLS(sd int, data []byte, cur *spanCursor) int {
 				c.feed(sd, held, &spanCursor{})
 				return n
 			}
-			c.proto = ProtoTLS
-			c.st.TLSConns++
+			if c.proto != ProtoTLS {
+				c.proto = ProtoTLS
+				c.st.TLSConns++
+			}
 			o := &c.side[1-sd]
 			if o.st != stDetect && o.st != stTLS {
 				o.st, o.buf = stOff, nil
