@@ -267,8 +267,8 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 				continue
 			}
 		}
+		a.tick(ts) // before the packet: a connection idle too long ends first
 		a.packet(lt, data, ci)
-		a.tick(ts)
 	}
 }
 
@@ -285,8 +285,8 @@ func (a *Analyzer) Packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 	if ci.Timestamp.After(a.stats.LastTime) {
 		a.stats.LastTime = ci.Timestamp
 	}
-	a.packet(lt, data, ci)
 	a.tick(ci.Timestamp)
+	a.packet(lt, data, ci)
 }
 
 // Finish flushes and closes every connection, as Run does at the end.
