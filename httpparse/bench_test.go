@@ -1,0 +1,46 @@
+package httpparse
+
+import (
+	"strings"
+	"testing"
+)
+
+type nopHandler struct{}
+
+func (nopHandler) Request(*ConnInfo, *Request)   {}
+func (nopHandler) Response(*ConnInfo, *Response) {}
+
+func BenchmarkConnKeepAlive(b *testing.B) {
+	req := []byte("GET /account/settings HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n" +
+		"Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\n" +
+		"Cookie: SID=31d4d96e407aad42; theme=dark; _ga=GA1.2.1234567890.1234567890\r\nConnection: keep-alive\r\n\r\n")
+	body := strings.Repeat("<p>lorem ipsum dolor sit amet</p>\n", 400)[:10240]
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 10240\r\n" +
+		"Set-Cookie: SID=31d4d96e407aad42; Path=/; Secure; HttpOnly; SameSite=Lax\r\n" +
+		"Set-Cookie: theme=dark; Max-Age=31536000; Path=/\r\nCache-Control: private\r\n\r\n" + body)
+	spansReq := []Span{{Len: len(req), Frame: 1}}
+	// The response arrives in MSS-sized segments, as reassembly delivers it.
+	var segs [][]byte
+	for d := resp; len(d) > 0; {
+		n := min(len(d), 1448)
+		segs = append(segs, d[:n])
+		d = d[n:]
+	}
+	c := NewConn(testInfo, nopHandler{}, Limits{}, &Stats{})
+	b.SetBytes(int64(len(req) + len(resp)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Data(0, req, spansReq)
+		for _, s := range segs {
+			c.Data(1, s, []Span{{Len: len(s), Frame: 2}})
+		}
+	}
+}
+
+func BenchmarkParseSetCookie(b *testing.B) {
+	line := "SID=31d4d96e407aad42; Path=/; Domain=.example.com; Expires=Wed, 09 Jun 2021 10:18:14 GMT; Secure; HttpOnly; SameSite=Lax"
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = ParseSetCookie(line)
+	}
+}
