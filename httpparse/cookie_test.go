@@ -208,6 +208,7 @@ func TestParseCookieHeader(t *testing.T) {
 		{name: "nameless", in: "token; a=1", want: []Cookie{{Value: "token"}, {Name: "a", Value: "1"}}},
 		{name: "empty tokens skipped", in: " ; a=1;;  ;", want: []Cookie{{Name: "a", Value: "1"}}},
 		{name: "empty value", in: "a=", want: []Cookie{{Name: "a"}}},
+		{name: "lone equals kept (fuzz regression)", in: "=", want: []Cookie{{}}},
 		{name: "equals in value", in: "a=b=c", want: []Cookie{{Name: "a", Value: "b=c"}}},
 		{name: "invalid bytes kept", in: "a b=c,d", want: []Cookie{{Name: "a b", Value: "c,d"}}},
 	}
