@@ -98,6 +98,7 @@ type Finding struct {
 	Attrs     *Attributes `json:"attributes,omitempty"`
 	Line      string      `json:"header,omitempty"` // the whole Set-Cookie or Cookie value; only with ShowValues
 	LineIndex int         `json:"-"`                // index of that header in its message
+	Message   uint64      `json:"-"`                // sequence number of the message in the run, set by the caller
 
 	Host      string         `json:"host"`
 	Client    netip.AddrPort `json:"client"`
