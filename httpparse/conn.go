@@ -197,7 +197,15 @@ func (c *Conn) Data(sd Side, data []byte, spans []Span) {
 	if c.closed || sd > 1 || len(data) == 0 {
 		return
 	}
-	c.side[sd].seen = true
+	s := &c.side[sd]
+	s.seen = true
+	// While looking for a message start, the first byte of a delivery (a new
+	// segment) is also a candidate, not only a line beginning: a request
+	// often starts its own segment after bytes that are not HTTP, such as a
+	// SOCKS handshake or a TCP keep-alive probe's garbage byte.
+	if s.syncing && (s.st == stSkipLine || (s.st == stLine && s.midLine && len(s.buf) == 0)) {
+		s.st, s.midLine = stLine, false
+	}
 	cur := spanCursor{spans: spans}
 	c.feed(int(sd), data, &cur)
 }

@@ -96,6 +96,7 @@ var connTests = []struct {
 	want      []string
 	anomalies map[string]uint64 // subset that must match
 	proto     Proto
+	segments  bool // the outcome depends on where deliveries start (a segment start is a candidate message start)
 }{
 	{name: "simple get and response", steps: []step{c2s(getReq), s2c(okResp)},
 		want: []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3"}},
@@ -175,6 +176,13 @@ var connTests = []struct {
 		steps: []step{c2s(getReq), s2c("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123"), gap(1, -1), c2s(getReq), s2c("tail\r\n" + okResp)},
 		want: []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=1",
 			"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3"}},
+	{name: "socks handshake before the request",
+		steps: []step{c2s("\x05\x01\x00"), s2c("\x05\x00"), c2s("\x05\x01\x00\x03\x0bexample.com\x00\x50"),
+			s2c("\x05\x00\x00\x01\x0a\x00\x00\x02\x00\x50"), c2s(getReq), s2c(okResp)},
+		want: []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3"}, segments: true},
+	{name: "keep-alive probe byte before the request",
+		steps: []step{c2s("\x00"), c2s(getReq), s2c(okResp)},
+		want:  []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=3"}, segments: true},
 	{name: "orphan response",
 		steps: []step{s2c(okResp)},
 		want:  []string{"resp 200 to=- h=3"}},
@@ -263,6 +271,9 @@ func stripPos(rec *recorder) *recorder {
 
 func TestConnSplitAnywhere(t *testing.T) {
 	for _, tt := range connTests {
+		if tt.segments {
+			continue // by design: where a segment starts matters while resynchronising
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			whole, wst, _ := run(t, tt.steps, 0, tt.lim)
 			for _, chunk := range []int{1, 2, 3, 7} {
