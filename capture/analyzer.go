@@ -294,7 +294,9 @@ func (a *Analyzer) Finish() { a.flushAll() }
 
 func (a *Analyzer) packet(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) {
 	if kind := a.dec.decode(lt, data, ci); kind != "" {
-		a.stats.Skipped[kind]++
+		if kind != skipFragHeld { // held fragments are counted in Fragments, not lost
+			a.stats.Skipped[kind]++
+		}
 		return
 	}
 	a.stats.Decoded++

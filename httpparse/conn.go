@@ -426,6 +426,16 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 			}
 		}
 		if !hunting {
+			// A body longer than its framing said runs into the next
+			// status line: "…tail of bodyHTTP/1.1 200 OK". Start there.
+			if j := bytes.Index(line, []byte(httpPrefix)); complete && wantResp && j > 0 && isStatusLine(line[j:]) {
+				c.st.anomaly("bad-start-line") // as when the candidate arrives in pieces and hunting finds the status line
+				s.buf = s.buf[:copy(s.buf, s.buf[j:])]
+				s.skipped = true
+				c.startMessage(sd, false)
+				s.lastFrame, s.lastTime = cur.at(off + i)
+				return len(chunk)
+			}
 			c.badStart(sd, complete, len(chunk))
 			return len(chunk)
 		}

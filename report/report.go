@@ -32,6 +32,8 @@ type Summary struct {
 	Findings        int       `json:"findings"`    // after aggregation
 	Occurrences     int       `json:"occurrences"` // before aggregation
 	Gaps            uint64    `json:"gaps"`        // TCP sequence gaps (lost or uncaptured bytes)
+	Fragments       uint64    `json:"ipv4_fragments,omitempty"`
+	Reassembled     uint64    `json:"ipv4_reassembled,omitempty"` // datagrams rebuilt from fragments
 	Skipped         []Counter `json:"skipped,omitempty"`
 	Anomalies       []Counter `json:"anomalies,omitempty"`
 	Warnings        []string  `json:"warnings,omitempty"`
@@ -44,6 +46,9 @@ func (s Summary) Line() string {
 		s.Packets, len(s.Files), s.TCPConnections, s.HTTPConnections, s.TLSConnections, s.Requests, s.Responses, s.Findings, s.Occurrences)
 	if s.Gaps > 0 {
 		fmt.Fprintf(&b, "; %d TCP gaps", s.Gaps)
+	}
+	if s.Fragments > 0 {
+		fmt.Fprintf(&b, "; %d IPv4 fragments (%d datagrams reassembled)", s.Fragments, s.Reassembled)
 	}
 	if len(s.Skipped) > 0 {
 		b.WriteString("; skipped: ")

@@ -64,6 +64,7 @@ func fillSummary(sum *report.Summary, cs capture.Stats, p *pipeline) {
 	sum.Requests, sum.Responses = hs.Requests, hs.Responses
 	sum.Occurrences = p.occurrences
 	sum.Gaps = cs.Gaps
+	sum.Fragments, sum.Reassembled = cs.Fragments, cs.Reassembled
 	sum.Skipped = counters(cs.Skipped)
 	sum.Anomalies = counters(hs.Anomalies)
 }
