@@ -65,7 +65,15 @@ func fillSummary(sum *report.Summary, cs capture.Stats, p *pipeline) {
 	sum.Occurrences = p.occurrences
 	sum.Gaps = cs.Gaps
 	sum.Fragments, sum.Reassembled = cs.Fragments, cs.Reassembled
-	sum.Skipped = counters(cs.Skipped)
+	skipped := maps.Clone(cs.Skipped)
+	if skipped == nil {
+		skipped = map[string]uint64{}
+	}
+	// Limits that cost data are reported with the skips, never silently.
+	skipped["tcp-buffer-overrun"] += cs.BufferOverruns // gaps forced by the reassembly buffer limits
+	skipped["tcp-conns-over-limit"] += cs.ConnsOverLimit
+	skipped["snaplen-truncated"] += cs.SnaplenTruncated
+	sum.Skipped = counters(skipped)
 	sum.Anomalies = counters(hs.Anomalies)
 }
 
