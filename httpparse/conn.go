@@ -65,7 +65,7 @@ type Stats struct {
 	// "bad-header-line", "space-before-colon", "bad-content-length",
 	// "bad-transfer-encoding", "te-and-cl", "bad-chunk-size", "bad-chunk-end",
 	// "too-many-pending", "data-while-waiting", "tls-hello-too-large",
-	// "bad-tls-hello", "internal-stall" (a parser bug; report it).
+	// "bad-tls-hello", "tls-hello-truncated", "internal-stall" (a parser bug; report it).
 	Anomalies map[string]uint64
 }
 
@@ -145,6 +145,7 @@ type Conn struct {
 	client  int // index of the client side, -1 until known
 	proto   Proto
 	sni     string
+	tls     *TLSInfo   // allocated when a TLS hello is parsed (tls.go)
 	pending []*Request // requests waiting for their final response, oldest first
 	closed  bool
 }
@@ -240,7 +241,7 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 		switch {
 		case c.proto == ProtoHTTP:
 			s.st = stLine
-		case data[0] == 0x16 && (c.proto == ProtoUnknown || c.proto == ProtoTLS):
+		case (data[0] == recordHandshake || data[0] == recordApplication) && (c.proto == ProtoUnknown || c.proto == ProtoTLS):
 			s.st = stTLS
 		case c.proto == ProtoTLS:
 			s.st = stOff
@@ -250,7 +251,7 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 		return 0
 
 	case stTLS:
-		return c.stepTLS(sd, data, cur)
+		return c.stepTLS(sd, data, off, cur)
 
 	case stLine:
 		return c.stepLine(sd, data, off, cur)
@@ -721,6 +722,7 @@ func (c *Conn) gap(sd, n int) {
 	case stUntilClose, stOff, stWait:
 		return
 	case stTLS:
+		c.tlsCut(sd)
 		s.st, s.buf = stOff, nil
 		if c.proto == ProtoUnknown {
 			s.gaveUp = true
@@ -741,6 +743,7 @@ func (c *Conn) Close() {
 		return
 	}
 	for sd := range c.side {
+		c.tlsCut(sd)
 		c.emitTruncated(sd)
 		c.side[sd].buf = nil
 		c.side[sd].st = stOff

@@ -1,16 +1,91 @@
 package httpparse
 
-// TLS recognition: a side whose first bytes are a TLS handshake record marks
-// the connection ProtoTLS. If that record starts a ClientHello, the handshake
-// message is buffered (across records and Data calls, at most
-// Limits.MaxHeaderBytes) and its server_name extension kept; then the
-// connection's bytes are dropped.
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
 
-const maxTLSRecord = 1<<14 + 2048 // TLSCiphertext bound (RFC 8446 5.2)
+// TLS recognition: a side whose first bytes are a plausible TLS record header
+// (handshake, or application data when the capture starts mid-connection)
+// marks the connection ProtoTLS, on any port. A side that starts with a
+// handshake record buffers its first handshake message (across records and
+// Data calls, at most Limits.MaxHeaderBytes): a ClientHello gives the server
+// name (SNI), the offered versions and ALPN protocols; a ServerHello the
+// chosen version. Then the side's bytes are dropped. A malformed hello is
+// counted as "bad-tls-hello", one over the limit as "tls-hello-too-large",
+// one cut by a gap or the end of input as "tls-hello-truncated"; none is
+// fatal and the connection stays ProtoTLS.
 
-// stepTLS buffers the start of a side's stream until the ClientHello is
-// complete, or the bytes prove not to be TLS.
-func (c *Conn) stepTLS(sd int, data []byte, cur *spanCursor) int {
+const (
+	maxTLSRecord  = 1<<14 + 2048 // TLSCiphertext bound (RFC 8446 5.2)
+	maxTLSListLen = 16           // versions or ALPN protocols kept per hello
+	maxALPNName   = 64           // bytes kept of one ALPN protocol name
+)
+
+// TLS record content types (RFC 8446 5.1).
+const (
+	recordHandshake   = 22
+	recordApplication = 23
+)
+
+// TLSInfo is what the clear-text start of a TLS handshake said. Fields whose
+// hello was not seen are zero.
+type TLSInfo struct {
+	// Client and Server are decided by content: the side that sent the
+	// ClientHello is the client (the ServerHello's sender the server).
+	// Zero until a hello is seen.
+	Client, Server netip.AddrPort
+
+	ClientHello   bool     // a complete, well-formed ClientHello was parsed
+	SNI           string   // first host_name of server_name, "" if none
+	LegacyVersion uint16   // ClientHello.legacy_version
+	Versions      []uint16 // offered: supported_versions without GREASE, else [legacy_version]; at most 16
+	ALPN          []string // offered application protocols, at most 16
+	HelloFrame    uint64   // frame that completed the ClientHello
+	HelloTime     time.Time
+
+	ServerHello bool   // a complete, well-formed ServerHello was parsed
+	Version     uint16 // chosen: supported_versions of the ServerHello, else its legacy_version
+	ServerALPN  string // protocol chosen in a TLS 1.2 ServerHello (TLS 1.3 encrypts it)
+	ServerFrame uint64
+	ServerTime  time.Time
+}
+
+// TLSHandler is an optional extension of Handler: when the Handler given to
+// NewConn implements it, TLSHello is called each time a ClientHello or a
+// ServerHello has been parsed, with everything known about the connection's
+// handshake so far. t is only valid during the call.
+type TLSHandler interface {
+	TLSHello(c *ConnInfo, t *TLSInfo)
+}
+
+// TLS returns what the connection's handshake said so far (zero if it is not
+// TLS or no hello was parsed). The slices are shared: do not modify them.
+func (c *Conn) TLS() TLSInfo {
+	if c.tls == nil {
+		return TLSInfo{}
+	}
+	return *c.tls
+}
+
+// VersionName names a TLS protocol version ("TLS 1.3"), or gives it in hex.
+func VersionName(v uint16) string {
+	switch v {
+	case 0x0300:
+		return "SSL 3.0"
+	case 0x0301, 0x0302, 0x0303, 0x0304:
+		return fmt.Sprintf("TLS 1.%d", v-0x0301)
+	}
+	return fmt.Sprintf("0x%04x", v)
+}
+
+// isGREASE reports a reserved GREASE value (RFC 8701): 0x?a?a with equal bytes.
+func isGREASE(v uint16) bool { return v&0x0f0f == 0x0a0a && v>>8 == v&0xff }
+
+// stepTLS buffers the start of a side's stream until its first handshake
+// message is complete, or the bytes prove not to be TLS.
+func (c *Conn) stepTLS(sd int, data []byte, off int, cur *spanCursor) int {
 	s := &c.side[sd]
 	recognised := len(s.buf) >= 5
 	n := len(data)
@@ -40,18 +115,20 @@ func (c *Conn) stepTLS(sd int, data []byte, cur *spanCursor) int {
 			if o.st != stDetect && o.st != stTLS {
 				o.st, o.buf = stOff, nil
 			}
+			if s.buf[0] != recordHandshake { // mid-connection: no hello to read
+				s.st, s.buf = stOff, nil
+			}
 		}
 		return n
 	}
-	sni, done, bad := clientHelloSNI(s.buf)
+	typ, body, done, bad, tooLarge := firstHandshake(s.buf, c.lim.MaxHeaderBytes)
 	switch {
 	case done:
-		if sni != "" {
-			c.sni = sni
-		}
+		frame, t := cur.at(off + n - 1)
+		c.hello(sd, typ, body, frame, t)
 	case bad:
 		c.st.anomaly("bad-tls-hello")
-	case len(s.buf) >= c.lim.MaxHeaderBytes:
+	case tooLarge || len(s.buf) >= c.lim.MaxHeaderBytes:
 		c.st.anomaly("tls-hello-too-large")
 	default:
 		return n
@@ -60,10 +137,51 @@ func (c *Conn) stepTLS(sd int, data []byte, cur *spanCursor) int {
 	return n
 }
 
+// hello parses a complete first handshake message of side sd and tells the
+// handler. Messages other than ClientHello and ServerHello are ignored.
+func (c *Conn) hello(sd int, typ byte, body []byte, frame uint64, t time.Time) {
+	if typ != 1 && typ != 2 {
+		return
+	}
+	if c.tls == nil {
+		c.tls = &TLSInfo{}
+	}
+	ti := c.tls
+	var ok bool
+	if typ == 1 {
+		ok = parseClientHello(body, ti)
+		if ok {
+			ti.ClientHello, ti.HelloFrame, ti.HelloTime = true, frame, t
+			ti.Client, ti.Server = c.info.Addr[sd], c.info.Addr[1-sd]
+			c.sni = ti.SNI
+		}
+	} else {
+		ok = parseServerHello(body, ti)
+		if ok {
+			ti.ServerHello, ti.ServerFrame, ti.ServerTime = true, frame, t
+			ti.Server, ti.Client = c.info.Addr[sd], c.info.Addr[1-sd]
+		}
+	}
+	if !ok {
+		c.st.anomaly("bad-tls-hello")
+		return
+	}
+	if th, isTH := c.h.(TLSHandler); isTH {
+		th.TLSHello(&c.info, ti)
+	}
+}
+
+// tlsCut counts a hello that a gap or the end of input cut short.
+func (c *Conn) tlsCut(sd int) {
+	if s := &c.side[sd]; s.st == stTLS && len(s.buf) > 0 {
+		c.st.anomaly("tls-hello-truncated")
+	}
+}
+
 // plausibleRecordPrefix checks the bytes of a TLS record header seen so far:
-// handshake (22), version 3.0–3.4, length 1..maxTLSRecord.
+// handshake or application data, version 3.0–3.4, length 1..maxTLSRecord.
 func plausibleRecordPrefix(b []byte) bool {
-	if b[0] != 0x16 || (len(b) > 1 && b[1] != 3) || (len(b) > 2 && b[2] > 4) {
+	if (b[0] != recordHandshake && b[0] != recordApplication) || (len(b) > 1 && b[1] != 3) || (len(b) > 2 && b[2] > 4) {
 		return false
 	}
 	if len(b) >= 5 {
@@ -73,32 +191,34 @@ func plausibleRecordPrefix(b []byte) bool {
 	return true
 }
 
-// clientHelloSNI looks for a complete handshake message in the records in
-// buf. done: a message is complete (sni set if it was a ClientHello with a
-// host_name); bad: the records or the ClientHello are malformed.
-func clientHelloSNI(buf []byte) (sni string, done, bad bool) {
+// firstHandshake looks for the first complete handshake message in the
+// handshake records in buf (a message may span records). done: typ and body
+// are set; bad: the records are malformed; tooLarge: the message's declared
+// length cannot fit in limit bytes.
+func firstHandshake(buf []byte, limit int) (typ byte, body []byte, done, bad, tooLarge bool) {
 	var hs []byte
 	for len(buf) >= 5 {
-		if !plausibleRecordPrefix(buf[:5]) {
-			return "", false, true
+		if !plausibleRecordPrefix(buf[:5]) || buf[0] != recordHandshake {
+			return 0, nil, false, true, false
 		}
 		l := int(buf[3])<<8 | int(buf[4])
-		if len(buf) < 5+l {
+		end := min(len(buf), 5+l)
+		hs = append(hs, buf[5:end]...) // a partial record still shows the message header
+		if len(hs) >= 4 {
+			n := int(hs[1])<<16 | int(hs[2])<<8 | int(hs[3])
+			if n > limit {
+				return 0, nil, false, false, true
+			}
+			if len(hs) >= 4+n { // the rest of the record is not needed
+				return hs[0], hs[4 : 4+n], true, false, false
+			}
+		}
+		if end < 5+l {
 			break
 		}
-		hs = append(hs, buf[5:5+l]...)
-		buf = buf[5+l:]
-		if len(hs) >= 4 {
-			if hs[0] != 1 { // not a ClientHello (a ServerHello when the client side was missed)
-				return "", true, false
-			}
-			if n := int(hs[1])<<16 | int(hs[2])<<8 | int(hs[3]); len(hs) >= 4+n {
-				sni, ok := parseClientHello(hs[4 : 4+n])
-				return sni, true, !ok
-			}
-		}
+		buf = buf[end:]
 	}
-	return "", false, false
+	return 0, nil, false, false, false
 }
 
 // reader is a bounds-checked cursor over a TLS structure.
@@ -133,41 +253,124 @@ func (r *reader) u16() int {
 	return int(v[0])<<8 | int(v[1])
 }
 
-// parseClientHello returns the first host_name of the server_name extension
-// (RFC 6066 section 3) of a ClientHello body.
-func parseClientHello(body []byte) (string, bool) {
+// sub returns a reader over the next n bytes.
+func (r *reader) sub(n int) reader {
+	b := r.bytes(n)
+	return reader{b: b, ok: r.ok}
+}
+
+// Extension types (IANA TLS ExtensionType registry).
+const (
+	extServerName        = 0
+	extALPN              = 16
+	extSupportedVersions = 43
+)
+
+// parseClientHello fills ti's ClientHello fields from a ClientHello body
+// (RFC 8446 4.1.2): server_name (RFC 6066 3), ALPN (RFC 7301 3.1),
+// supported_versions (RFC 8446 4.2.1).
+func parseClientHello(body []byte, ti *TLSInfo) bool {
 	r := reader{b: body, ok: true}
-	r.bytes(2)  // legacy_version
+	ti.LegacyVersion = uint16(r.u16())
 	r.bytes(32) // random
 	r.bytes(r.u8())
 	r.bytes(r.u16()) // cipher_suites
 	r.bytes(r.u8())  // compression_methods
 	if !r.ok {
-		return "", false
+		return false
 	}
+	ti.Versions = append(ti.Versions[:0], ti.LegacyVersion)
 	if len(r.b) == 0 {
-		return "", true // no extensions
+		return true // no extensions (SSL 3.0 style)
 	}
-	exts := reader{b: r.bytes(r.u16()), ok: r.ok}
+	exts := r.sub(r.u16())
 	for exts.ok && len(exts.b) > 0 {
 		typ := exts.u16()
-		data := exts.bytes(exts.u16())
+		e := exts.sub(exts.u16())
 		if !exts.ok {
-			return "", false
+			return false
 		}
-		if typ != 0 {
-			continue
-		}
-		e := reader{b: data, ok: true}
-		list := reader{b: e.bytes(e.u16()), ok: e.ok}
-		for list.ok && len(list.b) > 0 {
-			nameType := list.u8()
-			name := list.bytes(list.u16())
-			if list.ok && nameType == 0 && len(name) > 0 {
-				return string(name), true
+		switch typ {
+		case extServerName:
+			list := e.sub(e.u16())
+			for list.ok && len(list.b) > 0 {
+				nameType := list.u8()
+				name := list.bytes(list.u16())
+				if list.ok && nameType == 0 && len(name) > 0 && ti.SNI == "" {
+					ti.SNI = string(name)
+				}
+			}
+			if !list.ok {
+				return false
+			}
+		case extALPN:
+			list := e.sub(e.u16())
+			ti.ALPN = ti.ALPN[:0]
+			for list.ok && len(list.b) > 0 {
+				p := list.bytes(list.u8())
+				if list.ok && len(ti.ALPN) < maxTLSListLen {
+					ti.ALPN = append(ti.ALPN, string(p[:min(len(p), maxALPNName)]))
+				}
+			}
+			if !list.ok {
+				return false
+			}
+		case extSupportedVersions:
+			list := e.sub(e.u8())
+			var vs []uint16
+			for list.ok && len(list.b) >= 2 {
+				if v := uint16(list.u16()); !isGREASE(v) && len(vs) < maxTLSListLen {
+					vs = append(vs, v)
+				}
+			}
+			if !list.ok || len(list.b) != 0 {
+				return false
+			}
+			if len(vs) > 0 {
+				ti.Versions = vs
 			}
 		}
-		return "", list.ok
 	}
-	return "", exts.ok
+	return exts.ok && len(r.b) == 0
+}
+
+// parseServerHello fills ti's ServerHello fields from a ServerHello body
+// (RFC 8446 4.1.3; a HelloRetryRequest has the same shape).
+func parseServerHello(body []byte, ti *TLSInfo) bool {
+	r := reader{b: body, ok: true}
+	ti.Version = uint16(r.u16())
+	r.bytes(32) // random
+	r.bytes(r.u8())
+	r.bytes(2) // cipher_suite
+	r.bytes(1) // compression_method
+	if !r.ok {
+		return false
+	}
+	if len(r.b) == 0 {
+		return true
+	}
+	exts := r.sub(r.u16())
+	for exts.ok && len(exts.b) > 0 {
+		typ := exts.u16()
+		e := exts.sub(exts.u16())
+		if !exts.ok {
+			return false
+		}
+		switch typ {
+		case extSupportedVersions:
+			if v := e.u16(); e.ok {
+				ti.Version = uint16(v)
+			} else {
+				return false
+			}
+		case extALPN:
+			list := e.sub(e.u16())
+			if p := list.bytes(list.u8()); list.ok {
+				ti.ServerALPN = string(p[:min(len(p), maxALPNName)])
+			} else {
+				return false
+			}
+		}
+	}
+	return exts.ok && len(r.b) == 0
 }
