@@ -45,6 +45,10 @@ type TLSInfo struct {
 	HelloFrame    uint64   // frame that completed the ClientHello
 	HelloTime     time.Time
 
+	// Latest is the handshake type of the hello a TLSHandler call reports:
+	// 1 for the ClientHello, 2 for the ServerHello.
+	Latest uint8
+
 	ServerHello bool   // a complete, well-formed ServerHello was parsed
 	Version     uint16 // chosen: supported_versions of the ServerHello, else its legacy_version
 	ServerALPN  string // protocol chosen in a TLS 1.2 ServerHello (TLS 1.3 encrypts it)
@@ -166,6 +170,7 @@ func (c *Conn) hello(sd int, typ byte, body []byte, frame uint64, t time.Time) {
 		c.st.anomaly("bad-tls-hello")
 		return
 	}
+	ti.Latest = typ
 	if th, isTH := c.h.(TLSHandler); isTH {
 		th.TLSHello(&c.info, ti)
 	}

@@ -112,6 +112,8 @@ type Finding struct {
 	TLS       bool           `json:"tls"`
 	Truncated bool           `json:"truncated_header,omitempty"` // header block cut by loss or end of capture
 
+	Chain []Link `json:"chain,omitempty"` // cross-connection findings: every link, oldest first (chain.go)
+
 	Count    int       `json:"count"` // occurrences folded into this finding (1 with --each)
 	LastTime time.Time `json:"-"`
 
