@@ -22,21 +22,23 @@ type Counter struct {
 // Summary says what a run read and what it found. Counters are sorted by
 // name so output is reproducible.
 type Summary struct {
-	Files           []string  `json:"files"`
-	Packets         uint64    `json:"packets"`
-	TCPConnections  uint64    `json:"tcp_connections"`
-	HTTPConnections uint64    `json:"http_connections"`
-	TLSConnections  uint64    `json:"tls_connections"`
-	Requests        uint64    `json:"requests"`
-	Responses       uint64    `json:"responses"`
-	Findings        int       `json:"findings"`    // after aggregation
-	Occurrences     int       `json:"occurrences"` // before aggregation
-	Gaps            uint64    `json:"gaps"`        // TCP sequence gaps (lost or uncaptured bytes)
-	Fragments       uint64    `json:"ipv4_fragments,omitempty"`
-	Reassembled     uint64    `json:"ipv4_reassembled,omitempty"` // datagrams rebuilt from fragments
-	Skipped         []Counter `json:"skipped,omitempty"`
-	Anomalies       []Counter `json:"anomalies,omitempty"`
-	Warnings        []string  `json:"warnings,omitempty"`
+	Files           []string    `json:"files"`
+	Packets         uint64      `json:"packets"`
+	TCPConnections  uint64      `json:"tcp_connections"`
+	HTTPConnections uint64      `json:"http_connections"`
+	TLSConnections  uint64      `json:"tls_connections"`
+	Requests        uint64      `json:"requests"`
+	Responses       uint64      `json:"responses"`
+	Findings        int         `json:"findings"`    // after aggregation
+	Occurrences     int         `json:"occurrences"` // before aggregation
+	Gaps            uint64      `json:"gaps"`        // TCP sequence gaps (lost or uncaptured bytes)
+	Fragments       uint64      `json:"ipv4_fragments,omitempty"`
+	Reassembled     uint64      `json:"ipv4_reassembled,omitempty"` // datagrams rebuilt from fragments
+	Skipped         []Counter   `json:"skipped,omitempty"`
+	Anomalies       []Counter   `json:"anomalies,omitempty"`
+	Warnings        []string    `json:"warnings,omitempty"`
+	Hosts           []Host      `json:"hosts"`       // per host: seen over TLS, plaintext or both (hosts.go)
+	Correlation     Correlation `json:"correlation"` // cross-connection state and its evictions
 }
 
 // Line is the one-line summary printed after the table and on stderr.
@@ -58,6 +60,7 @@ func (s Summary) Line() string {
 		b.WriteString("; HTTP anomalies: ")
 		writeCounters(&b, s.Anomalies)
 	}
+	s.hostsLine(&b)
 	return b.String()
 }
 

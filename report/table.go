@@ -34,6 +34,9 @@ func (t *Table) Close(s Summary, fs []rules.Finding) error {
 			if multi {
 				frame = filepath.Base(f.File) + ":" + frame
 			}
+			if len(f.Chain) > 1 {
+				frame = chainFrames(f.Chain, multi) // cross-connection evidence: every link
+			}
 			req := f.Method + " " + f.Path
 			if f.Direction == "response" && f.Status != 0 {
 				req += " → " + strconv.Itoa(f.Status)

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/cookiewatch/cookiewatch/capture"
+	"github.com/cookiewatch/cookiewatch/correlate"
 	"github.com/cookiewatch/cookiewatch/httpparse"
 	"github.com/cookiewatch/cookiewatch/rules"
 )
@@ -20,6 +21,7 @@ type pipeline struct {
 	occurrences int
 	messages    uint64
 	protos      map[httpparse.Proto]uint64
+	corr        *correlate.Correlator // cross-connection state (correlate.go)
 }
 
 // Open implements capture.Handler.
@@ -56,11 +58,15 @@ func (c *conn) Close() {
 // Request implements httpparse.Handler.
 func (p *pipeline) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
 	p.add(rules.EvaluateRequest(req, false, p.opts))
+	p.corr.Request(p.file, req)
+	p.addCorrelated(p.corr.Take())
 }
 
 // Response implements httpparse.Handler.
 func (p *pipeline) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
 	p.add(rules.EvaluateResponse(resp, false, p.opts))
+	p.corr.Response(p.file, resp)
+	p.addCorrelated(p.corr.Take())
 }
 
 func (p *pipeline) add(fs []rules.Finding) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/cookiewatch/cookiewatch/capture"
+	"github.com/cookiewatch/cookiewatch/correlate"
 	"github.com/cookiewatch/cookiewatch/httpparse"
 	"github.com/cookiewatch/cookiewatch/report"
 	"github.com/cookiewatch/cookiewatch/rules"
@@ -20,7 +21,13 @@ import (
 func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, error) {
 	var sum report.Summary
 	agg := &rules.Aggregator{Each: cfg.each}
-	p := &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}}
+	ccfg := cfg.correlate
+	ccfg.Classifier = cfg.opts.Classifier
+	corr, err := correlate.New(ccfg)
+	if err != nil {
+		return sum, nil, err
+	}
+	p := &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}, corr: corr}
 	var cstats capture.Stats
 	for _, path := range cfg.files {
 		var src *capture.File
@@ -49,9 +56,12 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 			return sum, nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	p.addCorrelated(corr.End()) // rules decided at the end of input
 	fillSummary(&sum, cstats, p)
 	fs := agg.Findings()
 	sum.Findings = len(fs)
+	sum.Hosts = hostRows(corr, fs)
+	sum.Correlation = correlationSummary(corr)
 	return sum, fs, nil
 }
 

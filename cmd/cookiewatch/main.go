@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cookiewatch/cookiewatch/capture"
+	"github.com/cookiewatch/cookiewatch/correlate"
 	"github.com/cookiewatch/cookiewatch/httpparse"
 	"github.com/cookiewatch/cookiewatch/report"
 	"github.com/cookiewatch/cookiewatch/rules"
@@ -52,6 +53,8 @@ type config struct {
 	limits     httpparse.Limits
 	stdin      io.Reader
 	showValues bool
+	hosts      bool             // --hosts: the host report first
+	correlate  correlate.Config // cross-connection window and limits
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -71,6 +74,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.opts.ShowValues, "show-values", false, "print cookie values in clear (they are credentials)")
 	fs.DurationVar(&cfg.capture.IdleTimeout, "idle-timeout", 0, "flush TCP connections idle this long in capture time (default 2m)")
 	fs.IntVar(&cfg.limits.MaxHeaderBytes, "max-header-bytes", 0, "largest HTTP header block parsed, in bytes (default 65536)")
+	fs.BoolVar(&cfg.hosts, "hosts", false, "print the host report (TLS, plaintext, HSTS, exposed session cookies, findings) before the findings")
+	fs.DurationVar(&cfg.correlate.Window, "window", 0, "correlation window in capture time: session reuse within it, idle session values evicted after it (default 1h)")
+	fs.IntVar(&cfg.correlate.MaxHosts, "max-hosts", 0, "hosts kept in the correlation state (default 10000)")
+	fs.IntVar(&cfg.correlate.MaxValues, "max-values", 0, "session values kept in the correlation state (default 100000)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean
@@ -106,6 +113,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
 		return exitError
 	}
+	if hw, ok := w.(hostWriter); ok && cfg.hosts {
+		if err := hw.WriteHosts(sum.Hosts); err != nil {
+			fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
+			return exitError
+		}
+	}
 	for _, f := range findings {
 		if err := w.Write(f); err != nil {
 			fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
@@ -126,4 +139,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 type findingWriter interface {
 	Write(rules.Finding) error
 	Close(report.Summary, []rules.Finding) error
+}
+
+// hostWriter is what --hosts needs of a report writer.
+type hostWriter interface {
+	WriteHosts([]report.Host) error
 }
