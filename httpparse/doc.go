@@ -5,8 +5,9 @@
 //
 // A Conn is fed push-style (Data, Gap, Close) and never blocks. Direction is
 // decided from content: a request line marks the client, a status line the
-// server, a TLS handshake record marks the connection ProtoTLS (the
-// ClientHello's SNI is kept). Bodies are skipped without copying. Memory per
+// server, a TLS record marks the connection ProtoTLS (the ClientHello's SNI,
+// offered versions and ALPN and the ServerHello's version are kept: TLSInfo,
+// and a Handler that also implements TLSHandler is told of each hello). Bodies are skipped without copying. Memory per
 // side is bounded by Limits.MaxHeaderBytes; pending requests by
 // Limits.MaxPending. Trouble is counted in Stats.Anomalies, never panicked on.
 //
