@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the version of the JSON Lines record layout (docs/json.md).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // JSONLines writes one JSON object per finding as soon as it is given, then
 // a final summary record. Each line has "type": "finding" or "summary".

@@ -20,6 +20,7 @@ type pipeline struct {
 	occurrences int
 	messages    uint64
 	protos      map[httpparse.Proto]uint64
+	hints       map[string]rules.Hints // stack headers last seen per server address, for requests' framework guess
 }
 
 // Open implements capture.Handler.
@@ -55,11 +56,17 @@ func (c *conn) Close() {
 
 // Request implements httpparse.Handler.
 func (p *pipeline) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
-	p.add(rules.EvaluateRequest(req, false, p.opts))
+	p.add(rules.EvaluateRequest(req, false, p.hints[req.Server.String()], p.opts))
 }
 
 // Response implements httpparse.Handler.
 func (p *pipeline) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
+	if h := rules.HintsOf(resp.Headers); h != (rules.Hints{}) {
+		if p.hints == nil {
+			p.hints = map[string]rules.Hints{}
+		}
+		p.hints[resp.Server.String()] = h
+	}
 	p.add(rules.EvaluateResponse(resp, false, p.opts))
 }
 

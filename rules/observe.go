@@ -1,0 +1,152 @@
+package rules
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cookiewatch/cookiewatch/httpparse"
+)
+
+// maxLifetime is the cap browsers put on a cookie's lifetime (RFC 6265bis:
+// 400 days), applied before comparing with the long-lived threshold.
+const maxLifetime = 400 * 24 * time.Hour
+
+// DefaultLifetimeThreshold is the lifetime above which long-lived-session fires.
+const DefaultLifetimeThreshold = 24 * time.Hour
+
+// hostOnly returns a host without port or brackets, lower-cased.
+func hostOnly(h string) string {
+	h = strings.ToLower(strings.TrimSpace(h))
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return strings.Trim(host, "[]")
+	}
+	return strings.Trim(h, "[]")
+}
+
+// lifetime returns a Set-Cookie's effective lifetime at now: Max-Age wins
+// over Expires, capped at 400 days; 0 for a browser-session cookie.
+func lifetime(c httpparse.SetCookie, now time.Time) time.Duration {
+	var d time.Duration
+	switch {
+	case c.HasMaxAge:
+		if c.MaxAge > int(maxLifetime/time.Second) {
+			return maxLifetime
+		}
+		d = time.Duration(c.MaxAge) * time.Second
+	case c.HasExpires:
+		d = c.Expires.Sub(now)
+	}
+	return min(max(d, 0), maxLifetime)
+}
+
+// observeResponse turns a response's Set-Cookie lines into observations.
+func observeResponse(resp *httpparse.Response, tls bool, opt Options) []Observation {
+	host := ""
+	if resp.Request != nil {
+		host = hostOnly(resp.Request.Host)
+	}
+	type identity struct{ name, domain, path string }
+	seen := map[identity]int{}
+	for _, c := range resp.SetCookies {
+		seen[identity{c.Name, c.Domain, c.Path}]++
+	}
+	out := make([]Observation, 0, len(resp.SetCookies))
+	for _, c := range resp.SetCookies {
+		cls := opt.Classifier.Classify(c.Name, c.Value)
+		out = append(out, Observation{
+			Kind: KindSetCookie, Name: c.Name, Value: c.Value, Class: cls, Session: cls.Session, TLS: tls,
+			Host: host, SetCookie: c, Deletion: c.Deletes(resp.Time), Lifetime: lifetime(c, resp.Time),
+			Duplicate: seen[identity{c.Name, c.Domain, c.Path}] > 1, Threshold: opt.threshold(),
+		})
+	}
+	return out
+}
+
+// observeRequest turns a request's cookies, Authorization headers, target
+// parameters and Referer parameters into observations. Authorization
+// credentials are never copied: only the scheme is kept.
+func observeRequest(req *httpparse.Request, tls bool, opt Options) []Observation {
+	host := hostOnly(req.Host)
+	out := make([]Observation, 0, len(req.Cookies))
+	for _, c := range req.Cookies {
+		cls := opt.Classifier.Classify(c.Name, c.Value)
+		out = append(out, Observation{Kind: KindCookie, Name: c.Name, Value: c.Value, Class: cls,
+			Session: cls.Session, TLS: tls, Host: host, Threshold: opt.threshold(), Line: c.Line})
+	}
+	for _, h := range req.Headers {
+		switch {
+		case strings.EqualFold(h.Name, "Authorization"), strings.EqualFold(h.Name, "Proxy-Authorization"):
+			scheme, _, _ := strings.Cut(strings.TrimSpace(h.Value), " ")
+			out = append(out, Observation{Kind: KindAuthorization, Name: h.Name, Scheme: clipText(scheme, 32),
+				TLS: tls, Host: host})
+		case strings.EqualFold(h.Name, "Referer"):
+			u, err := url.Parse(h.Value)
+			if err != nil || u.Host == "" {
+				continue
+			}
+			rh := hostOnly(u.Host)
+			for _, p := range urlParams(u.EscapedPath(), u.RawQuery) {
+				cls := opt.Classifier.tokenClass(p.name)
+				out = append(out, Observation{Kind: KindRefererParam, Name: p.name, Value: p.value, Class: cls,
+					Session: cls.Session, TLS: tls, Host: host, RefererHost: rh})
+			}
+		}
+	}
+	path, query, _ := strings.Cut(req.Path, "?")
+	for _, p := range urlParams(path, query) {
+		cls := opt.Classifier.tokenClass(p.name)
+		out = append(out, Observation{Kind: KindURLParam, Name: p.name, Value: p.value, Class: cls,
+			Session: cls.Session, TLS: tls, Host: host})
+	}
+	return out
+}
+
+type param struct{ name, value string }
+
+// urlParams returns a URL's ;path parameters (";jsessionid=…") and query
+// parameters, values unescaped where possible.
+func urlParams(path, query string) []param {
+	var out []param
+	for _, seg := range strings.Split(path, "/") {
+		_, rest, ok := strings.Cut(seg, ";")
+		for ok {
+			var p string
+			p, rest, ok = strings.Cut(rest, ";")
+			if n, v, found := strings.Cut(p, "="); found && n != "" {
+				out = append(out, param{n, v})
+			}
+		}
+	}
+	for _, kv := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
+		n, v, found := strings.Cut(kv, "=")
+		if !found || n == "" {
+			continue
+		}
+		if u, err := url.QueryUnescape(n); err == nil {
+			n = u
+		}
+		if u, err := url.QueryUnescape(v); err == nil {
+			v = u
+		}
+		out = append(out, param{n, v})
+	}
+	return out
+}
+
+// tokenClass classifies a URL parameter name: session cookie names of
+// frameworks and policy, and names with a sess/sid word. Broader cookie
+// patterns (token, auth) are left out: URLs legitimately carry OAuth codes,
+// CSRF and reset tokens, which have rules of their own elsewhere.
+func (c Classifier) tokenClass(name string) SessionClass {
+	lower := strings.ToLower(name)
+	cls := c.classify(name, "")
+	switch {
+	case cls.Session && cls.Confidence == Certain:
+		return cls
+	case lower == "sid" || lower == "sessid" || strings.Contains(lower, "session") || strings.HasPrefix(lower, "sess"):
+		return SessionClass{true, Firm, "parameter name " + name, ""}
+	}
+	return SessionClass{false, Firm, "not a session parameter name", ""}
+}
