@@ -18,6 +18,7 @@ type pipeline struct {
 	agg         *rules.Aggregator
 	hstats      httpparse.Stats
 	occurrences int
+	suppressed  int // findings dropped by the policy's ignore entries
 	messages    uint64
 	protos      map[httpparse.Proto]uint64
 	hints       map[string]rules.Hints // stack headers last seen per server address, for requests' framework guess
@@ -73,6 +74,10 @@ func (p *pipeline) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
 func (p *pipeline) add(fs []rules.Finding) {
 	p.messages++
 	for _, f := range fs {
+		if _, ok := p.opts.Ignored(&f); ok {
+			p.suppressed++
+			continue
+		}
 		f.Message = p.messages
 		f.File = p.file
 		p.occurrences++

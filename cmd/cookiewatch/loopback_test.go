@@ -147,7 +147,7 @@ func TestLoopbackCapture(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"-r", path, "--format", "json", "--each"}, nil, &stdout, &stderr); code != exitClean {
+	if code := run([]string{"-r", path, "--format", "json", "--each"}, nil, &stdout, &stderr); code != exitFindings {
 		t.Fatalf("run exit %d, stderr:\n%s", code, stderr.String())
 	}
 	got := map[string]int{}
