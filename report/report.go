@@ -22,26 +22,26 @@ type Counter struct {
 // Summary says what a run read and what it found. Counters are sorted by
 // name so output is reproducible.
 type Summary struct {
-	Files           []string  `json:"files"`
-	Packets         uint64    `json:"packets"`
-	TCPConnections  uint64    `json:"tcp_connections"`
-	HTTPConnections uint64    `json:"http_connections"`
-	TLSConnections  uint64    `json:"tls_connections"`
-	Requests        uint64    `json:"requests"`
-	Responses       uint64    `json:"responses"`
-	Findings        int       `json:"findings"`    // after aggregation
-	Occurrences     int       `json:"occurrences"` // before aggregation
-	Gaps            uint64    `json:"gaps"`        // TCP sequence gaps (lost or uncaptured bytes)
-	Fragments       uint64    `json:"ipv4_fragments,omitempty"`
-	Reassembled     uint64    `json:"ipv4_reassembled,omitempty"` // datagrams rebuilt from fragments
-	BySeverity      map[string]int `json:"by_severity"`           // reported findings per severity
-	Hosts           int            `json:"hosts"`                 // distinct hosts with a reported finding
-	Cookies         int            `json:"cookies"`               // distinct cookie (or parameter) names with a reported finding
-	Suppressed      int            `json:"suppressed,omitempty"`  // findings dropped by the policy's ignore entries
-	Baselined       int            `json:"baselined,omitempty"`   // findings dropped because --baseline already had them
-	Skipped         []Counter `json:"skipped,omitempty"`
-	Anomalies       []Counter `json:"anomalies,omitempty"`
-	Warnings        []string  `json:"warnings,omitempty"`
+	Files           []string       `json:"files"`
+	Packets         uint64         `json:"packets"`
+	TCPConnections  uint64         `json:"tcp_connections"`
+	HTTPConnections uint64         `json:"http_connections"`
+	TLSConnections  uint64         `json:"tls_connections"`
+	Requests        uint64         `json:"requests"`
+	Responses       uint64         `json:"responses"`
+	Findings        int            `json:"findings"`    // after aggregation
+	Occurrences     int            `json:"occurrences"` // before aggregation
+	Gaps            uint64         `json:"gaps"`        // TCP sequence gaps (lost or uncaptured bytes)
+	Fragments       uint64         `json:"ipv4_fragments,omitempty"`
+	Reassembled     uint64         `json:"ipv4_reassembled,omitempty"` // datagrams rebuilt from fragments
+	BySeverity      map[string]int `json:"by_severity"`                // reported findings per severity
+	Hosts           int            `json:"hosts"`                      // distinct hosts with a reported finding
+	Cookies         int            `json:"cookies"`                    // distinct cookie (or parameter) names with a reported finding
+	Suppressed      int            `json:"suppressed,omitempty"`       // findings dropped by the policy's ignore entries
+	Baselined       int            `json:"baselined,omitempty"`        // findings dropped because --baseline already had them
+	Skipped         []Counter      `json:"skipped,omitempty"`
+	Anomalies       []Counter      `json:"anomalies,omitempty"`
+	Warnings        []string       `json:"warnings,omitempty"`
 }
 
 // Tally fills the by-severity, host and cookie counts from the reported findings.

@@ -50,7 +50,7 @@ func Markdown() string {
 		"2. known session cookie names of frameworks and products (below; matched case-insensitively after a\n" +
 		"   `__Host-`, `__Secure-`, `__Http-` or `__Host-Http-` prefix), Drupal `SESS<32+ hex>`, Rails `_<app>_session`: certain;\n" +
 		"3. known non-session cookies (below): certain that they are *not* session cookies;\n" +
-		"4. name patterns: a word of the name (split at anything but letters and digits) that starts with `sess`,\n" +
+		"4. name patterns: a word containing `csrf` or `xsrf` marks a CSRF token, not a session cookie; otherwise a word of the name (split at anything but letters and digits) that starts with `sess`,\n" +
 		"   ends with `session`/`sessid`/`sessionid`, or is one of sid, ssid, auth, authtoken, authtkt, token,\n" +
 		"   accesstoken, jwt, login, loggedin, logintoken, rememberme, remember, sso, ssotoken, identity, idtoken,\n" +
 		"   refreshtoken: firm;\n" +

@@ -86,6 +86,7 @@ func TestClassify(t *testing.T) {
 		{"AWS ALB", "AWSALB", "Xs8ZnQ1k1hRjQz9cXm1n2b3v4c5x6z7a8s9d0f1g2h3j4k5l6", false, false, "affinity"},
 		{"CSRF token is not a session", "csrftoken", "Zx8ZnQ1k1hRjQz9cXm1n2b3v4c5x6z7a", false, false, "CSRF"},
 		{"F5 persistence", "BIGipServerpool_web", "1677787402.36895.0000", false, false, "F5"},
+		{"CSRF word beats value shape", "__Host-csrf", "Hq8Wm3Np5Rt7Vx9Za2Bc4De6Fg8Hj0Kl", false, false, "CSRF"},
 		{"sess prefix alone is not Drupal", "sessionaffinity", "", false, true, "word sessionaffinity"},
 		{"bare _session is not Rails", "_session", "", false, true, "word session"},
 		{"plain tracking value", "visitor", "1700000000", false, false, "no session"},

@@ -12,8 +12,8 @@ import (
 //     sessionPrefixes, Drupal SESS<hex>, Rails _<app>_session): certain;
 //  3. known non-session cookies (analytics, preferences, consent, CSRF,
 //     load-balancer affinity): certain that they are not session cookies;
-//  4. name patterns (a name word starting with "sess", or sid, auth, token,
-//     login, …): firm;
+//  4. name patterns: a word with csrf or xsrf is not a session cookie; a
+//     word starting with "sess", or sid, auth, token, login, …, is: firm;
 //  5. value shape (a long, high-entropy value): tentative;
 //  6. otherwise not a session cookie.
 //
@@ -230,6 +230,11 @@ func (c Classifier) classify(name, value string) SessionClass {
 	for _, p := range nonSessionPrefixes {
 		if strings.HasPrefix(base, p.prefix) {
 			return SessionClass{false, Certain, "known non-session cookie prefix " + p.prefix + ": " + p.owner, ""}
+		}
+	}
+	for _, w := range nameWords(base) {
+		if strings.Contains(w, "csrf") || strings.Contains(w, "xsrf") {
+			return SessionClass{false, Firm, "name pattern: word " + w + " (CSRF token, not a session)", ""}
 		}
 	}
 	if w := sessionWord(base); w != "" {
