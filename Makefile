@@ -28,7 +28,7 @@ build: deps
 	$(GO) build -o $(BIN) ./cmd/cookiewatch
 
 demo: build
-	$(BIN) -r testdata/pcap/login.pcap
+	$(BIN) -r testdata/pcap/login.pcap --fail-on none
 
 vet: deps
 	$(GO) vet ./...

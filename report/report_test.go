@@ -24,8 +24,8 @@ func sampleFindings() []rules.Finding {
 		r, _ := rules.ByID(rule)
 		return rules.Finding{Rule: rule, Title: r.Title, Severity: sev, Confidence: r.Confidence, CWE: r.CWE,
 			Fingerprint: rules.Fingerprint(rule, host, cookie), Subject: "set-cookie", Cookie: cookie,
-			Value:   &rules.Value{Length: 32, Fingerprint: "sha256:0123456789ab"},
-			Session: rules.Session{Session: true, Confidence: "certain", Reason: "known session cookie name (PHP)"},
+			Value:     &rules.Value{Length: 32, Fingerprint: "sha256:0123456789ab"},
+			Session:   rules.Session{Session: true, Confidence: "certain", Reason: "known session cookie name (PHP)"},
 			Framework: rules.FrameworkInfo{ID: "php", Name: "PHP", Reason: "cookie name (PHP)"}, Fix: r.Fix,
 			Direction: "response", Host: host, Client: netip.MustParseAddrPort("10.0.0.1:5000"),
 			Server: netip.MustParseAddrPort("[2001:db8::1]:80"), File: "captures/a b.pcap", Frame: 7, Time: t0,
@@ -194,5 +194,41 @@ func TestTableColour(t *testing.T) {
 	}
 	if !strings.Contains(out, "3 findings: 1 high, 1 medium, 1 info; 2 hosts, 3 cookies") {
 		t.Errorf("summary missing:\n%s", out)
+	}
+}
+
+// TestJSONFieldsDocumented checks that every field a JSON record can carry
+// is named in docs/json.md.
+func TestJSONFieldsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/json.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := sampleFindings()
+	fs[0].Deletion, fs[0].Truncated, fs[0].Line, fs[0].Attrs = true, true, "x", &rules.Attributes{}
+	var buf bytes.Buffer
+	j := NewJSONLines(&buf)
+	for _, f := range fs {
+		j.Write(f)
+	}
+	s := sampleSummary(fs)
+	s.Suppressed, s.Baselined, s.Fragments, s.Reassembled, s.Warnings = 1, 1, 1, 1, []string{"w"}
+	s.Skipped, s.Anomalies = []Counter{{"x", 1}}, []Counter{{"y", 1}}
+	j.Close(s, fs)
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		for k := range rec {
+			if !strings.Contains(string(doc), "`"+k+"`") {
+				t.Errorf("field %q is not documented in docs/json.md", k)
+			}
+		}
+	}
+	for _, c := range CSVColumns {
+		if !strings.Contains(string(doc), c) {
+			t.Errorf("CSV column %q is not documented", c)
+		}
 	}
 }

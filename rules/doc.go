@@ -54,12 +54,14 @@ func Markdown() string {
 		"   ends with `session`/`sessid`/`sessionid`, or is one of sid, ssid, auth, authtoken, authtkt, token,\n" +
 		"   accesstoken, jwt, login, loggedin, logintoken, rememberme, remember, sso, ssotoken, identity, idtoken,\n" +
 		"   refreshtoken: firm;\n" +
-		"5. value shape: 24 or more characters, not a number or a dotted/delimited record, with an estimated\n" +
+		"5. value shape, for a Set-Cookie with HttpOnly only (long random values without it are, on real traffic,\n" +
+		"   mostly trackers and load-balancer cookies; request cookies carry no attributes and skip this tier):\n" +
+		"   24 or more characters, not a number or a dotted/delimited record, with an estimated\n" +
 		"   entropy of 96 bits or more: tentative;\n" +
 		"6. otherwise not a session cookie.\n\n" +
 		"`--all-cookies` makes every cookie a session cookie and keeps the reason the tiers gave.\n" +
 		"URL and Referer parameters count as session tokens when tier 2 (or the policy) names them, or when the\n" +
-		"name is `sid`, `sessid`, starts with `sess` or contains `session`.\n\n")
+		"name is `sid`, `sessid`, `sessionid`, `session_id` or `session` (case-insensitive).\n\n")
 	b.WriteString("### Known session cookie names\n\n| name | owner |\n| --- | --- |\n")
 	for _, n := range slices.Sorted(maps.Keys(sessionNames)) {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", n, sessionNames[n])

@@ -41,6 +41,20 @@ func lifetime(c httpparse.SetCookie, now time.Time) time.Duration {
 	return min(max(d, 0), maxLifetime)
 }
 
+// shapeValue is the value the value-shape tier of the classification may
+// judge: only that of a Set-Cookie with HttpOnly. On real traffic most long
+// random values belong to trackers, ad networks and load balancers, which
+// scripts read or set, so they lack HttpOnly; a server-set credential
+// usually has it. Request cookies carry no attributes, so they are never
+// classified by value (a known limit: the same cookie in a later request is
+// a session cookie only by name).
+func shapeValue(c httpparse.SetCookie) string {
+	if c.HttpOnly {
+		return c.Value
+	}
+	return ""
+}
+
 // observeResponse turns a response's Set-Cookie lines into observations.
 func observeResponse(resp *httpparse.Response, tls bool, opt Options) []Observation {
 	host := ""
@@ -54,7 +68,7 @@ func observeResponse(resp *httpparse.Response, tls bool, opt Options) []Observat
 	}
 	out := make([]Observation, 0, len(resp.SetCookies))
 	for _, c := range resp.SetCookies {
-		cls := opt.Classifier.Classify(c.Name, c.Value)
+		cls := opt.Classifier.Classify(c.Name, shapeValue(c))
 		out = append(out, Observation{
 			Kind: KindSetCookie, Name: c.Name, Value: c.Value, Class: cls, Session: cls.Session, TLS: tls,
 			Host: host, SetCookie: c, Deletion: c.Deletes(resp.Time), Lifetime: lifetime(c, resp.Time),
@@ -71,7 +85,7 @@ func observeRequest(req *httpparse.Request, tls bool, opt Options) []Observation
 	host := hostOnly(req.Host)
 	out := make([]Observation, 0, len(req.Cookies))
 	for _, c := range req.Cookies {
-		cls := opt.Classifier.Classify(c.Name, c.Value)
+		cls := opt.Classifier.Classify(c.Name, "") // no value shape: see shapeValue
 		out = append(out, Observation{Kind: KindCookie, Name: c.Name, Value: c.Value, Class: cls,
 			Session: cls.Session, TLS: tls, Host: host, Threshold: opt.threshold(), Line: c.Line})
 	}
@@ -137,15 +151,16 @@ func urlParams(path, query string) []param {
 
 // tokenClass classifies a URL parameter name: session cookie names of
 // frameworks and policy, and names with a sess/sid word. Broader cookie
-// patterns (token, auth) are left out: URLs legitimately carry OAuth codes,
-// CSRF and reset tokens, which have rules of their own elsewhere.
+// patterns (token, auth, names merely containing "session") are left out:
+// URLs legitimately carry OAuth codes, CSRF and reset tokens, and analytics
+// and ad SDKs put their own "clientSessionId"s in tracking URLs.
 func (c Classifier) tokenClass(name string) SessionClass {
 	lower := strings.ToLower(name)
 	cls := c.classify(name, "")
 	switch {
 	case cls.Session && cls.Confidence == Certain:
 		return cls
-	case lower == "sid" || lower == "sessid" || strings.Contains(lower, "session") || strings.HasPrefix(lower, "sess"):
+	case lower == "sid" || lower == "sessid" || lower == "sessionid" || lower == "session_id" || lower == "session":
 		return SessionClass{true, Firm, "parameter name " + name, ""}
 	}
 	return SessionClass{false, Firm, "not a session parameter name", ""}

@@ -14,7 +14,8 @@ import (
 //     load-balancer affinity): certain that they are not session cookies;
 //  4. name patterns: a word with csrf or xsrf is not a session cookie; a
 //     word starting with "sess", or sid, auth, token, login, …, is: firm;
-//  5. value shape (a long, high-entropy value): tentative;
+//  5. value shape (a long, high-entropy value of a Set-Cookie with
+//     HttpOnly, see shapeValue): tentative;
 //  6. otherwise not a session cookie.
 //
 // --all-cookies makes every cookie a session cookie and keeps the reason the
@@ -124,6 +125,10 @@ var nonSessionNames = map[string]string{
 	"_cfuvid": "rate limiting (Cloudflare)", "cf_clearance": "bot challenge (Cloudflare)",
 	"has_js": "feature flag (Drupal)", "wordpress_test_cookie": "test cookie (WordPress)", "wp-settings-time-1": "preference (WordPress)",
 	"testcookie": "test cookie", "cookies_enabled": "test cookie", "js_enabled": "test cookie",
+	"nid": "preferences and ads (Google)", "aec": "anti-abuse (Google)", "1p_jar": "ads (Google)",
+	"s_pers": "analytics (Adobe)", "s_sess": "analytics (Adobe)", "swid": "visitor ID (Disney/ESPN)",
+	"uid": "visitor ID (tracking)", "_uid": "visitor ID (tracking)", "visitor_id": "visitor ID (tracking)",
+	"visitorid": "visitor ID (tracking)", "bizoid": "advertising (Bizo)", "bizodata": "advertising (Bizo)", "bizousermatchhistory": "advertising (Bizo)",
 }
 
 // nonSessionPrefixes are name prefixes of known non-session cookies.
@@ -138,6 +143,9 @@ var nonSessionPrefixes = []struct{ prefix, owner string }{
 	{"ajs_", "analytics (Segment)"},
 	{"_uet", "advertising (Microsoft Ads)"},
 	{"bigipserver", "load-balancer affinity (F5 BIG-IP)"},
+	{"nsc_", "load-balancer persistence (Citrix NetScaler)"},
+	{"ts01", "bot defence (F5 Advanced WAF)"},
+	{"comment_author_", "commenter details (WordPress)"},
 	{"incap_ses_", "CDN (Imperva)"},
 	{"visid_incap_", "CDN (Imperva)"},
 	{"nlbi_", "CDN (Imperva)"},
