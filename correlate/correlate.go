@@ -166,13 +166,14 @@ type name struct {
 // exposure is one plaintext message carrying a cookie, as a finding needs it.
 type exposure struct {
 	link           rules.Link
-	val            rules.Value
+	val            *rules.Value
 	direction      string
 	client, server netip.AddrPort
 	method, path   string
 	status         int
 	deletion       bool
 	req            *rules.Link // the request a response answers
+	cls            rules.SessionClass
 }
 
 // value is one session value of one host and cookie name, known by hash.
@@ -181,7 +182,7 @@ type value struct {
 	elem     *list.Element
 	host     string
 	name     string
-	val      rules.Value
+	val      *rules.Value
 	server   netip.Addr // of the first plaintext request, for TLS without SNI
 	setPlain bool
 	sent     *exposure // first plaintext request carrying it
@@ -437,7 +438,7 @@ func (c *Correlator) emit(id, hostKey, cookie string, e *exposure, chain []rules
 	last := chain[len(chain)-1]
 	f := rules.Finding{
 		Rule: r.ID, Title: r.Title, Severity: r.Severity, Confidence: conf, CWE: r.CWE,
-		Cookie: cookie, Value: e.val, Session: c.cfg.Classifier.Classify(cookie).Reason, Direction: e.direction,
+		Cookie: cookie, Value: e.val, Session: sessionOf(e.cls), Direction: e.direction,
 		Deletion: e.deletion, Host: hostKey, Client: e.client, Server: e.server,
 		File: last.File, Frame: last.Frame, Time: last.Time, LastTime: last.Time,
 		Method: e.method, Path: e.path, Status: e.status, Count: 1, Chain: chain,
@@ -471,12 +472,12 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 		defer c.recheckLogins(h, client) // requests after the login may have arrived first
 	}
 	for _, ck := range req.Cookies {
-		cls := c.cfg.Classifier.Classify(ck.Name)
+		cls := c.cfg.Classifier.RequestCookieClass(ck)
 		if !cls.Session || ck.Value == "" {
 			continue
 		}
 		e := &exposure{link: link, val: rules.NewValue(ck.Value, false), direction: "request",
-			client: req.Client, server: req.Server, method: req.Method, path: req.Path}
+			client: req.Client, server: req.Server, method: req.Method, path: req.Path, cls: cls}
 		if ns := c.name(h, ck.Name, true); ns != nil {
 			if ns.exposed == nil || before(e.link, ns.exposed.link) {
 				ns.exposed = e
@@ -615,11 +616,11 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		if sc.Err != nil {
 			continue // browsers ignore the line
 		}
-		cls := c.cfg.Classifier.Classify(sc.Name)
+		cls := c.cfg.Classifier.SetCookieClass(sc)
 		del := sc.Deletes(resp.Time)
 		e := &exposure{link: link, val: rules.NewValue(sc.Value, false), direction: "response",
 			client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
-			deletion: del, req: reqL}
+			deletion: del, req: reqL, cls: cls}
 		if !del && isAuthCookie(sc.Name) {
 			loggedIn = true
 		}
@@ -802,4 +803,9 @@ func clip(s string) string {
 		s = s[:maxDetail] + "…"
 	}
 	return s
+}
+
+// sessionOf is the classification as findings carry it.
+func sessionOf(cls rules.SessionClass) rules.Session {
+	return rules.Session{Session: cls.Session, Confidence: cls.Confidence.String(), Reason: cls.Reason}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the version of the JSON Lines record layout (docs/json.md).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // JSONLines writes one JSON object per finding as soon as it is given, then
 // a final summary record. Each line has "type": "finding" or "summary".
@@ -55,16 +55,11 @@ type summaryRecord struct {
 	Type    string `json:"type"`
 	Version int    `json:"version"`
 	Summary
-	BySeverity map[string]int `json:"by_severity"`
 }
 
 // Close writes the summary record.
-func (j *JSONLines) Close(s Summary, fs []rules.Finding) error {
-	by := map[string]int{}
-	for _, f := range fs {
-		by[f.Severity.String()]++
-	}
-	if err := j.enc.Encode(summaryRecord{Type: "summary", Version: SchemaVersion, Summary: s, BySeverity: by}); err != nil {
+func (j *JSONLines) Close(s Summary, _ []rules.Finding) error {
+	if err := j.enc.Encode(summaryRecord{Type: "summary", Version: SchemaVersion, Summary: s}); err != nil {
 		return fmt.Errorf("report: writing JSON: %w", err)
 	}
 	return nil

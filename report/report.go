@@ -22,23 +22,62 @@ type Counter struct {
 // Summary says what a run read and what it found. Counters are sorted by
 // name so output is reproducible.
 type Summary struct {
-	Files           []string    `json:"files"`
-	Packets         uint64      `json:"packets"`
-	TCPConnections  uint64      `json:"tcp_connections"`
-	HTTPConnections uint64      `json:"http_connections"`
-	TLSConnections  uint64      `json:"tls_connections"`
-	Requests        uint64      `json:"requests"`
-	Responses       uint64      `json:"responses"`
-	Findings        int         `json:"findings"`    // after aggregation
-	Occurrences     int         `json:"occurrences"` // before aggregation
-	Gaps            uint64      `json:"gaps"`        // TCP sequence gaps (lost or uncaptured bytes)
-	Fragments       uint64      `json:"ipv4_fragments,omitempty"`
-	Reassembled     uint64      `json:"ipv4_reassembled,omitempty"` // datagrams rebuilt from fragments
-	Skipped         []Counter   `json:"skipped,omitempty"`
-	Anomalies       []Counter   `json:"anomalies,omitempty"`
-	Warnings        []string    `json:"warnings,omitempty"`
-	Hosts           []Host      `json:"hosts"`       // per host: seen over TLS, plaintext or both (hosts.go)
-	Correlation     Correlation `json:"correlation"` // cross-connection state and its evictions
+	Files           []string       `json:"files"`
+	Packets         uint64         `json:"packets"`
+	TCPConnections  uint64         `json:"tcp_connections"`
+	HTTPConnections uint64         `json:"http_connections"`
+	TLSConnections  uint64         `json:"tls_connections"`
+	Requests        uint64         `json:"requests"`
+	Responses       uint64         `json:"responses"`
+	Findings        int            `json:"findings"`    // after aggregation
+	Occurrences     int            `json:"occurrences"` // before aggregation
+	Gaps            uint64         `json:"gaps"`        // TCP sequence gaps (lost or uncaptured bytes)
+	Fragments       uint64         `json:"ipv4_fragments,omitempty"`
+	Reassembled     uint64         `json:"ipv4_reassembled,omitempty"` // datagrams rebuilt from fragments
+	BySeverity      map[string]int `json:"by_severity"`                // reported findings per severity
+	FindingHosts    int            `json:"finding_hosts"`              // distinct hosts with a reported finding
+	Cookies         int            `json:"cookies"`                    // distinct cookie (or parameter) names with a reported finding
+	Suppressed      int            `json:"suppressed,omitempty"`       // findings dropped by the policy's ignore entries
+	Baselined       int            `json:"baselined,omitempty"`        // findings dropped because --baseline already had them
+	Skipped         []Counter      `json:"skipped,omitempty"`
+	Anomalies       []Counter      `json:"anomalies,omitempty"`
+	Warnings        []string       `json:"warnings,omitempty"`
+	Hosts           []Host         `json:"hosts"`       // per host: seen over TLS, plaintext or both (hosts.go)
+	Correlation     Correlation    `json:"correlation"` // cross-connection state and its evictions
+}
+
+// Tally fills the by-severity, host and cookie counts from the reported findings.
+func (s *Summary) Tally(fs []rules.Finding) {
+	s.BySeverity = map[string]int{}
+	hosts, cookies := map[string]bool{}, map[string]bool{}
+	for _, f := range fs {
+		s.BySeverity[f.Severity.String()]++
+		hosts[strings.ToLower(f.Host)] = true
+		cookies[f.Cookie] = true
+	}
+	s.Findings, s.FindingHosts, s.Cookies = len(fs), len(hosts), len(cookies)
+}
+
+// FindingsLine summarises the reported findings: by severity, hosts, cookies
+// and what policy and baseline removed.
+func (s Summary) FindingsLine() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d findings", s.Findings)
+	sep := ": "
+	for _, sev := range severityOrder {
+		if n := s.BySeverity[sev.String()]; n > 0 {
+			fmt.Fprintf(&b, "%s%d %s", sep, n, sev)
+			sep = ", "
+		}
+	}
+	fmt.Fprintf(&b, "; %d hosts, %d cookies", s.FindingHosts, s.Cookies)
+	if s.Suppressed > 0 {
+		fmt.Fprintf(&b, "; %d suppressed by policy", s.Suppressed)
+	}
+	if s.Baselined > 0 {
+		fmt.Fprintf(&b, "; %d already in the baseline", s.Baselined)
+	}
+	return b.String()
 }
 
 // Line is the one-line summary printed after the table and on stderr.

@@ -1,9 +1,11 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,24 +14,50 @@ import (
 	"github.com/cookiewatch/cookiewatch/rules"
 )
 
-// Table renders findings as a table at Close, followed by the summary line.
+// Table renders findings at Close as one table per host (hosts in order of
+// their first finding), followed by the summary. Severities are coloured
+// only when Color is set, which the caller does for a terminal.
 type Table struct {
-	w io.Writer
+	w     io.Writer
+	color bool
 }
 
-// NewTable returns a table writer to w.
-func NewTable(w io.Writer) *Table { return &Table{w: w} }
+// NewTable returns a table writer to w; color adds ANSI colours to severities.
+func NewTable(w io.Writer, color bool) *Table { return &Table{w: w, color: color} }
 
 // Write is a no-op: the table is rendered from the sorted findings at Close.
 func (t *Table) Write(rules.Finding) error { return nil }
 
+var severityColor = map[rules.Severity]string{
+	rules.Critical: "\x1b[1;35m", rules.High: "\x1b[1;31m", rules.Medium: "\x1b[33m", rules.Low: "\x1b[36m", rules.Info: "\x1b[2m",
+}
+
 // Close renders the findings and the summary.
 func (t *Table) Close(s Summary, fs []rules.Finding) error {
 	multi := len(s.Files) > 1
-	if len(fs) > 0 {
+	// Group by host, hosts in order of their first finding.
+	first := map[string]int{}
+	for i, f := range fs {
+		if _, ok := first[strings.ToLower(f.Host)]; !ok {
+			first[strings.ToLower(f.Host)] = i
+		}
+	}
+	sorted := slices.Clone(fs)
+	slices.SortStableFunc(sorted, func(a, b rules.Finding) int {
+		return cmp.Compare(first[strings.ToLower(a.Host)], first[strings.ToLower(b.Host)])
+	})
+	for i := 0; i < len(sorted); {
+		host := strings.ToLower(sorted[i].Host)
+		j := i
+		for j < len(sorted) && strings.ToLower(sorted[j].Host) == host {
+			j++
+		}
+		if _, err := fmt.Fprintf(t.w, "%s\n", Safe(sorted[i].Host, 80)); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
 		tw := tablewriter.NewWriter(t.w)
-		tw.Header("Severity", "Rule", "Host", "Cookie", "Value", "Frame", "Request", "N")
-		for _, f := range fs {
+		tw.Header("Severity", "Rule", "Cookie", "Value", "Frame", "Request", "Framework", "N")
+		for _, f := range sorted[i:j] {
 			frame := strconv.FormatUint(f.Frame, 10)
 			if multi {
 				frame = filepath.Base(f.File) + ":" + frame
@@ -44,9 +72,17 @@ func (t *Table) Close(s Summary, fs []rules.Finding) error {
 			if f.Truncated {
 				frame += " (cut)"
 			}
+			sev := f.Severity.String()
+			if t.color {
+				sev = severityColor[f.Severity] + sev + "\x1b[0m"
+			}
+			name := f.Cookie
+			if f.Scheme != "" {
+				name += " (" + f.Scheme + ")"
+			}
 			if err := tw.Append([]string{
-				f.Severity.String(), f.Rule, Safe(f.Host, 40), Safe(f.Cookie, 32), Safe(f.Value.String(), 48),
-				frame, Safe(strings.TrimSpace(req), 48), strconv.Itoa(f.Count),
+				sev, f.Rule, Safe(name, 32), Safe(f.Value.String(), 48),
+				frame, Safe(strings.TrimSpace(req), 48), f.Framework.Name, strconv.Itoa(f.Count),
 			}); err != nil {
 				return fmt.Errorf("report: table: %w", err)
 			}
@@ -54,12 +90,14 @@ func (t *Table) Close(s Summary, fs []rules.Finding) error {
 		if err := tw.Render(); err != nil {
 			return fmt.Errorf("report: table: %w", err)
 		}
-	} else {
+		i = j
+	}
+	if len(fs) == 0 {
 		if _, err := fmt.Fprintln(t.w, "No findings."); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 	}
-	if _, err := fmt.Fprintln(t.w, s.Line()); err != nil {
+	if _, err := fmt.Fprintf(t.w, "%s\n%s\n", s.FindingsLine(), s.Line()); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil

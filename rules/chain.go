@@ -31,7 +31,7 @@ func (l Link) MarshalJSON() ([]byte, error) {
 
 // NewValue returns the redacted form of a cookie value that findings carry:
 // its length and SHA-256 fingerprint, and the value only when show is set.
-func NewValue(v string, show bool) Value { return newValue(v, show) }
+func NewValue(v string, show bool) *Value { return newValue(v, show) }
 
 // SetOrder places a finding from outside the catalogue (a cross-connection
 // rule) after every catalogue rule in the total order of Compare; i is its

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,9 +23,9 @@ type Value struct {
 	Raw         string `json:"raw,omitempty"` // empty unless Options.ShowValues
 }
 
-func newValue(v string, show bool) Value {
+func newValue(v string, show bool) *Value {
 	sum := sha256.Sum256([]byte(v))
-	out := Value{Length: len(v), Fingerprint: "sha256:" + hex.EncodeToString(sum[:6])}
+	out := &Value{Length: len(v), Fingerprint: "sha256:" + hex.EncodeToString(sum[:6])}
 	if show {
 		out.Raw = v
 	}
@@ -32,7 +33,10 @@ func newValue(v string, show bool) Value {
 }
 
 // String is the redacted form used in tables.
-func (v Value) String() string {
+func (v *Value) String() string {
+	if v == nil {
+		return "(not shown)"
+	}
 	if v.Raw != "" {
 		return v.Raw
 	}
@@ -81,25 +85,43 @@ func newAttributes(c httpparse.SetCookie) *Attributes {
 	return a
 }
 
+// Session is a finding's session classification as reports show it.
+type Session struct {
+	Session    bool   `json:"session"`
+	Confidence string `json:"confidence"`
+	Reason     string `json:"reason"`
+}
+
+// FrameworkInfo is the framework a finding's fix is written for.
+type FrameworkInfo struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
 // Finding is one rule match with the evidence an analyst needs to find it in
 // Wireshark: file, frame, time, the 5-tuple, host and URL path.
 type Finding struct {
-	Rule       string     `json:"rule"`
-	Title      string     `json:"title"`
-	Severity   Severity   `json:"-"`
-	Confidence Confidence `json:"-"`
-	CWE        int        `json:"cwe"`
+	Rule        string     `json:"rule"`
+	Title       string     `json:"title"`
+	Severity    Severity   `json:"-"`
+	Confidence  Confidence `json:"-"`
+	CWE         int        `json:"cwe"`
+	Fingerprint string     `json:"fingerprint"` // stable across runs: rule, host, name (see Key)
 
-	Cookie    string      `json:"cookie"`
-	Value     Value       `json:"value"`
-	Session   string      `json:"session_reason"` // why the cookie counts as a session cookie
-	Direction string      `json:"direction"`      // "request" or "response"
-	Deletion  bool        `json:"deletion,omitempty"`
-	Attrs     *Attributes `json:"attributes,omitempty"`
-	Line      string      `json:"header,omitempty"` // the whole Set-Cookie or Cookie value; only with ShowValues
-	LineIndex int         `json:"-"`                // index of that header in its message
-	Message   uint64      `json:"-"`                // sequence number of the message in the run, set by the caller
-
+	Subject   string         `json:"subject"` // what the rule judged: set-cookie, cookie, authorization, url-parameter, referer-parameter
+	Cookie    string         `json:"cookie"`  // cookie or parameter name; header name for authorization
+	Value     *Value         `json:"value,omitempty"`
+	Scheme    string         `json:"scheme,omitempty"` // authorization scheme; credentials are never kept
+	Session   Session        `json:"session"`
+	Framework FrameworkInfo  `json:"framework"`
+	Fix       string         `json:"fix"`
+	Direction string         `json:"direction"` // "request" or "response"
+	Deletion  bool           `json:"deletion,omitempty"`
+	Attrs     *Attributes    `json:"attributes,omitempty"`
+	Line      string         `json:"header,omitempty"` // the whole Set-Cookie or Cookie value; only with ShowValues
+	LineIndex int            `json:"-"`                // index of that header in its message
+	Message   uint64         `json:"-"`                // sequence number of the message in the run, set by the caller
 	Host      string         `json:"host"`
 	Client    netip.AddrPort `json:"client"`
 	Server    netip.AddrPort `json:"server"`
@@ -107,7 +129,7 @@ type Finding struct {
 	Frame     uint64         `json:"frame"`
 	Time      time.Time      `json:"-"`
 	Method    string         `json:"method,omitempty"`
-	Path      string         `json:"path,omitempty"`
+	Path      string         `json:"path,omitempty"` // session parameters redacted unless ShowValues
 	Status    int            `json:"status,omitempty"`
 	TLS       bool           `json:"tls"`
 	Truncated bool           `json:"truncated_header,omitempty"` // header block cut by loss or end of capture
@@ -120,67 +142,177 @@ type Finding struct {
 	order int // catalogue index, for sorting
 }
 
-// Options tune Evaluate.
-type Options struct {
-	Classifier Classifier
-	ShowValues bool // keep raw cookie values in findings
+// Hints are response headers that name the server stack, for the framework
+// guess. A request's findings use those of earlier responses of its host.
+type Hints struct {
+	Server, PoweredBy string
 }
 
-// EvaluateRequest returns the findings for one request.
-func EvaluateRequest(req *httpparse.Request, tls bool, opt Options) []Finding {
-	var out []Finding
-	for _, c := range req.Cookies {
-		cls := opt.Classifier.Classify(c.Name)
-		o := Observation{Kind: KindCookie, Name: c.Name, Session: cls.Session, TLS: tls}
-		out = evaluate(out, o, func(r Rule) Finding {
-			f := base(r, &req.Message, req, tls)
-			f.Cookie, f.Value, f.Session, f.Direction = c.Name, newValue(c.Value, opt.ShowValues), cls.Reason, "request"
-			f.LineIndex = c.Line
-			if opt.ShowValues && c.Line < len(req.Headers) {
-				f.Line = req.Headers[c.Line].Value
-			}
-			return f
-		})
+// HintsOf returns the stack headers of a message's headers.
+func HintsOf(hs []httpparse.Header) Hints {
+	var h Hints
+	for _, x := range hs {
+		switch {
+		case strings.EqualFold(x.Name, "Server"):
+			h.Server = x.Value
+		case strings.EqualFold(x.Name, "X-Powered-By"):
+			h.PoweredBy = x.Value
+		}
 	}
-	return out
+	return h
+}
+
+// Ignore is a policy entry that suppresses findings. Empty Rules means every
+// rule; Cookie and Host are path.Match patterns, case-insensitive, empty
+// meaning any.
+type Ignore struct {
+	Rules  []string
+	Cookie string
+	Host   string
+	Reason string
+}
+
+func (ig Ignore) matches(f *Finding) bool {
+	if len(ig.Rules) > 0 && !slices.Contains(ig.Rules, f.Rule) {
+		return false
+	}
+	if ig.Cookie != "" {
+		if ok, _ := path.Match(strings.ToLower(ig.Cookie), strings.ToLower(f.Cookie)); !ok {
+			return false
+		}
+	}
+	if ig.Host != "" {
+		h := strings.ToLower(f.Host)
+		ok, _ := path.Match(strings.ToLower(ig.Host), h)
+		if !ok {
+			ok, _ = path.Match(strings.ToLower(ig.Host), hostOnly(h))
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Options tune Evaluate. The zero value is the default policy.
+type Options struct {
+	Classifier        Classifier
+	ShowValues        bool                // keep raw cookie values in findings
+	LifetimeThreshold time.Duration       // long-lived-session threshold; 0 means DefaultLifetimeThreshold
+	NonSessionOff     bool                // AnyCookie rules skip non-session cookies instead of reporting at info
+	Severity          map[string]Severity // per-rule severity overrides (for session cookies)
+	Disabled          map[string]bool     // rules not run
+	Ignore            []Ignore
+}
+
+func (o Options) threshold() time.Duration {
+	if o.LifetimeThreshold > 0 {
+		return o.LifetimeThreshold
+	}
+	return DefaultLifetimeThreshold
+}
+
+// Ignored returns the policy entry that suppresses f, if any.
+func (o Options) Ignored(f *Finding) (Ignore, bool) {
+	for _, ig := range o.Ignore {
+		if ig.matches(f) {
+			return ig, true
+		}
+	}
+	return Ignore{}, false
+}
+
+// severity is the severity of rule r on o, or SeverityInvalid when policy
+// turns the finding off.
+func (opt Options) severity(r Rule, o Observation) Severity {
+	s, overridden := opt.Severity[r.ID]
+	if !overridden {
+		s = r.Severity
+		if r.Plaintext != SeverityInvalid && !o.TLS {
+			s = r.Plaintext
+		}
+	}
+	if r.Scope == AnyCookie && !o.Session {
+		if opt.NonSessionOff {
+			return SeverityInvalid
+		}
+		s = Info
+	}
+	if o.Deletion {
+		s = Info // a deletion exposes no live session value
+	}
+	return s
+}
+
+// EvaluateRequest returns the findings for one request. hints are the stack
+// headers last seen from the request's host, if any.
+func EvaluateRequest(req *httpparse.Request, tls bool, hints Hints, opt Options) []Finding {
+	return evaluate(observeRequest(req, tls, opt), &req.Message, req, nil, hints, opt)
 }
 
 // EvaluateResponse returns the findings for one response.
 func EvaluateResponse(resp *httpparse.Response, tls bool, opt Options) []Finding {
-	var out []Finding
-	for i, c := range resp.SetCookies {
-		cls := opt.Classifier.Classify(c.Name)
-		o := Observation{Kind: KindSetCookie, Name: c.Name, Session: cls.Session, TLS: tls, SetCookie: c,
-			Deletion: c.Deletes(resp.Time)}
-		out = evaluate(out, o, func(r Rule) Finding {
-			f := base(r, &resp.Message, resp.Request, tls)
-			f.Cookie, f.Value, f.Session, f.Direction = c.Name, newValue(c.Value, opt.ShowValues), cls.Reason, "response"
-			f.Status, f.Attrs, f.Deletion = resp.Status, newAttributes(c), o.Deletion
-			f.LineIndex = i
-			if opt.ShowValues {
-				f.Line = c.Raw
-			}
-			if o.Deletion {
-				f.Severity = Info // a deletion exposes no live session value
-			}
-			return f
-		})
-	}
-	return out
+	return evaluate(observeResponse(resp, tls, opt), &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt)
 }
 
-func evaluate(out []Finding, o Observation, mk func(Rule) Finding) []Finding {
-	for i, r := range catalogue {
-		if r.Check(o) {
-			f := mk(r)
-			f.order = i
+func evaluate(obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options) []Finding {
+	var out []Finding
+	setIndex := 0
+	for _, o := range obs {
+		if o.Kind == KindSetCookie {
+			setIndex++
+		}
+		for i, r := range catalogue {
+			if opt.Disabled[r.ID] || !r.applies(o) {
+				continue
+			}
+			sev := opt.severity(r, o)
+			if sev == SeverityInvalid {
+				continue
+			}
+			f := base(r, m, req, tls(o), opt)
+			f.Severity, f.order = sev, i
+			f.Subject, f.Cookie = o.Kind.String(), o.Name
+			f.Session = Session{o.Session, o.Class.Confidence.String(), o.Class.Reason}
+			g := GuessFramework(o.Class.Owner, hints.Server, hints.PoweredBy)
+			fw, _ := FrameworkByID(g.ID)
+			f.Framework = FrameworkInfo{ID: fw.ID, Name: fw.Name, Reason: g.Reason}
+			f.Fix = Remediation(r, g.ID)
+			switch o.Kind {
+			case KindSetCookie:
+				f.Direction = "response"
+				f.Value = newValue(o.Value, opt.ShowValues)
+				f.Status, f.Attrs, f.Deletion = resp.Status, newAttributes(o.SetCookie), o.Deletion
+				f.LineIndex = setIndex - 1
+				if opt.ShowValues {
+					f.Line = o.SetCookie.Raw
+				}
+			case KindCookie:
+				f.Direction = "request"
+				f.Value = newValue(o.Value, opt.ShowValues)
+				f.LineIndex = o.Line
+				if opt.ShowValues && f.LineIndex < len(req.Headers) {
+					f.Line = req.Headers[f.LineIndex].Value
+				}
+			case KindAuthorization:
+				f.Direction, f.Scheme = "request", o.Scheme // the credentials stay out, even with ShowValues
+			case KindURLParam, KindRefererParam:
+				f.Direction = "request"
+				f.Value = newValue(o.Value, opt.ShowValues)
+			}
+			if resp != nil && f.Direction == "response" {
+				f.Status = resp.Status
+			}
+			f.Fingerprint = Fingerprint(f.Rule, f.Host, f.Cookie)
 			out = append(out, f)
 		}
 	}
 	return out
 }
 
-func base(r Rule, m *httpparse.Message, req *httpparse.Request, tls bool) Finding {
+func tls(o Observation) bool { return o.TLS }
+
+func base(r Rule, m *httpparse.Message, req *httpparse.Request, tls bool, opt Options) Finding {
 	f := Finding{
 		Rule: r.ID, Title: r.Title, Severity: r.Severity, Confidence: r.Confidence, CWE: r.CWE,
 		Client: m.Client, Server: m.Server, Frame: m.Frame, Time: m.Time, LastTime: m.Time,
@@ -188,6 +320,9 @@ func base(r Rule, m *httpparse.Message, req *httpparse.Request, tls bool) Findin
 	}
 	if req != nil {
 		f.Host, f.Method, f.Path = req.Host, req.Method, req.Path
+		if !opt.ShowValues {
+			f.Path = RedactTarget(req.Path, opt.Classifier)
+		}
 	}
 	if f.Host == "" {
 		f.Host = m.Server.Addr().String()
@@ -195,9 +330,50 @@ func base(r Rule, m *httpparse.Message, req *httpparse.Request, tls bool) Findin
 	return f
 }
 
+// RedactTarget replaces the values of session parameters in a request
+// target (";jsessionid=…", "?PHPSESSID=…") with "REDACTED", so paths in
+// reports carry no session IDs.
+func RedactTarget(target string, c Classifier) string {
+	if !strings.ContainsAny(target, ";?") {
+		return target
+	}
+	p, q, hasQ := strings.Cut(target, "?")
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		parts := strings.Split(seg, ";")
+		for j := 1; j < len(parts); j++ {
+			if n, _, ok := strings.Cut(parts[j], "="); ok && c.tokenClass(n).Session {
+				parts[j] = n + "=REDACTED"
+			}
+		}
+		segs[i] = strings.Join(parts, ";")
+	}
+	out := strings.Join(segs, "/")
+	if hasQ {
+		kvs := strings.Split(q, "&")
+		for i, kv := range kvs {
+			n, _, ok := strings.Cut(kv, "=")
+			if ok && c.tokenClass(n).Session {
+				kvs[i] = n + "=REDACTED"
+			}
+		}
+		out += "?" + strings.Join(kvs, "&")
+	}
+	return out
+}
+
 // Key is what aggregation folds on: rule, host and cookie name.
 func (f *Finding) Key() string {
 	return f.Rule + "\x00" + strings.ToLower(f.Host) + "\x00" + f.Cookie
+}
+
+// Fingerprint is a finding's stable identity for baselines: a hash of its
+// rule, host (case-folded) and cookie or parameter name. It does not depend
+// on values, frames, times or files, so the same weakness seen in another
+// capture has the same fingerprint.
+func Fingerprint(rule, host, name string) string {
+	sum := sha256.Sum256([]byte(rule + "\x00" + strings.ToLower(host) + "\x00" + name))
+	return hex.EncodeToString(sum[:8])
 }
 
 // Aggregator folds findings by Key unless Each is set. The first occurrence
@@ -249,10 +425,18 @@ func Compare(x, y Finding) int {
 		cmp.Compare(x.Frame, y.Frame),
 		cmp.Compare(x.order, y.order),
 		cmp.Compare(x.Direction, y.Direction),
+		cmp.Compare(x.Subject, y.Subject),
 		cmp.Compare(x.Cookie, y.Cookie),
-		cmp.Compare(x.Value.Fingerprint, y.Value.Fingerprint),
+		cmp.Compare(valueFP(x.Value), valueFP(y.Value)),
 		cmp.Compare(x.Host, y.Host),
 		x.Client.Compare(y.Client),
 		x.Server.Compare(y.Server),
 	)
+}
+
+func valueFP(v *Value) string {
+	if v == nil {
+		return ""
+	}
+	return v.Fingerprint
 }

@@ -7,6 +7,7 @@ package rules
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cookiewatch/cookiewatch/httpparse"
 )
@@ -40,7 +41,7 @@ func ParseSeverity(name string) (Severity, error) {
 			return Severity(i), nil
 		}
 	}
-	return SeverityInvalid, fmt.Errorf("rules: unknown severity %q", name)
+	return SeverityInvalid, fmt.Errorf("rules: unknown severity %q (want info, low, medium, high or critical)", name)
 }
 
 // Confidence says how sure a rule is that a match is a real weakness.
@@ -62,12 +63,15 @@ func (c Confidence) String() string {
 	return fmt.Sprintf("confidence(%d)", c)
 }
 
-// Kind says which header an observation comes from.
+// Kind says what an observation is about.
 type Kind uint8
 
 const (
-	KindSetCookie Kind = iota + 1 // a Set-Cookie line of a response
-	KindCookie                    // one name=value pair of a request's Cookie header
+	KindSetCookie     Kind = iota + 1 // a Set-Cookie line of a response
+	KindCookie                        // one name=value pair of a request's Cookie header
+	KindAuthorization                 // an Authorization or Proxy-Authorization request header
+	KindURLParam                      // a parameter of the request target (query or ;path parameter)
+	KindRefererParam                  // a parameter of the request's Referer URL
 )
 
 func (k Kind) String() string {
@@ -76,40 +80,126 @@ func (k Kind) String() string {
 		return "set-cookie"
 	case KindCookie:
 		return "cookie"
+	case KindAuthorization:
+		return "authorization"
+	case KindURLParam:
+		return "url-parameter"
+	case KindRefererParam:
+		return "referer-parameter"
 	}
 	return "unknown"
 }
 
-// Observation is one cookie as a rule sees it: what was sent, whether it is a
-// session cookie, and how it travelled. Checks read nothing else.
-type Observation struct {
-	Kind      Kind
-	Name      string
-	Session   bool // classified as a session cookie (or --all-cookies)
-	TLS       bool // carried inside TLS (always false until TLS decryption exists)
-	SetCookie httpparse.SetCookie
-	Deletion  bool // a Set-Cookie that deletes (Max-Age <= 0 or Expires before capture time)
+// Scope says which observations a rule judges. The zero value is invalid.
+type Scope uint8
+
+const (
+	ScopeInvalid Scope = iota
+	// SessionOnly rules judge session cookies (and session tokens) only.
+	SessionOnly
+	// AnyCookie rules judge every cookie; for one not classified as a session
+	// cookie the finding drops to info (or is dropped, by policy).
+	AnyCookie
+	// RequestScope rules judge request headers, not cookies.
+	RequestScope
+)
+
+func (s Scope) String() string {
+	switch s {
+	case SessionOnly:
+		return "session cookies"
+	case AnyCookie:
+		return "every cookie (info unless a session cookie)"
+	case RequestScope:
+		return "requests"
+	}
+	return "invalid"
 }
 
-// settable reports whether attribute rules apply: a session cookie being set,
-// in a line a browser would accept, that is not a deletion.
-func (o Observation) settable() bool {
-	return o.Kind == KindSetCookie && o.Session && !o.Deletion && o.SetCookie.Err == nil
+// Observation is one thing a rule may judge: a cookie being set or sent, an
+// Authorization header, or a URL parameter, with the context it was seen in.
+// Checks read nothing else, so they stay pure.
+type Observation struct {
+	Kind  Kind
+	Name  string // cookie or parameter name; header name for KindAuthorization
+	Value string // cookie or parameter value; never set for KindAuthorization
+
+	Class   SessionClass // how Name (and Value) were classified
+	Session bool         // Class.Session, kept flat for checks
+
+	TLS         bool   // carried inside TLS (always false until TLS decryption exists)
+	Host        string // the request's host, lower-cased, without port; "" when unknown
+	RefererHost string // KindRefererParam: the Referer URL's host, lower-cased, without port
+	Scheme      string // KindAuthorization: the authentication scheme as sent ("Basic", "Bearer", …)
+
+	SetCookie httpparse.SetCookie // KindSetCookie: the parsed line
+	Deletion  bool                // a Set-Cookie that deletes (Max-Age <= 0 or Expires before capture time)
+	Lifetime  time.Duration       // effective lifetime: Max-Age wins, capped at 400 days; 0 for a session-lifetime cookie
+	Duplicate bool                // another Set-Cookie of the same response sets the same name, domain and path
+	Threshold time.Duration       // lifetime above which long-lived-session fires
+	Line      int                 // index of the header the observation comes from in its message
 }
+
+// setCookie reports whether attribute rules may judge o: a Set-Cookie line a
+// browser would parse, that is not a deletion.
+func (o Observation) setCookie() bool {
+	return o.Kind == KindSetCookie && !o.Deletion && o.SetCookie.Err == nil
+}
+
+// Setting names the configuration that fixes a finding; frameworks map each
+// to their own knob (framework.go).
+type Setting uint8
+
+const (
+	SettingNone     Setting = iota // no framework-specific fix; the rule's Fix is enough
+	SettingTLS                     // serve over HTTPS only
+	SettingSecure                  // the Secure attribute
+	SettingHttpOnly                // the HttpOnly attribute
+	SettingSameSite                // the SameSite attribute
+	SettingLifetime                // Max-Age / Expires
+	SettingName                    // the cookie's name (prefixes, default names)
+	SettingDomain                  // the Domain attribute
+	SettingURL                     // session IDs in URLs
+	SettingIDLength                // session ID generation
+)
 
 // Rule is one check with the data that explains it. Fires and Silent are
-// samples the catalogue test runs: a Set-Cookie value (or, for request rules,
-// "Cookie: a=b") on a plaintext connection for a session cookie named as in
-// the sample.
+// samples TestCatalogue runs (grammar in sample.go): the rule must fire on
+// at least one observation of every Fires sample and on none of Silent's.
 type Rule struct {
-	ID          string
-	Title       string
-	CWE         int
-	Severity    Severity
-	Confidence  Confidence
-	Check       func(Observation) bool
+	ID         string
+	Title      string
+	CWE        int
+	Severity   Severity // for a session cookie
+	Plaintext  Severity // if set, the severity when not inside TLS
+	Confidence Confidence
+	Scope      Scope
+	Setting    Setting // what framework-specific remediation changes
+	Check      func(Observation) bool
+
 	Explanation string // the attack it enables, in plain words
-	Fix         string // what to change
+	Fix         string // what to change, for any stack
 	Fires       []string
 	Silent      []string
+}
+
+// applies reports whether r judges o and its check fires.
+func (r Rule) applies(o Observation) bool {
+	switch r.Scope {
+	case SessionOnly:
+		if !o.Session || o.Kind == KindAuthorization {
+			return false
+		}
+	case AnyCookie:
+		if o.Kind != KindSetCookie && o.Kind != KindCookie {
+			return false
+		}
+	case RequestScope:
+		if o.Kind == KindSetCookie || o.Kind == KindCookie {
+			return false
+		}
+	default:
+		return false
+	}
+	return r.Check(o)
 }

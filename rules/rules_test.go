@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,22 +10,7 @@ import (
 	"github.com/cookiewatch/cookiewatch/httpparse"
 )
 
-var testNow = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-
-// observe builds the observation a sample describes: "Cookie: a=b" is a
-// request cookie, anything else a Set-Cookie value, on a plaintext connection.
-func observe(sample string, cls Classifier) []Observation {
-	if rest, ok := strings.CutPrefix(sample, "Cookie: "); ok {
-		var out []Observation
-		for _, c := range httpparse.ParseCookieHeader(rest) {
-			out = append(out, Observation{Kind: KindCookie, Name: c.Name, Session: cls.Classify(c.Name).Session})
-		}
-		return out
-	}
-	c := httpparse.ParseSetCookie(sample)
-	return []Observation{{Kind: KindSetCookie, Name: c.Name, Session: cls.Classify(c.Name).Session,
-		SetCookie: c, Deletion: c.Deletes(testNow)}}
-}
+var testNow = sampleTime
 
 func TestCatalogue(t *testing.T) {
 	seen := map[string]bool{}
@@ -34,66 +20,113 @@ func TestCatalogue(t *testing.T) {
 				t.Fatalf("empty or duplicate rule ID %q", r.ID)
 			}
 			seen[r.ID] = true
-			if r.CWE == 0 || r.Severity == SeverityInvalid || r.Confidence == ConfidenceInvalid {
-				t.Errorf("rule %s: CWE %d, severity %v, confidence %v: none may be zero", r.ID, r.CWE, r.Severity, r.Confidence)
+			if r.CWE == 0 || r.Severity == SeverityInvalid || r.Confidence == ConfidenceInvalid || r.Scope == ScopeInvalid {
+				t.Errorf("rule %s: CWE %d, severity %v, confidence %v, scope %v: none may be zero", r.ID, r.CWE, r.Severity, r.Confidence, r.Scope)
 			}
 			if r.Title == "" || r.Explanation == "" || r.Fix == "" || r.Check == nil {
 				t.Errorf("rule %s: title, explanation, fix and check are required", r.ID)
 			}
-			if len(r.Fires) == 0 {
-				t.Errorf("rule %s has no sample that must fire", r.ID)
+			if len(r.Fires) == 0 || len(r.Silent) == 0 {
+				t.Errorf("rule %s needs samples that must fire and samples that must not", r.ID)
 			}
 			for _, s := range r.Fires {
-				for _, o := range observe(s, Classifier{}) {
-					if !r.Check(o) {
-						t.Errorf("rule %s does not fire on %q", r.ID, s)
-					}
+				if !slices.ContainsFunc(sampleObservations(s, Options{}), r.applies) {
+					t.Errorf("rule %s does not fire on %q", r.ID, s)
 				}
 			}
 			for _, s := range r.Silent {
-				for _, o := range observe(s, Classifier{}) {
-					if r.Check(o) {
-						t.Errorf("rule %s fires on %q", r.ID, s)
-					}
+				if slices.ContainsFunc(sampleObservations(s, Options{}), r.applies) {
+					t.Errorf("rule %s fires on %q", r.ID, s)
 				}
 			}
 		})
+	}
+	for _, f := range frameworks {
+		for s := SettingTLS; s <= SettingIDLength; s++ {
+			if f.Fixes[s] == "" {
+				t.Errorf("framework %s has no fix for setting %d", f.ID, s)
+			}
+		}
 	}
 }
 
 func TestClassify(t *testing.T) {
 	tests := []struct {
-		name, cookie string
-		all, want    bool
+		name, cookie, value string
+		all, want           bool
+		reason              string // substring of the reason
 	}{
-		{"PHP", "PHPSESSID", false, true},
-		{"Java lower case", "jsessionid", false, true},
-		{"ASP.NET", "ASP.NET_SessionId", false, true},
-		{"classic ASP prefix", "ASPSESSIONIDQQGGGNCG", false, true},
-		{"Django", "sessionid", false, true},
-		{"Flask", "session", false, true},
-		{"Express", "connect.sid", false, true},
-		{"Laravel", "laravel_session", false, true},
-		{"Rails app session", "_shop_session", false, true},
-		{"Drupal", "SESS0123456789abcdef0123456789abcdef", false, true},
-		{"Drupal HTTPS", "SSESS0123456789abcdef0123456789abcdef", false, true},
-		{"host prefix stripped", "__Host-SID", false, true},
-		{"secure prefix stripped", "__Secure-sessionid", false, true},
-		{"analytics", "_ga", false, false},
-		{"preference", "theme", false, false},
-		{"sess prefix alone is not Drupal", "sessionaffinity", false, false},
-		{"bare _session is not Rails", "_session", false, false},
-		{"all-cookies", "theme", true, true},
-		{"all-cookies nameless", "", true, true},
+		{"PHP", "PHPSESSID", "", false, true, "PHP"},
+		{"Java lower case", "jsessionid", "", false, true, "Java"},
+		{"ASP.NET", "ASP.NET_SessionId", "", false, true, "ASP.NET"},
+		{"classic ASP prefix", "ASPSESSIONIDQQGGGNCG", "", false, true, "Classic ASP"},
+		{"Django", "sessionid", "", false, true, "Django"},
+		{"Flask", "session", "", false, true, "Flask"},
+		{"Express", "connect.sid", "", false, true, "Express"},
+		{"Laravel", "laravel_session", "", false, true, "Laravel"},
+		{"Rails app session", "_shop_session", "", false, true, "Rails"},
+		{"Drupal", "SESS0123456789abcdef0123456789abcdef", "", false, true, "Drupal"},
+		{"Drupal HTTPS", "SSESS0123456789abcdef0123456789abcdef", "", false, true, "Drupal"},
+		{"ColdFusion", "CFTOKEN", "", false, true, "ColdFusion"},
+		{"SSO product", "SMSESSION", "", false, true, "SiteMinder"},
+		{"host prefix stripped", "__Host-SID", "", false, true, "generic"},
+		{"secure prefix stripped", "__Secure-sessionid", "", false, true, "Django"},
+		{"name word sess", "user_sess", "", false, true, "word sess"},
+		{"name word token", "auth-token", "", false, true, "word auth"},
+		{"name word login", "wp_login", "", false, true, "word login"},
+		{"camel-free word sid", "app.sid", "", false, true, "word sid"},
+		{"value shape", "x", "Q2hhbmdlIHRoaXMgc2VjcmV0IGtleSBub3cgcGxlYXNl", false, true, "value shape"},
+		{"Adobe s_sess is not ours", "s_sess", "%20s_cc%3Dtrue%3B", false, false, "Adobe"},
+		{"NetScaler persistence", "NSC_ozdbewjq3.gxnsn.ofu", "ffffffff0948130245525d5f4f58455e445a4a423660", false, false, "NetScaler"},
+		{"analytics", "_ga", "GA1.2.1234567890.1700000000", false, false, "Google Analytics"},
+		{"GA4", "_ga_ABC123", "GS1.1.1700000000.1.1.1700000000.0.0.0", false, false, "analytics"},
+		{"Hotjar session is not ours", "_hjSession_123456", "eyJpZCI6IjEyMzQ1Njc4OTAxMjM0NTY3ODkwIn0=", false, false, "Hotjar"},
+		{"preference", "theme", "dark", false, false, "preference"},
+		{"language", "lang", "en", false, false, "preference"},
+		{"consent", "OptanonConsent", "isGpcEnabled=0&datestamp=Mon+Jan+01+2024", false, false, "consent"},
+		{"Heroku affinity", "heroku-session-affinity", "ACyDaANoA24AAAAAAAAA", false, false, "affinity"},
+		{"AWS ALB", "AWSALB", "Xs8ZnQ1k1hRjQz9cXm1n2b3v4c5x6z7a8s9d0f1g2h3j4k5l6", false, false, "affinity"},
+		{"CSRF token is not a session", "csrftoken", "Zx8ZnQ1k1hRjQz9cXm1n2b3v4c5x6z7a", false, false, "CSRF"},
+		{"F5 persistence", "BIGipServerpool_web", "1677787402.36895.0000", false, false, "F5"},
+		{"CSRF word beats value shape", "__Host-csrf", "Hq8Wm3Np5Rt7Vx9Za2Bc4De6Fg8Hj0Kl", false, false, "CSRF"},
+		{"sess prefix alone is not Drupal", "sessionaffinity", "", false, true, "word sessionaffinity"},
+		{"bare _session is not Rails", "_session", "", false, true, "word session"},
+		{"plain tracking value", "visitor", "1700000000", false, false, "no session"},
+		{"short value", "prefs", "abc", false, false, "no session"},
+		{"all-cookies keeps reason", "theme", "dark", true, true, "otherwise: known non-session cookie: preference"},
+		{"all-cookies nameless", "", "", true, true, "--all-cookies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Classifier{All: tt.all}.Classify(tt.cookie)
+			got := Classifier{All: tt.all}.Classify(tt.cookie, tt.value)
 			if got.Session != tt.want {
-				t.Errorf("Classify(%q) = %+v, want session=%v", tt.cookie, got, tt.want)
+				t.Errorf("Classify(%q, %q) = %+v, want session=%v", tt.cookie, tt.value, got, tt.want)
 			}
-			if got.Session && got.Reason == "" {
-				t.Errorf("Classify(%q): a session cookie needs a reason", tt.cookie)
+			if !strings.Contains(got.Reason, tt.reason) || got.Confidence == ConfidenceInvalid {
+				t.Errorf("Classify(%q) reason %q (confidence %v), want it to mention %q", tt.cookie, got.Reason, got.Confidence, tt.reason)
+			}
+		})
+	}
+}
+
+func TestEntropyBits(t *testing.T) {
+	tests := []struct {
+		name     string
+		v        string
+		min, max float64
+	}{
+		{"empty", "", 0, 0},
+		{"repeated", "aaaaaaaaaaaaaaaaaaaaaaaa", 0, 1},
+		{"alternating", "abababababababababababab", 20, 30},
+		{"32 hex random", "9f3c0d1e2b4a5c6d7e8f9a0b1c2d3e4f", 120, 130},
+		{"16 alphanumeric random", "Zx8ZnQ1k1hRjQz9c", 80, 100},
+		{"timestamp", "20240101120000", 0, 40},
+		{"PHP 26 chars base32", "u7v2j3k9m0q1r5s8t4w6x0y2z3", 120, 140},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := EntropyBits(tt.v); got < tt.min || got > tt.max {
+				t.Errorf("EntropyBits(%q) = %.1f, want %.0f..%.0f", tt.v, got, tt.min, tt.max)
 			}
 		})
 	}
@@ -106,6 +139,10 @@ func respWith(lines ...string) *httpparse.Response {
 	r.Server = netip.MustParseAddrPort("192.0.2.80:80")
 	r.Frame, r.Time = 7, testNow
 	for _, l := range lines {
+		if name, v, ok := strings.Cut(l, ": "); ok && (name == "Server" || name == "X-Powered-By") {
+			r.Headers = append(r.Headers, httpparse.Header{Name: name, Value: v})
+			continue
+		}
 		r.SetCookies = append(r.SetCookies, httpparse.ParseSetCookie(l))
 	}
 	return r
@@ -119,6 +156,114 @@ func ruleIDs(fs []Finding) []string {
 	return out
 }
 
+// hasRule reports whether fs has a finding of rule for cookie, and its severity.
+func hasRule(fs []Finding, rule, cookie string) (Severity, bool) {
+	for _, f := range fs {
+		if f.Rule == rule && f.Cookie == cookie {
+			return f.Severity, true
+		}
+	}
+	return 0, false
+}
+
+// TestFrameworkDefaults runs real Set-Cookie lines as frameworks emit them
+// with default settings (taken from each framework's documented defaults and
+// source) and checks the rules that must and must not fire.
+func TestFrameworkDefaults(t *testing.T) {
+	tests := []struct {
+		name        string
+		lines       []string
+		framework   string
+		fire, quiet []string
+	}{
+		{"Flask default", []string{"Server: Werkzeug/3.0.1 Python/3.12.1",
+			"session=eyJ1c2VyIjoiYWxpY2UifQ.ZmFrZQ.c2lnbmF0dXJlLWJ5dGVz; HttpOnly; Path=/"}, "flask",
+			[]string{"cleartext-set-cookie", "missing-secure", "missing-samesite", "no-host-prefix", "default-session-name"},
+			[]string{"missing-httponly", "persistent-session", "weak-session-id"}},
+		{"Django default", []string{"sessionid=q8x0wzb1l2m3n4o5p6r7s8t9u0v1w2x3; expires=Sun, 15 Nov 2026 12:00:00 GMT; HttpOnly; Max-Age=1209600; Path=/; SameSite=Lax"}, "django",
+			[]string{"missing-secure", "persistent-session", "long-lived-session"},
+			[]string{"missing-httponly", "missing-samesite", "samesite-none"}},
+		{"PHP default", []string{"X-Powered-By: PHP/8.2.7", "PHPSESSID=u7v2j3k9m0q1r5s8t4w6x0y2z3; path=/"}, "php",
+			[]string{"missing-secure", "missing-httponly", "missing-samesite", "default-session-name"},
+			[]string{"weak-session-id", "persistent-session"}},
+		{"Express express-session default", []string{"X-Powered-By: Express",
+			"connect.sid=s%3AKx8yNvQ2pL5mR7tW9zB1cD3fG5hJ7kL9.Yx2%2Bq8Zz0aB3cD5eF7gH9iJ1kL3mN5oP7qR9sT1uV3w; Path=/; HttpOnly"}, "express",
+			[]string{"missing-secure", "missing-samesite"}, []string{"missing-httponly", "weak-session-id"}},
+		{"Tomcat JSESSIONID", []string{"Server: Apache-Coyote/1.1", "JSESSIONID=6F1C0A2B3D4E5F60718293A4B5C6D7E8; Path=/shop; HttpOnly"}, "java",
+			[]string{"missing-secure", "missing-samesite", "default-session-name"}, []string{"missing-httponly"}},
+		{"ASP.NET session", []string{"Server: Microsoft-IIS/10.0", "X-Powered-By: ASP.NET",
+			"ASP.NET_SessionId=vx0mx4u2kfrz3r0y5h1vtkqd; path=/; HttpOnly; SameSite=Lax"}, "aspnet",
+			[]string{"missing-secure", "default-session-name"}, []string{"missing-samesite", "weak-session-id"}},
+		{"Rails cookie store", []string{"_shop_session=dGhpcyBpcyBhIHJhaWxzIHNlc3Npb24gY29va2ll--9a8b7c6d5e4f3a2b1c0d; path=/; HttpOnly; SameSite=Lax"}, "rails",
+			[]string{"missing-secure"}, []string{"missing-httponly", "missing-samesite"}},
+		{"Laravel", []string{"laravel_session=eyJpdiI6IkR4WWJ6dz09IiwidmFsdWUiOiJhYmMifQ%3D%3D; expires=Sun, 01 Nov 2026 14:00:00 GMT; Max-Age=7200; path=/; httponly; samesite=lax"}, "laravel",
+			[]string{"missing-secure", "persistent-session"}, []string{"long-lived-session", "missing-httponly"}},
+		{"Go gorilla/sessions", []string{"gorilla_session=MTcwMDAwMDAwMHxEdi1CQkFFQ180SUFBUkFCRUFBQUpfLUNBQUVHYzNSeWFXNW58; Path=/; Expires=Thu, 01 Nov 2029 12:00:00 GMT; Max-Age=94608000; HttpOnly; Secure; SameSite=Lax"}, "go",
+			[]string{"long-lived-session", "secure-over-http"}, []string{"missing-secure", "missing-samesite"}},
+		{"deletion", []string{"sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/"}, "django",
+			[]string{"cleartext-set-cookie"}, []string{"missing-secure", "missing-httponly", "missing-samesite", "weak-session-id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := respWith(tt.lines...)
+			fs := EvaluateResponse(resp, false, Options{})
+			name := resp.SetCookies[0].Name
+			for _, r := range tt.fire {
+				if _, ok := hasRule(fs, r, name); !ok {
+					t.Errorf("%s did not fire; got %v", r, ruleIDs(fs))
+				}
+			}
+			for _, r := range tt.quiet {
+				if _, ok := hasRule(fs, r, name); ok {
+					t.Errorf("%s fired; got %v", r, ruleIDs(fs))
+				}
+			}
+			for _, f := range fs {
+				if f.Framework.ID != tt.framework {
+					t.Errorf("%s: framework %q (%s), want %q", f.Rule, f.Framework.ID, f.Framework.Reason, tt.framework)
+				}
+				if f.Fix == "" || f.Fingerprint == "" || f.Session.Reason == "" {
+					t.Errorf("%s: fix %q, fingerprint %q, session %+v: all required", f.Rule, f.Fix, f.Fingerprint, f.Session)
+				}
+			}
+		})
+	}
+}
+
+func TestRemediationFitsFramework(t *testing.T) {
+	tests := []struct{ line, header, rule, want string }{
+		{"session=x.y.z; Path=/", "Server: Werkzeug/3.0.1", "missing-secure", "SESSION_COOKIE_SECURE"},
+		{"sessionid=abc; Path=/", "", "missing-samesite", "SESSION_COOKIE_SAMESITE"},
+		{"PHPSESSID=abc; path=/", "", "missing-httponly", "session.cookie_httponly"},
+		{"connect.sid=abc; Path=/", "", "missing-secure", "cookie: { secure: true"},
+		{"JSESSIONID=abc; Path=/", "", "missing-secure", "server.servlet.session.cookie.secure"},
+		{"ASP.NET_SessionId=abc; path=/", "", "missing-httponly", "httpOnlyCookies"},
+		{"_app_session=abc; path=/", "", "missing-samesite", "same_site: :lax"},
+		{"laravel_session=abc; path=/", "", "missing-secure", "SESSION_SECURE_COOKIE"},
+		{"gorilla_session=abc; Path=/", "", "missing-httponly", "HttpOnly: true"},
+		{"session=abc; Path=/", "X-Powered-By: Express", "missing-secure", "secure: true"},
+		{"mysid=abc; Path=/", "", "missing-secure", "Add the Secure attribute"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			lines := []string{tt.line}
+			if tt.header != "" {
+				lines = append(lines, tt.header)
+			}
+			fs := EvaluateResponse(respWith(lines...), false, Options{})
+			for _, f := range fs {
+				if f.Rule == tt.rule {
+					if !strings.Contains(f.Fix, tt.want) {
+						t.Errorf("fix %q (framework %s) does not mention %q", f.Fix, f.Framework.ID, tt.want)
+					}
+					return
+				}
+			}
+			t.Errorf("%s did not fire: %v", tt.rule, ruleIDs(fs))
+		})
+	}
+}
+
 func TestEvaluateResponse(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -126,19 +271,25 @@ func TestEvaluateResponse(t *testing.T) {
 		opt   Options
 		want  string
 	}{
-		{"flask default", []string{"session=eyJ1c2VyIjoiYWxpY2UifQ.Zx; HttpOnly; Path=/"}, Options{},
-			"cleartext-set-cookie:session missing-secure:session missing-samesite:session"},
-		{"fully flagged still cleartext", []string{"PHPSESSID=abc123def456; Secure; HttpOnly; SameSite=Lax"}, Options{},
-			"cleartext-set-cookie:PHPSESSID"},
-		{"non-session cookie ignored", []string{"theme=dark"}, Options{}, ""},
-		{"non-session cookie with --all-cookies", []string{"theme=dark; Secure; HttpOnly; SameSite=Strict"},
-			Options{Classifier: Classifier{All: true}}, "cleartext-set-cookie:theme"},
-		{"deletion: no attribute rules", []string{"sessionid=; Max-Age=0; Path=/"}, Options{},
-			"cleartext-set-cookie:sessionid"},
-		{"expired Expires is a deletion", []string{"sid=x; Expires=Thu, 01 Jan 1970 00:00:01 GMT"}, Options{},
-			"cleartext-set-cookie:sid"},
-		{"two cookies", []string{"sid=1; Secure; HttpOnly; SameSite=Lax", "JSESSIONID=2; Path=/; HttpOnly"}, Options{},
-			"cleartext-set-cookie:sid cleartext-set-cookie:JSESSIONID missing-secure:JSESSIONID missing-samesite:JSESSIONID"},
+		{"fully flagged still cleartext", []string{"__Host-SID=9f3c0d1e2b4a5c6d7e8f9a0b1c2d3e4f; Secure; HttpOnly; SameSite=Lax; Path=/"}, Options{},
+			"cleartext-set-cookie:__Host-SID secure-over-http:__Host-SID host-prefix-violation:__Host-SID"},
+		{"non-session cookie at info", []string{"theme=dark; Secure; HttpOnly; SameSite=Strict"}, Options{}, "secure-over-http:theme"},
+		{"non-session off by policy", []string{"theme=dark"}, Options{NonSessionOff: true}, ""},
+		{"value shape needs HttpOnly", []string{"tok=Q2hhbmdlIHRoaXMgc2VjcmV0IGtleSBub3cgcGxlYXNl; Path=/; Secure; SameSite=Lax"},
+			Options{Disabled: map[string]bool{"secure-over-http": true}}, "missing-httponly:tok"},
+		{"value shape with HttpOnly", []string{"tok=Q2hhbmdlIHRoaXMgc2VjcmV0IGtleSBub3cgcGxlYXNl; Path=/; Secure; HttpOnly; SameSite=Lax"},
+			Options{Disabled: map[string]bool{"secure-over-http": true, "no-host-prefix": true}}, "cleartext-set-cookie:tok"},
+		{"disabled rules", []string{"__Host-SID=9f3c0d1e2b4a5c6d7e8f9a0b1c2d3e4f; Secure; HttpOnly; SameSite=Lax; Path=/"},
+			Options{Disabled: map[string]bool{"secure-over-http": true, "host-prefix-violation": true}}, "cleartext-set-cookie:__Host-SID"},
+		{"deletion: no attribute rules", []string{"sessionid=; Max-Age=0; Path=/"}, Options{}, "cleartext-set-cookie:sessionid"},
+		{"expired Expires is a deletion", []string{"sid=x; Expires=Thu, 01 Jan 1970 00:00:01 GMT"}, Options{}, "cleartext-set-cookie:sid"},
+		{"same cookie twice", []string{"__Host-SID=9f3c0d1e2b4a5c6d7e8f9a0b1c2d3e4f; Secure; HttpOnly; SameSite=Lax; Path=/",
+			"__Host-SID=0f3c0d1e2b4a5c6d7e8f9a0b1c2d3e4f; Secure; HttpOnly; SameSite=Lax; Path=/"},
+			Options{Disabled: map[string]bool{"secure-over-http": true, "host-prefix-violation": true, "cleartext-set-cookie": true}},
+			"malformed-set-cookie:__Host-SID malformed-set-cookie:__Host-SID"},
+		{"lifetime threshold from policy", []string{"__Host-SID=9f3c0d1e2b4a5c6d7e8f9a0b1c2d3e4f; Secure; HttpOnly; SameSite=Lax; Path=/; Max-Age=7200"},
+			Options{LifetimeThreshold: time.Hour, Disabled: map[string]bool{"secure-over-http": true, "host-prefix-violation": true, "cleartext-set-cookie": true}},
+			"persistent-session:__Host-SID long-lived-session:__Host-SID"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,35 +301,131 @@ func TestEvaluateResponse(t *testing.T) {
 				if f.Host != "shop.example" || f.Frame != 7 || f.Direction != "response" || f.Status != 200 || f.Path != "/login" {
 					t.Errorf("evidence wrong: %+v", f)
 				}
-				if f.Deletion && f.Severity != Info {
-					t.Errorf("deletion finding %s has severity %v, want info", f.Rule, f.Severity)
+				if (f.Deletion || !f.Session.Session && f.Rule != "cleartext-set-cookie") && f.Severity != Info {
+					t.Errorf("%s on a deletion or non-session cookie has severity %v, want info", f.Rule, f.Severity)
 				}
 			}
 		})
 	}
 }
 
+func TestSeverityPolicy(t *testing.T) {
+	resp := respWith("PHPSESSID=9f3c0d1e2b4a5c6d7e8f9a0b1c2d3e4f; path=/")
+	fs := EvaluateResponse(resp, false, Options{Severity: map[string]Severity{"missing-samesite": High}})
+	if s, _ := hasRule(fs, "missing-samesite", "PHPSESSID"); s != High {
+		t.Errorf("override: missing-samesite severity %v, want high", s)
+	}
+	if s, _ := hasRule(fs, "missing-secure", "PHPSESSID"); s != Medium {
+		t.Errorf("missing-secure severity %v, want medium", s)
+	}
+}
+
+func TestRequestRules(t *testing.T) {
+	tests := []struct {
+		name, sample string
+		tls          bool
+		want         string // rule:name list
+		sev          Severity
+	}{
+		{"basic auth", "Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l", false, "cleartext-authorization:Authorization", High},
+		{"jsessionid in path, plaintext", "GET /shop/cart;jsessionid=A1B2C3D4E5F6A7B8C9D0?x=1", false, "session-id-in-url:jsessionid", High},
+		{"PHPSESSID in query over TLS", "https GET /index.php?PHPSESSID=9f3c0d1e2b4a5c6d", true, "session-id-in-url:PHPSESSID", Medium},
+		{"referer to another host", "Host: cdn.example\nReferer: http://shop.example/a;jsessionid=A1B2C3D4E5F6A7B8C9D0", false, "session-id-in-referer:jsessionid", Medium},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _, tls := sampleExchange(tt.sample)
+			fs := EvaluateRequest(req, tls, Hints{}, Options{})
+			var got []string
+			for _, f := range fs {
+				if f.Rule != "default-session-name" {
+					got = append(got, f.Rule+":"+f.Cookie)
+				}
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Fatalf("rules = %v, want %s", got, tt.want)
+			}
+			if fs[0].Severity != tt.sev {
+				t.Errorf("severity %v, want %v", fs[0].Severity, tt.sev)
+			}
+		})
+	}
+}
+
+// TestSecretsStayOut checks that Authorization credentials never reach a
+// finding, even with ShowValues, and that paths lose their session IDs
+// unless ShowValues.
+func TestSecretsStayOut(t *testing.T) {
+	req, _, _ := sampleExchange("GET /a;jsessionid=A1B2C3D4E5F6A7B8C9D0?PHPSESSID=9f3c0d1e2b4a5c6d&page=2\nAuthorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l\nCookie: sessionid=TOPSECRETVALUE123")
+	for _, show := range []bool{false, true} {
+		for _, f := range EvaluateRequest(req, false, Hints{}, Options{ShowValues: show}) {
+			s := strings.Join([]string{f.Line, f.Path, f.Scheme, f.Value.String(), f.Fix, f.Session.Reason}, " ")
+			if strings.Contains(s, "YWxhZGRpbjpvcGVuc2VzYW1l") || strings.Contains(s, "aladdin") || strings.Contains(s, "opensesame") {
+				t.Errorf("show=%v: %s carries Basic credentials: %s", show, f.Rule, s)
+			}
+			if f.Rule == "cleartext-authorization" && (f.Value != nil || f.Scheme != "Basic") {
+				t.Errorf("authorization finding: value %v, scheme %q", f.Value, f.Scheme)
+			}
+			leaks := strings.Contains(s, "A1B2C3D4E5F6A7B8C9D0") || strings.Contains(s, "9f3c0d1e2b4a5c6d") || strings.Contains(s, "TOPSECRET")
+			if leaks != show {
+				t.Errorf("show=%v: %s: values present = %v: %s", show, f.Rule, leaks, s)
+			}
+		}
+	}
+	if got := RedactTarget("/a;jsessionid=X1;v=2/b?sid=abc&q=1", Classifier{}); got != "/a;jsessionid=REDACTED;v=2/b?sid=REDACTED&q=1" {
+		t.Errorf("RedactTarget = %q", got)
+	}
+}
+
 func TestEvaluateRequestAndRedaction(t *testing.T) {
 	req := &httpparse.Request{Method: "GET", Path: "/account", Host: "shop.example"}
-	req.Headers = []httpparse.Header{{Name: "Cookie", Value: "theme=dark; sessionid=TOPSECRETVALUE123"}}
+	req.Headers = []httpparse.Header{{Name: "Cookie", Value: "theme=dark; sessionid=TOPSECRETVALUE123456789"}}
 	req.Cookies = httpparse.ParseCookieHeader(req.Headers[0].Value)
-	fs := EvaluateRequest(req, false, Options{})
-	if got := strings.Join(ruleIDs(fs), " "); got != "cleartext-cookie:sessionid" {
+	fs := EvaluateRequest(req, false, Hints{}, Options{})
+	if got := strings.Join(ruleIDs(fs), " "); got != "cleartext-cookie:sessionid default-session-name:sessionid" {
 		t.Fatalf("rules = %q", got)
 	}
 	f := fs[0]
 	if f.Value.Raw != "" || f.Line != "" || strings.Contains(f.Value.String(), "TOPSECRET") {
 		t.Errorf("value not redacted: %+v", f.Value)
 	}
-	if f.Value.Length != len("TOPSECRETVALUE123") || !strings.HasPrefix(f.Value.Fingerprint, "sha256:") {
+	if f.Value.Length != len("TOPSECRETVALUE123456789") || !strings.HasPrefix(f.Value.Fingerprint, "sha256:") {
 		t.Errorf("redacted value = %+v", f.Value)
 	}
-	if fs := EvaluateRequest(req, true, Options{}); len(fs) != 0 {
+	if fs := EvaluateRequest(req, true, Hints{}, Options{}); strings.Join(ruleIDs(fs), " ") != "default-session-name:sessionid" {
 		t.Errorf("cleartext rule fired inside TLS: %v", ruleIDs(fs))
 	}
-	shown := EvaluateRequest(req, false, Options{ShowValues: true})
-	if shown[0].Value.Raw != "TOPSECRETVALUE123" || shown[0].Line != req.Headers[0].Value {
+	shown := EvaluateRequest(req, false, Hints{}, Options{ShowValues: true})
+	if shown[0].Value.Raw != "TOPSECRETVALUE123456789" || shown[0].Line != req.Headers[0].Value {
 		t.Errorf("--show-values lost the value: %+v", shown[0])
+	}
+}
+
+func TestIgnore(t *testing.T) {
+	f := Finding{Rule: "missing-httponly", Host: "cdn.shop.example:8080", Cookie: "_ga"}
+	tests := []struct {
+		ig   Ignore
+		want bool
+	}{
+		{Ignore{Cookie: "_ga"}, true},
+		{Ignore{Cookie: "_G*"}, true},
+		{Ignore{Host: "*.shop.example"}, true},
+		{Ignore{Host: "*.shop.example", Rules: []string{"missing-secure"}}, false},
+		{Ignore{Host: "*.shop.example", Rules: []string{"missing-httponly"}}, true},
+		{Ignore{Cookie: "sid"}, false},
+	}
+	for _, tt := range tests {
+		if _, got := (Options{Ignore: []Ignore{tt.ig}}).Ignored(&f); got != tt.want {
+			t.Errorf("%+v: ignored = %v, want %v", tt.ig, got, tt.want)
+		}
+	}
+}
+
+func TestFingerprintStable(t *testing.T) {
+	a := Fingerprint("missing-secure", "Shop.Example", "SID")
+	if a != Fingerprint("missing-secure", "shop.example", "SID") || a == Fingerprint("missing-secure", "shop.example", "sid") ||
+		a == Fingerprint("missing-httponly", "shop.example", "SID") || len(a) != 16 {
+		t.Errorf("fingerprint %q not stable or not distinct", a)
 	}
 }
 

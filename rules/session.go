@@ -1,13 +1,29 @@
 package rules
 
 import (
+	"regexp"
 	"strings"
 )
 
+// Classification is ordered; the first tier that decides wins (docs/sessions.md):
+//
+//  1. the policy's session and non-session names and patterns;
+//  2. known session cookie names of frameworks and products (sessionNames,
+//     sessionPrefixes, Drupal SESS<hex>, Rails _<app>_session): certain;
+//  3. known non-session cookies (analytics, preferences, consent, CSRF,
+//     load-balancer affinity): certain that they are not session cookies;
+//  4. name patterns: a word with csrf or xsrf is not a session cookie; a
+//     word starting with "sess", or sid, auth, token, login, …, is: firm;
+//  5. value shape (a long, high-entropy value of a Set-Cookie with
+//     HttpOnly, see shapeValue): tentative;
+//  6. otherwise not a session cookie.
+//
+// --all-cookies makes every cookie a session cookie and keeps the reason the
+// tiers gave.
+
 // sessionNames are cookie names that well-known frameworks and products use
 // for their session identifier, matched case-insensitively after stripping a
-// __Host- or __Secure- prefix. Each entry names its owner; docs/sessions.md
-// is the user-facing copy of this list.
+// __Host- or __Secure- prefix. Each entry names its owner.
 var sessionNames = map[string]string{
 	"phpsessid":                        "PHP",
 	"jsessionid":                       "Java servlet",
@@ -43,43 +59,165 @@ var sessionNames = map[string]string{
 	"mod_auth_openidc_session":         "mod_auth_openidc",
 	"keycloak_session":                 "Keycloak",
 	"keycloak_identity":                "Keycloak",
+	"kc_restart":                       "Keycloak",
 	"_shibsession":                     "Shibboleth",
 	"wordpress_logged_in":              "WordPress",
 	"dvwasession":                      "DVWA",
+	"jwt_session":                      "generic JWT",
+	"_oauth2_proxy":                    "oauth2-proxy",
+	"authservice_session":              "Istio authservice",
+	"smsession":                        "SiteMinder (CA/Broadcom SSO)",
+	"pd-s-session-id":                  "IBM Security Verify Access (WebSEAL)",
+	"pd-h-session-id":                  "IBM Security Verify Access (WebSEAL)",
+	"obssocookie":                      "Oracle Access Manager",
+	"oamauthncookie":                   "Oracle Access Manager",
+	"iplanetdirectorypro":              "ForgeRock / OpenAM",
+	"castgc":                           "Apereo CAS",
+	"mrhsession":                       "F5 BIG-IP APM",
+	"lastmrh_session":                  "F5 BIG-IP APM",
+	"grafana_session":                  "Grafana",
+	"phpmyadmin":                       "phpMyAdmin",
+	"roundcube_sessid":                 "Roundcube",
+	"roundcube_sessauth":               "Roundcube",
+	"moodlesession":                    "Moodle",
+	"frontend":                         "Magento",
+	"adminhtml":                        "Magento admin",
+	"zm_auth_token":                    "Zimbra",
 }
 
 // sessionPrefixes are name prefixes that mark session cookies whatever follows.
 var sessionPrefixes = []struct{ prefix, owner string }{
-	{"aspsessionid", "Classic ASP"},         // ASPSESSIONIDQQGGGNCG
-	{"wordpress_logged_in_", "WordPress"},   // wordpress_logged_in_<hash>
-	{"wordpress_sec_", "WordPress"},         // wordpress_sec_<hash>
-	{"_shibsession_", "Shibboleth"},         // _shibsession_<hash>
-	{"mod_auth_openidc_session", "OpenIDC"}, // chunked variants
+	{"aspsessionid", "Classic ASP"},          // ASPSESSIONIDQQGGGNCG
+	{"wordpress_logged_in_", "WordPress"},    // wordpress_logged_in_<hash>
+	{"wordpress_sec_", "WordPress"},          // wordpress_sec_<hash>
+	{"_shibsession_", "Shibboleth"},          // _shibsession_<hash>
+	{"mod_auth_openidc_session", "OpenIDC"},  // chunked variants
+	{"jsessionid.", "Jenkins (Jetty)"},       // JSESSIONID.<hash>
+	{"pma_auth-", "phpMyAdmin"},              // pmaAuth-1
+	{"pmaauth-", "phpMyAdmin"},               // pmaAuth-1
+	{"remember_web_", "Laravel remember-me"}, // remember_web_<hash>
 }
 
-// SessionClass is the classification of one cookie name.
+// nonSessionNames are cookies known not to carry a session: they are not
+// called session cookies even when their name contains "session" or "token".
+var nonSessionNames = map[string]string{
+	"_ga": "analytics (Google Analytics)", "_gid": "analytics (Google Analytics)", "_gat": "analytics (Google Analytics)",
+	"_gcl_au": "advertising (Google Ads)", "_fbp": "advertising (Facebook)", "_fbc": "advertising (Facebook)",
+	"__utma": "analytics (Urchin/GA)", "__utmb": "analytics (Urchin/GA)", "__utmc": "analytics (Urchin/GA)",
+	"__utmz": "analytics (Urchin/GA)", "__utmv": "analytics (Urchin/GA)", "__qca": "analytics (Quantcast)",
+	"ai_session": "telemetry (Application Insights)", "ai_user": "telemetry (Application Insights)",
+	"_hjsessionuser": "analytics (Hotjar)", "_hjsession": "analytics (Hotjar)", "_hjid": "analytics (Hotjar)",
+	"mp_mixpanel": "analytics (Mixpanel)", "s_cc": "analytics (Adobe)", "s_sq": "analytics (Adobe)",
+	"s_vi": "analytics (Adobe)", "s_fid": "analytics (Adobe)", "amplitude_id": "analytics (Amplitude)",
+	"theme": "preference", "lang": "preference", "language": "preference", "locale": "preference",
+	"timezone": "preference", "tz": "preference", "currency": "preference", "dark_mode": "preference",
+	"cookieconsent_status": "consent", "cookie_consent": "consent", "cookielawinfo-checkbox-necessary": "consent",
+	"cookieconsent": "consent", "optanonconsent": "consent (OneTrust)", "optanonalertboxclosed": "consent (OneTrust)",
+	"euconsent-v2": "consent (IAB TCF)", "euconsent": "consent (IAB TCF)", "cmplz_consent": "consent",
+	"csrftoken": "CSRF token (Django)", "xsrf-token": "CSRF token (Angular / Laravel)", "_csrf": "CSRF secret (csurf)",
+	"csrf_token": "CSRF token", "_gorilla_csrf": "CSRF token (gorilla/csrf)", "__requestverificationtoken": "CSRF token (ASP.NET)",
+	"heroku-session-affinity": "load-balancer affinity (Heroku)", "awsalb": "load-balancer affinity (AWS ALB)",
+	"awsalbcors": "load-balancer affinity (AWS ALB)", "awselb": "load-balancer affinity (AWS ELB)",
+	"awselbcors": "load-balancer affinity (AWS ELB)", "arraffinity": "load-balancer affinity (Azure)",
+	"arraffinitysamesite": "load-balancer affinity (Azure)", "serverid": "load-balancer affinity (HAProxy)",
+	"route": "load-balancer affinity", "routeid": "load-balancer affinity (Apache mod_proxy_balancer)",
+	"sticky": "load-balancer affinity", "incap_ses": "CDN (Imperva)", "__cf_bm": "bot management (Cloudflare)",
+	"_cfuvid": "rate limiting (Cloudflare)", "cf_clearance": "bot challenge (Cloudflare)",
+	"has_js": "feature flag (Drupal)", "wordpress_test_cookie": "test cookie (WordPress)", "wp-settings-time-1": "preference (WordPress)",
+	"testcookie": "test cookie", "cookies_enabled": "test cookie", "js_enabled": "test cookie",
+	"nid": "preferences and ads (Google)", "aec": "anti-abuse (Google)", "1p_jar": "ads (Google)",
+	"s_pers": "analytics (Adobe)", "s_sess": "analytics (Adobe)", "swid": "visitor ID (Disney/ESPN)",
+	"uid": "visitor ID (tracking)", "_uid": "visitor ID (tracking)", "visitor_id": "visitor ID (tracking)",
+	"visitorid": "visitor ID (tracking)", "bizoid": "advertising (Bizo)", "bizodata": "advertising (Bizo)", "bizousermatchhistory": "advertising (Bizo)",
+}
+
+// nonSessionPrefixes are name prefixes of known non-session cookies.
+var nonSessionPrefixes = []struct{ prefix, owner string }{
+	{"_ga_", "analytics (Google Analytics 4)"},
+	{"_hjsession", "analytics (Hotjar)"},
+	{"_hjsessionuser", "analytics (Hotjar)"},
+	{"_pk_", "analytics (Matomo)"},
+	{"__utm", "analytics (Urchin/GA)"},
+	{"amp_", "analytics (Amplitude)"},
+	{"mp_", "analytics (Mixpanel)"},
+	{"ajs_", "analytics (Segment)"},
+	{"_uet", "advertising (Microsoft Ads)"},
+	{"bigipserver", "load-balancer affinity (F5 BIG-IP)"},
+	{"nsc_", "load-balancer persistence (Citrix NetScaler)"},
+	{"ts01", "bot defence (F5 Advanced WAF)"},
+	{"comment_author_", "commenter details (WordPress)"},
+	{"incap_ses_", "CDN (Imperva)"},
+	{"visid_incap_", "CDN (Imperva)"},
+	{"nlbi_", "CDN (Imperva)"},
+	{"wp-settings-", "preference (WordPress)"},
+	{"cookielawinfo", "consent"},
+	{"osano_", "consent"},
+}
+
+// SessionClass is the classification of one cookie.
 type SessionClass struct {
-	Session bool
-	Reason  string // why, for the finding's evidence
+	Session    bool
+	Confidence Confidence // how sure the classification is
+	Reason     string     // why, for the finding's evidence; set for non-session cookies too
+	Owner      string     // the framework or product the name belongs to, if known
 }
 
-// Classifier decides which cookie names are session cookies.
+// Classifier decides which cookies are session cookies. The zero value uses
+// the built-in lists only.
 type Classifier struct {
-	All bool // --all-cookies: every cookie is a session cookie
+	All          bool             // --all-cookies: every cookie is a session cookie
+	Names        []string         // policy: extra session cookie names (case-insensitive)
+	Patterns     []*regexp.Regexp // policy: extra session cookie name patterns
+	NotNames     []string         // policy: names that are never session cookies
+	NotPatterns  []*regexp.Regexp // policy: patterns of names that are never session cookies
+	NoValueShape bool             // skip tier 5 (value shape)
 }
 
-// Classify returns whether name is a session cookie and why.
-func (c Classifier) Classify(name string) SessionClass {
-	base := strings.ToLower(name)
-	for _, p := range []string{"__host-", "__secure-"} {
-		base = strings.TrimPrefix(base, p)
+// Classify returns whether a cookie is a session cookie and why. value may
+// be "" when unknown.
+func (c Classifier) Classify(name, value string) SessionClass {
+	cls := c.classify(name, value)
+	if c.All && !cls.Session {
+		cls.Session = true
+		cls.Confidence = Certain
+		if cls.Reason == "" {
+			cls.Reason = "--all-cookies"
+		} else {
+			cls.Reason = "--all-cookies (otherwise: " + cls.Reason + ")"
+		}
 	}
-	if owner, ok := sessionNames[base]; ok {
-		return SessionClass{true, "known session cookie name (" + owner + ")"}
+	return cls
+}
+
+func (c Classifier) classify(name, value string) SessionClass {
+	lower := strings.ToLower(name)
+	base := stripPrefix(lower)
+	for _, n := range c.Names {
+		if strings.EqualFold(n, name) || strings.EqualFold(n, base) {
+			return SessionClass{true, Certain, "policy session name " + n, ""}
+		}
+	}
+	for _, p := range c.Patterns {
+		if p.MatchString(name) {
+			return SessionClass{true, Certain, "policy session pattern " + p.String(), ""}
+		}
+	}
+	for _, n := range c.NotNames {
+		if strings.EqualFold(n, name) || strings.EqualFold(n, base) {
+			return SessionClass{false, Certain, "policy non-session name " + n, ""}
+		}
+	}
+	for _, p := range c.NotPatterns {
+		if p.MatchString(name) {
+			return SessionClass{false, Certain, "policy non-session pattern " + p.String(), ""}
+		}
+	}
+	if owner, ok := sessionNames[base]; ok && owner != "" {
+		return SessionClass{true, Certain, "known session cookie name (" + owner + ")", owner}
 	}
 	for _, p := range sessionPrefixes {
 		if strings.HasPrefix(base, p.prefix) {
-			return SessionClass{true, "session cookie name prefix " + p.prefix + " (" + p.owner + ")"}
+			return SessionClass{true, Certain, "session cookie name prefix " + p.prefix + " (" + p.owner + ")", p.owner}
 		}
 	}
 	// Drupal: SESS<hex> (SSESS<hex> over HTTPS).
@@ -88,16 +226,92 @@ func (c Classifier) Classify(name string) SessionClass {
 		h, ok = strings.CutPrefix(base, "sess")
 	}
 	if ok && len(h) >= 32 && isHex(h) {
-		return SessionClass{true, "name pattern SESS<hex> (Drupal)"}
+		return SessionClass{true, Certain, "name pattern SESS<hex> (Drupal)", "Drupal"}
 	}
 	// Rails: _<app>_session.
 	if len(base) > len("__session") && base[0] == '_' && strings.HasSuffix(base, "_session") {
-		return SessionClass{true, "name pattern _<app>_session (Rails)"}
+		return SessionClass{true, Certain, "name pattern _<app>_session (Rails)", "Rails"}
 	}
-	if c.All {
-		return SessionClass{true, "--all-cookies"}
+	if what, ok := nonSessionNames[base]; ok {
+		return SessionClass{false, Certain, "known non-session cookie: " + what, ""}
 	}
-	return SessionClass{false, ""}
+	for _, p := range nonSessionPrefixes {
+		if strings.HasPrefix(base, p.prefix) {
+			return SessionClass{false, Certain, "known non-session cookie prefix " + p.prefix + ": " + p.owner, ""}
+		}
+	}
+	for _, w := range nameWords(base) {
+		if strings.Contains(w, "csrf") || strings.Contains(w, "xsrf") {
+			return SessionClass{false, Firm, "name pattern: word " + w + " (CSRF token, not a session)", ""}
+		}
+	}
+	if w := sessionWord(base); w != "" {
+		return SessionClass{true, Firm, "name pattern: word " + w, ""}
+	}
+	if !c.NoValueShape {
+		if bits, ok := randomLooking(value); ok {
+			return SessionClass{true, Tentative, "value shape: " + itoa(len(value)) + " characters, about " + itoa(int(bits)) + " bits of entropy", ""}
+		}
+	}
+	return SessionClass{false, Firm, "no session name, pattern or value shape", ""}
+}
+
+// sessionWord returns the word of a cookie name that marks it as a session
+// cookie by pattern, or "". Names are split into words at anything but
+// letters and digits and at lower-to-upper case changes.
+func sessionWord(lowerName string) string {
+	for _, w := range nameWords(lowerName) {
+		switch {
+		case strings.HasPrefix(w, "sess"), strings.HasSuffix(w, "session"), strings.HasSuffix(w, "sessid"),
+			strings.HasSuffix(w, "sessionid"):
+			return w
+		}
+		switch w {
+		case "sid", "ssid", "auth", "authtoken", "authtkt", "token", "accesstoken", "jwt", "login", "loggedin",
+			"logintoken", "rememberme", "remember", "sso", "ssotoken", "identity", "idtoken", "refreshtoken":
+			return w
+		}
+	}
+	return ""
+}
+
+func nameWords(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	})
+}
+
+// randomLooking reports whether v looks like a random session identifier:
+// at least 24 characters with an estimated entropy of 96 bits or more, and
+// not a plain number, date or dotted analytics-style value.
+func randomLooking(v string) (float64, bool) {
+	v = strings.Trim(v, `"`)
+	if len(v) < 24 || len(v) > 4096 {
+		return 0, false
+	}
+	digits, dots := 0, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case '0' <= c && c <= '9':
+			digits++
+		case c == '.' || c == '|' || c == ',' || c == ' ' || c == '&' || c == '=' || c == ':':
+			dots++
+		}
+	}
+	if digits == len(v) || dots > 3 {
+		return 0, false
+	}
+	bits := EntropyBits(v)
+	return bits, bits >= 96
+}
+
+func stripPrefix(lower string) string {
+	for _, p := range []string{"__host-http-", "__host-", "__secure-", "__http-"} {
+		if b, ok := strings.CutPrefix(lower, p); ok {
+			return b
+		}
+	}
+	return lower
 }
 
 func isHex(s string) bool {

@@ -19,9 +19,11 @@ type pipeline struct {
 	agg         *rules.Aggregator
 	hstats      httpparse.Stats
 	occurrences int
+	suppressed  int // findings dropped by the policy's ignore entries
 	messages    uint64
 	protos      map[httpparse.Proto]uint64
-	corr        *correlate.Correlator // cross-connection state (correlate.go)
+	corr        *correlate.Correlator  // cross-connection state (correlate.go)
+	hints       map[string]rules.Hints // stack headers last seen per server address, for requests' framework guess
 }
 
 // Open implements capture.Handler.
@@ -57,13 +59,19 @@ func (c *conn) Close() {
 
 // Request implements httpparse.Handler.
 func (p *pipeline) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
-	p.add(rules.EvaluateRequest(req, false, p.opts))
+	p.add(rules.EvaluateRequest(req, false, p.hints[req.Server.String()], p.opts))
 	p.corr.Request(p.file, req)
 	p.addCorrelated(p.corr.Take())
 }
 
 // Response implements httpparse.Handler.
 func (p *pipeline) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
+	if h := rules.HintsOf(resp.Headers); h != (rules.Hints{}) {
+		if p.hints == nil {
+			p.hints = map[string]rules.Hints{}
+		}
+		p.hints[resp.Server.String()] = h
+	}
 	p.add(rules.EvaluateResponse(resp, false, p.opts))
 	p.corr.Response(p.file, resp)
 	p.addCorrelated(p.corr.Take())
@@ -72,6 +80,10 @@ func (p *pipeline) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
 func (p *pipeline) add(fs []rules.Finding) {
 	p.messages++
 	for _, f := range fs {
+		if _, ok := p.opts.Ignored(&f); ok {
+			p.suppressed++
+			continue
+		}
 		f.Message = p.messages
 		f.File = p.file
 		p.occurrences++

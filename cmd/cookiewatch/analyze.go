@@ -73,6 +73,7 @@ func fillSummary(sum *report.Summary, cs capture.Stats, p *pipeline) {
 	sum.TLSConnections = p.protos[httpparse.ProtoTLS]
 	sum.Requests, sum.Responses = hs.Requests, hs.Responses
 	sum.Occurrences = p.occurrences
+	sum.Suppressed = p.suppressed
 	sum.Gaps = cs.Gaps
 	sum.Fragments, sum.Reassembled = cs.Fragments, cs.Reassembled
 	skipped := maps.Clone(cs.Skipped)

@@ -32,16 +32,16 @@ func TestGolden(t *testing.T) {
 	}
 	for _, p := range pcaps {
 		name := strings.TrimSuffix(filepath.Base(p), ".pcap")
-		for _, format := range []string{"table", "json"} {
+		for _, format := range []string{"table", "json", "csv", "sarif"} {
 			t.Run(name+"/"+format, func(t *testing.T) {
 				var stdout, stderr bytes.Buffer
 				// Run from the repository root so the file name in the output is stable.
 				args := []string{"-r", "testdata/pcap/" + filepath.Base(p), "--format", format}
 				code := inDir(t, "../..", func() int { return run(args, nil, &stdout, &stderr) })
-				if code != exitClean {
+				if code != exitFindings {
 					t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 				}
-				ext := map[string]string{"table": ".txt", "json": ".jsonl"}[format]
+				ext := map[string]string{"table": ".txt", "json": ".jsonl", "csv": ".csv", "sarif": ".sarif"}[format]
 				checkGolden(t, filepath.Join("../../testdata/golden", name+ext), stdout.Bytes())
 			})
 		}

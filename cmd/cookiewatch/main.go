@@ -10,19 +10,24 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
+
+	"github.com/mattn/go-isatty"
 
 	"github.com/cookiewatch/cookiewatch/capture"
 	"github.com/cookiewatch/cookiewatch/correlate"
 	"github.com/cookiewatch/cookiewatch/httpparse"
+	"github.com/cookiewatch/cookiewatch/policy"
 	"github.com/cookiewatch/cookiewatch/report"
 	"github.com/cookiewatch/cookiewatch/rules"
 )
 
-// Exit codes: 0 the run completed (with or without findings), 2 bad usage,
-// unreadable input or a failed write.
+// Exit codes: 0 no reported finding reaches the --fail-on threshold, 1 one
+// does, 2 bad usage, unreadable input or policy, or a failed write.
 const (
-	exitClean = 0
-	exitError = 2
+	exitClean    = 0
+	exitFindings = 1
+	exitError    = 2
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
@@ -33,31 +38,41 @@ func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
 const usageText = `Usage: cookiewatch -r FILE [-r FILE...] [options] [BPF filter expression]
+       cookiewatch rules [RULE-ID]
 
 Reads pcap or pcapng captures (gzip-compressed too; "-" is standard input),
 reassembles TCP, parses plaintext HTTP/1.x on any port and reports session
-cookies sent or set in cleartext and session cookies set without Secure,
-HttpOnly or SameSite. Cookie values are redacted unless --show-values.
+cookies sent or set in cleartext, cookies set without the attributes that
+protect them, credentials and session IDs in requests (see docs/rules.md).
+Cookie values are redacted unless --show-values.
+
+Exit status: 0 no finding at or above --fail-on, 1 at least one, 2 error.
 
 Options:
 `
 
 // config is what the flags say.
 type config struct {
-	files      []string
-	format     string
-	filter     string
-	opts       rules.Options
-	each       bool
-	capture    capture.Config
-	limits     httpparse.Limits
-	stdin      io.Reader
-	showValues bool
-	hosts      bool             // --hosts: the host report first
-	correlate  correlate.Config // cross-connection window and limits
+	files     []string
+	format    string
+	filter    string
+	opts      rules.Options
+	each      bool
+	capture   capture.Config
+	limits    httpparse.Limits
+	stdin     io.Reader
+	output    string
+	baseline  string
+	policy    string
+	failOn    string
+	hosts     bool             // --hosts: the host report first
+	correlate correlate.Config // cross-connection window and limits
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "rules" {
+		return runRules(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("cookiewatch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -67,11 +82,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cfg config
 	var files fileList
 	fs.Var(&files, "r", "read packets from capture `file` (pcap, pcapng, gzip; - for stdin); repeatable")
-	fs.StringVar(&cfg.format, "format", "table", "output `format`: table or json (JSON Lines)")
+	fs.StringVar(&cfg.format, "format", "table", "output `format`: table, json (JSON Lines), csv or sarif")
+	fs.StringVar(&cfg.output, "o", "", "write the report to `file` instead of standard output")
 	fs.StringVar(&cfg.filter, "f", "", "BPF filter `expression` (as tcpdump; may also be given as trailing arguments)")
 	fs.BoolVar(&cfg.opts.Classifier.All, "all-cookies", false, "treat every cookie as a session cookie")
 	fs.BoolVar(&cfg.each, "each", false, "report every occurrence instead of once per rule, host and cookie")
-	fs.BoolVar(&cfg.opts.ShowValues, "show-values", false, "print cookie values in clear (they are credentials)")
+	fs.BoolVar(&cfg.opts.ShowValues, "show-values", false, "print cookie values in clear (they are credentials; Authorization credentials are never printed)")
+	fs.StringVar(&cfg.policy, "policy", "", "read the policy `file` (YAML; see docs/policy.example.yaml)")
+	fs.StringVar(&cfg.baseline, "baseline", "", "report only findings whose fingerprint is not in this previous JSON report `file`")
+	fs.StringVar(&cfg.failOn, "fail-on", "", "exit 1 when a reported finding has this `severity` or higher: info, low, medium, high, critical or none (default high, or the policy's fail_on)")
 	fs.DurationVar(&cfg.capture.IdleTimeout, "idle-timeout", 0, "flush TCP connections idle this long in capture time (default 2m)")
 	fs.IntVar(&cfg.limits.MaxHeaderBytes, "max-header-bytes", 0, "largest HTTP header block parsed, in bytes (default 65536)")
 	fs.BoolVar(&cfg.hosts, "hosts", false, "print the host report (TLS, plaintext, HSTS, exposed session cookies, findings) before the findings")
@@ -97,15 +116,43 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cookiewatch: no input: give a capture file with -r FILE (see -h)")
 		return exitError
 	}
-	var w findingWriter
 	switch cfg.format {
-	case "table":
-		w = report.NewTable(stdout)
-	case "json", "jsonl":
-		w = report.NewJSONLines(stdout)
+	case "table", "json", "jsonl", "csv", "sarif":
 	default:
-		fmt.Fprintf(stderr, "cookiewatch: unknown -format %q (want table or json)\n", cfg.format)
+		fmt.Fprintf(stderr, "cookiewatch: unknown -format %q (want table, json, csv or sarif)\n", cfg.format)
 		return exitError
+	}
+	failOn, failNever := rules.High, false
+	if cfg.policy != "" {
+		pol, err := policy.Load(cfg.policy)
+		if err != nil {
+			fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
+			return exitError
+		}
+		pol.Apply(&cfg.opts)
+		if pol.FailOnSet {
+			failOn, failNever = pol.FailOn, pol.FailOnNever
+		}
+	}
+	if cfg.failOn != "" {
+		if cfg.failOn == "none" {
+			failNever = true
+		} else {
+			s, err := rules.ParseSeverity(cfg.failOn)
+			if err != nil {
+				fmt.Fprintf(stderr, "cookiewatch: --fail-on: %v (or none)\n", err)
+				return exitError
+			}
+			failOn, failNever = s, false
+		}
+	}
+	var known map[string]bool
+	if cfg.baseline != "" {
+		var err error
+		if known, err = report.ReadBaseline(cfg.baseline); err != nil {
+			fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
+			return exitError
+		}
 	}
 	cfg.stdin = stdin
 	sum, findings, err := analyze(cfg, stderr)
@@ -113,24 +160,121 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
 		return exitError
 	}
-	if hw, ok := w.(hostWriter); ok && cfg.hosts {
-		if err := hw.WriteHosts(sum.Hosts); err != nil {
+	if known != nil {
+		kept := findings[:0]
+		for _, f := range findings {
+			if known[f.Fingerprint] {
+				sum.Baselined++
+				continue
+			}
+			kept = append(kept, f)
+		}
+		findings = kept
+	}
+	sum.Tally(findings)
+
+	out, closeOut := stdout, func() error { return nil }
+	if cfg.output != "" {
+		f, err := os.Create(cfg.output)
+		if err != nil {
 			fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
 			return exitError
 		}
+		out, closeOut = f, f.Close
 	}
-	for _, f := range findings {
-		if err := w.Write(f); err != nil {
-			fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
-			return exitError
-		}
+	var w findingWriter
+	switch cfg.format {
+	case "table":
+		w = report.NewTable(out, cfg.output == "" && colorTerminal(stdout))
+	case "json", "jsonl":
+		w = report.NewJSONLines(out)
+	case "csv":
+		w = report.NewCSV(out)
+	case "sarif":
+		w = report.NewSARIF(out)
 	}
-	if err := w.Close(sum, findings); err != nil {
-		fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
+	werr := writeAll(w, sum, findings, cfg.hosts)
+	if err := closeOut(); werr == nil && err != nil {
+		werr = fmt.Errorf("writing %s: %w", cfg.output, err)
+	}
+	if werr != nil {
+		fmt.Fprintf(stderr, "cookiewatch: %v\n", werr)
 		return exitError
 	}
 	for _, warn := range sum.Warnings {
 		fmt.Fprintf(stderr, "cookiewatch: warning: %s\n", warn)
+	}
+	if cfg.output != "" || cfg.format != "table" {
+		fmt.Fprintf(stderr, "cookiewatch: %s\n", sum.FindingsLine())
+	}
+	return exitCode(findings, failOn, failNever)
+}
+
+func writeAll(w findingWriter, sum report.Summary, fs []rules.Finding, hosts bool) error {
+	if hw, ok := w.(hostWriter); ok && hosts {
+		if err := hw.WriteHosts(sum.Hosts); err != nil {
+			return err
+		}
+	}
+	for _, f := range fs {
+		if err := w.Write(f); err != nil {
+			return err
+		}
+	}
+	return w.Close(sum, fs)
+}
+
+// exitCode is exitFindings when a reported finding reaches failOn.
+func exitCode(fs []rules.Finding, failOn rules.Severity, never bool) int {
+	if never {
+		return exitClean
+	}
+	for _, f := range fs {
+		if f.Severity >= failOn {
+			return exitFindings
+		}
+	}
+	return exitClean
+}
+
+// colorTerminal reports whether w is a terminal that takes colours (and
+// NO_COLOR is not set).
+func colorTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	return isatty.IsTerminal(f.Fd())
+}
+
+// runRules lists the catalogue, or prints one rule in full.
+func runRules(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 1 {
+		fmt.Fprintln(stderr, "cookiewatch: usage: cookiewatch rules [RULE-ID]")
+		return exitError
+	}
+	if len(args) == 1 {
+		r, ok := rules.ByID(args[0])
+		if !ok {
+			fmt.Fprintf(stderr, "cookiewatch: unknown rule ID %q (cookiewatch rules lists them)\n", args[0])
+			return exitError
+		}
+		if _, err := io.WriteString(stdout, rules.RuleMarkdown(r)); err != nil {
+			return exitError
+		}
+		return exitClean
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSEVERITY\tCONFIDENCE\tCWE\tJUDGES\tTITLE")
+	for _, r := range rules.Catalogue() {
+		sev := r.Severity.String()
+		if r.Plaintext != rules.SeverityInvalid {
+			sev += "/" + r.Plaintext.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\tCWE-%d\t%s\t%s\n", r.ID, sev, r.Confidence, r.CWE, r.Scope, r.Title)
+	}
+	if err := tw.Flush(); err != nil {
+		return exitError
 	}
 	return exitClean
 }

@@ -72,7 +72,7 @@ func TestBadFiles(t *testing.T) {
 	t.Run("truncated file reports what came before", func(t *testing.T) {
 		cut := write("cut.pcap", good[:len(good)-7])
 		code, stdout, stderr := runCLI(t, nil, "-r", cut, "--format", "json")
-		if code != exitClean {
+		if code != exitFindings {
 			t.Fatalf("exit %d, stderr %q", code, stderr)
 		}
 		if !strings.Contains(stderr, "truncated") || !strings.Contains(stderr, "offset") {
@@ -88,12 +88,12 @@ func TestBadFiles(t *testing.T) {
 		zw.Write(good)
 		zw.Close()
 		code, stdout, stderr := runCLI(t, z.Bytes(), "-r", "-", "--format", "json")
-		if code != exitClean || !strings.Contains(stdout, `"cookie":"session"`) {
+		if code != exitFindings || !strings.Contains(stdout, `"cookie":"session"`) {
 			t.Errorf("exit %d, stderr %q, stdout:\n%s", code, stderr, stdout)
 		}
 	})
 	t.Run("same file twice keeps frames per file", func(t *testing.T) {
-		code, stdout, _ := runCLI(t, nil, "-r", sample, "-r", sample, "--format", "json", "--each")
+		code, stdout, _ := runCLI(t, nil, "-r", sample, "-r", sample, "--format", "json", "--each", "--fail-on", "none")
 		if code != exitClean {
 			t.Fatalf("exit %d", code)
 		}
@@ -108,7 +108,7 @@ func TestFilterOnFile(t *testing.T) {
 	// The sample has HTTP on ports 80 and 8080; a filter keeps only 8080.
 	_, all, _ := runCLI(t, nil, "-r", sample, "--format", "json", "--each")
 	code, only, stderr := runCLI(t, nil, "-r", sample, "--format", "json", "--each", "tcp", "port", "8080")
-	if code != exitClean {
+	if code != exitFindings {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if !strings.Contains(all, `"cookie":"session"`) || strings.Contains(only, `"cookie":"session"`) {

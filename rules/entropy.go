@@ -1,0 +1,67 @@
+package rules
+
+import (
+	"math"
+	"strconv"
+)
+
+// EntropyBits estimates the entropy of a token in bits: its length times the
+// bits of the smallest usual alphabet that holds every character (digits,
+// hex, lower- or upper-case alphanumeric, base64, printable ASCII) when the
+// characters are spread as a random draw from it would be, else the Shannon
+// entropy of the characters seen (repetitive values). It is an estimate from
+// one value, not a measurement of the generator, which is why
+// weak-session-id has tentative confidence.
+func EntropyBits(v string) float64 {
+	if v == "" {
+		return 0
+	}
+	var counts [256]int
+	digits, lowerHex, upperHex, lower, upper, b64, other := true, true, true, true, true, true, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		counts[c]++
+		isDigit := '0' <= c && c <= '9'
+		isLower := 'a' <= c && c <= 'z'
+		isUpper := 'A' <= c && c <= 'Z'
+		digits = digits && isDigit
+		lowerHex = lowerHex && (isDigit || 'a' <= c && c <= 'f')
+		upperHex = upperHex && (isDigit || 'A' <= c && c <= 'F')
+		lower = lower && (isDigit || isLower)
+		upper = upper && (isDigit || isUpper)
+		b64 = b64 && (isDigit || isLower || isUpper || c == '-' || c == '_' || c == '+' || c == '/' || c == '=' || c == '%')
+		other = other || c >= 0x7f || c < 0x20
+	}
+	var alphabet float64
+	switch {
+	case digits:
+		alphabet = 10
+	case lowerHex || upperHex:
+		alphabet = 16
+	case lower || upper:
+		alphabet = 36
+	case b64:
+		alphabet = 64
+	case other:
+		alphabet = 256
+	default:
+		alphabet = 95
+	}
+	n := float64(len(v))
+	var shannon float64
+	for _, k := range counts {
+		if k > 0 {
+			p := float64(k) / n
+			shannon -= p * math.Log2(p)
+		}
+	}
+	// A sample of n characters shows at most log2(n) bits per character; when
+	// the observed spread comes close to that bound, trust the alphabet.
+	ceiling := math.Min(math.Log2(alphabet), math.Log2(n))
+	if shannon >= 0.85*ceiling {
+		return n * math.Log2(alphabet)
+	}
+	return n * shannon
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,180 @@
+package rules
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cookiewatch/cookiewatch/httpparse"
+)
+
+// maxLifetime is the cap browsers put on a cookie's lifetime (RFC 6265bis:
+// 400 days), applied before comparing with the long-lived threshold.
+const maxLifetime = 400 * 24 * time.Hour
+
+// DefaultLifetimeThreshold is the lifetime above which long-lived-session fires.
+const DefaultLifetimeThreshold = 24 * time.Hour
+
+// hostOnly returns a host without port or brackets, lower-cased.
+func hostOnly(h string) string {
+	h = strings.ToLower(strings.TrimSpace(h))
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return strings.Trim(host, "[]")
+	}
+	return strings.Trim(h, "[]")
+}
+
+// lifetime returns a Set-Cookie's effective lifetime at now: Max-Age wins
+// over Expires, capped at 400 days; 0 for a browser-session cookie.
+func lifetime(c httpparse.SetCookie, now time.Time) time.Duration {
+	var d time.Duration
+	switch {
+	case c.HasMaxAge:
+		if c.MaxAge > int(maxLifetime/time.Second) {
+			return maxLifetime
+		}
+		d = time.Duration(c.MaxAge) * time.Second
+	case c.HasExpires:
+		d = c.Expires.Sub(now)
+	}
+	return min(max(d, 0), maxLifetime)
+}
+
+// shapeValue is the value the value-shape tier of the classification may
+// judge: only that of a Set-Cookie with HttpOnly. On real traffic most long
+// random values belong to trackers, ad networks and load balancers, which
+// scripts read or set, so they lack HttpOnly; a server-set credential
+// usually has it. Request cookies carry no attributes, so they are never
+// classified by value (a known limit: the same cookie in a later request is
+// a session cookie only by name).
+// SetCookieClass classifies a Set-Cookie line as the catalogue does (the
+// value's shape counts only for HttpOnly cookies, see shapeValue).
+func (c Classifier) SetCookieClass(sc httpparse.SetCookie) SessionClass {
+	return c.Classify(sc.Name, shapeValue(sc))
+}
+
+// RequestCookieClass classifies a request cookie as the catalogue does: by
+// name only, since a request carries no attributes to tell a session token
+// from a tracker by its shape.
+func (c Classifier) RequestCookieClass(ck httpparse.Cookie) SessionClass {
+	return c.Classify(ck.Name, "")
+}
+
+func shapeValue(c httpparse.SetCookie) string {
+	if c.HttpOnly {
+		return c.Value
+	}
+	return ""
+}
+
+// observeResponse turns a response's Set-Cookie lines into observations.
+func observeResponse(resp *httpparse.Response, tls bool, opt Options) []Observation {
+	host := ""
+	if resp.Request != nil {
+		host = hostOnly(resp.Request.Host)
+	}
+	type identity struct{ name, domain, path string }
+	seen := map[identity]int{}
+	for _, c := range resp.SetCookies {
+		seen[identity{c.Name, c.Domain, c.Path}]++
+	}
+	out := make([]Observation, 0, len(resp.SetCookies))
+	for _, c := range resp.SetCookies {
+		cls := opt.Classifier.SetCookieClass(c)
+		out = append(out, Observation{
+			Kind: KindSetCookie, Name: c.Name, Value: c.Value, Class: cls, Session: cls.Session, TLS: tls,
+			Host: host, SetCookie: c, Deletion: c.Deletes(resp.Time), Lifetime: lifetime(c, resp.Time),
+			Duplicate: seen[identity{c.Name, c.Domain, c.Path}] > 1, Threshold: opt.threshold(),
+		})
+	}
+	return out
+}
+
+// observeRequest turns a request's cookies, Authorization headers, target
+// parameters and Referer parameters into observations. Authorization
+// credentials are never copied: only the scheme is kept.
+func observeRequest(req *httpparse.Request, tls bool, opt Options) []Observation {
+	host := hostOnly(req.Host)
+	out := make([]Observation, 0, len(req.Cookies))
+	for _, c := range req.Cookies {
+		cls := opt.Classifier.RequestCookieClass(c)
+		out = append(out, Observation{Kind: KindCookie, Name: c.Name, Value: c.Value, Class: cls,
+			Session: cls.Session, TLS: tls, Host: host, Threshold: opt.threshold(), Line: c.Line})
+	}
+	for _, h := range req.Headers {
+		switch {
+		case strings.EqualFold(h.Name, "Authorization"), strings.EqualFold(h.Name, "Proxy-Authorization"):
+			scheme, _, _ := strings.Cut(strings.TrimSpace(h.Value), " ")
+			out = append(out, Observation{Kind: KindAuthorization, Name: h.Name, Scheme: clipText(scheme, 32),
+				TLS: tls, Host: host})
+		case strings.EqualFold(h.Name, "Referer"):
+			u, err := url.Parse(h.Value)
+			if err != nil || u.Host == "" {
+				continue
+			}
+			rh := hostOnly(u.Host)
+			for _, p := range urlParams(u.EscapedPath(), u.RawQuery) {
+				cls := opt.Classifier.tokenClass(p.name)
+				out = append(out, Observation{Kind: KindRefererParam, Name: p.name, Value: p.value, Class: cls,
+					Session: cls.Session, TLS: tls, Host: host, RefererHost: rh})
+			}
+		}
+	}
+	path, query, _ := strings.Cut(req.Path, "?")
+	for _, p := range urlParams(path, query) {
+		cls := opt.Classifier.tokenClass(p.name)
+		out = append(out, Observation{Kind: KindURLParam, Name: p.name, Value: p.value, Class: cls,
+			Session: cls.Session, TLS: tls, Host: host})
+	}
+	return out
+}
+
+type param struct{ name, value string }
+
+// urlParams returns a URL's ;path parameters (";jsessionid=…") and query
+// parameters, values unescaped where possible.
+func urlParams(path, query string) []param {
+	var out []param
+	for _, seg := range strings.Split(path, "/") {
+		_, rest, ok := strings.Cut(seg, ";")
+		for ok {
+			var p string
+			p, rest, ok = strings.Cut(rest, ";")
+			if n, v, found := strings.Cut(p, "="); found && n != "" {
+				out = append(out, param{n, v})
+			}
+		}
+	}
+	for _, kv := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
+		n, v, found := strings.Cut(kv, "=")
+		if !found || n == "" {
+			continue
+		}
+		if u, err := url.QueryUnescape(n); err == nil {
+			n = u
+		}
+		if u, err := url.QueryUnescape(v); err == nil {
+			v = u
+		}
+		out = append(out, param{n, v})
+	}
+	return out
+}
+
+// tokenClass classifies a URL parameter name: session cookie names of
+// frameworks and policy, and names with a sess/sid word. Broader cookie
+// patterns (token, auth, names merely containing "session") are left out:
+// URLs legitimately carry OAuth codes, CSRF and reset tokens, and analytics
+// and ad SDKs put their own "clientSessionId"s in tracking URLs.
+func (c Classifier) tokenClass(name string) SessionClass {
+	lower := strings.ToLower(name)
+	cls := c.classify(name, "")
+	switch {
+	case cls.Session && cls.Confidence == Certain:
+		return cls
+	case lower == "sid" || lower == "sessid" || lower == "sessionid" || lower == "session_id" || lower == "session":
+		return SessionClass{true, Firm, "parameter name " + name, ""}
+	}
+	return SessionClass{false, Firm, "not a session parameter name", ""}
+}
