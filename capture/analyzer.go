@@ -120,6 +120,7 @@ type Analyzer struct {
 	synthetic    int
 	synTCP       layers.TCP
 	synBuf       [20]byte
+	spanBuf      []Span // reused for every Conn.Data call
 	lastFlush    time.Time
 	ran          bool
 }
@@ -219,9 +220,20 @@ func (a *Analyzer) Run(src Source) error {
 	return err
 }
 
+// zeroCopySource is a Source that can hand out packets without copying
+// them (*File, *pcap.Handle, *pcapgo.Reader): the Analyzer keeps no packet
+// bytes past the call.
+type zeroCopySource interface {
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
 func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper) error {
+	read := src.ReadPacketData
+	if zc, ok := src.(zeroCopySource); ok {
+		read = zc.ZeroCopyReadPacketData
+	}
 	for {
-		data, ci, err := src.ReadPacketData()
+		data, ci, err := read()
 		if err != nil {
 			switch {
 			case err == io.EOF:

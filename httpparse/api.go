@@ -72,3 +72,13 @@ type Handler interface {
 	Request(c *ConnInfo, req *Request)
 	Response(c *ConnInfo, resp *Response)
 }
+
+// CookieFilter is implemented by a Handler that wants only the messages
+// carrying cookie headers: requests with a Cookie field and responses with a
+// Set-Cookie field (a response's Request is complete either way). When
+// OnlyCookieMessages returns true, a Conn still frames, pairs and counts every
+// message but builds no Request or Response for the others and does not call
+// the Handler for them, so they cost no allocation.
+type CookieFilter interface {
+	OnlyCookieMessages() bool
+}

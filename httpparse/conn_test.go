@@ -61,10 +61,15 @@ func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, 
 	rec := &recorder{}
 	st := &Stats{}
 	c := NewConn(testInfo, rec, lim, st)
+	// The same input on a Conn whose Handler wants only cookie messages.
+	co, cst := &cookieRecorder{}, &Stats{}
+	cc := NewConn(testInfo, co, lim, cst)
+	defer func() { checkCookieOnly(t, rec, st, co, cst) }()
 	frame := uint64(0)
 	for _, s := range steps {
 		if s.data == "" {
 			c.Gap(s.side, s.gap)
+			cc.Gap(s.side, s.gap)
 			continue
 		}
 		d := []byte(s.data)
@@ -75,12 +80,47 @@ func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, 
 			}
 			frame++
 			c.Data(s.side, d[:n], []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
+			cc.Data(s.side, d[:n], []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
 			clear(d[:n]) // data is only valid during the call
 			d = d[n:]
 		}
 	}
 	c.Close()
+	cc.Close()
 	return rec, st, c
+}
+
+// cookieRecorder is a recorder that wants only messages with cookie headers.
+type cookieRecorder struct{ recorder }
+
+func (*cookieRecorder) OnlyCookieMessages() bool { return true }
+
+// checkCookieOnly checks that a cookie-only Handler saw exactly the
+// messages with cookie headers that a full one saw, equal in every field
+// (a response's Request included), and that both Conns counted the same.
+func checkCookieOnly(t *testing.T, full *recorder, fst *Stats, co *cookieRecorder, cst *Stats) {
+	t.Helper()
+	var reqs []*Request
+	for _, r := range full.reqs {
+		if hasCookieHeader(r.Headers, true) {
+			reqs = append(reqs, r)
+		}
+	}
+	var resps []*Response
+	for _, r := range full.resps {
+		if hasCookieHeader(r.Headers, false) {
+			resps = append(resps, r)
+		}
+	}
+	if !reflect.DeepEqual(reqs, co.reqs) {
+		t.Errorf("cookie-only handler: requests differ:\n got %+v\nwant %+v", co.reqs, reqs)
+	}
+	if !reflect.DeepEqual(resps, co.resps) {
+		t.Errorf("cookie-only handler: responses differ:\n got %+v\nwant %+v", co.resps, resps)
+	}
+	if !reflect.DeepEqual(fst, cst) {
+		t.Errorf("cookie-only handler: stats differ:\n got %+v\nwant %+v", cst, fst)
+	}
 }
 
 const (

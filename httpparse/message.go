@@ -106,6 +106,12 @@ type headFlags struct {
 // line) into its start line and fields. Field names and values are substrings
 // of block.
 func parseHead(block string) (start string, hdrs []Header, f headFlags) {
+	return parseHeadInto(nil, block)
+}
+
+// parseHeadInto is parseHead appending the fields to hdrs (nil: a new slice
+// sized for the block).
+func parseHeadInto(hdrs []Header, block string) (start string, _ []Header, f headFlags) {
 	first := true
 	for block != "" {
 		var line string
@@ -117,7 +123,9 @@ func parseHead(block string) (start string, hdrs []Header, f headFlags) {
 		}
 		if first {
 			start, first = line, false
-			hdrs = make([]Header, 0, strings.Count(block, "\n")+1)
+			if hdrs == nil {
+				hdrs = make([]Header, 0, strings.Count(block, "\n")+1)
+			}
 			continue
 		}
 		if line == "" {

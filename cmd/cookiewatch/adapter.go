@@ -53,6 +53,11 @@ func (c *conn) Close() {
 	c.p.protos[c.hc.Proto()]++
 }
 
+// OnlyCookieMessages implements httpparse.CookieFilter: every rule looks at
+// Cookie and Set-Cookie headers only, so messages without them are framed
+// and counted by httpparse but never built (no allocation on that path).
+func (p *pipeline) OnlyCookieMessages() bool { return true }
+
 // Request implements httpparse.Handler.
 func (p *pipeline) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
 	p.add(rules.EvaluateRequest(req, false, p.opts))
