@@ -31,6 +31,16 @@ type Config struct {
 	MaxBufferedPagesTotal   int           // out-of-order pages (1900 bytes) buffered in all
 	MaxBufferedPagesPerConn int           // and per connection; over it the oldest hole becomes a gap
 	MaxConns                int           // connections tracked at once; new ones over it are dropped
+
+	// Shard and Shards split one capture's connections among Shards
+	// Analyzers that all read every packet (Shards > 1): this one keeps the
+	// TCP segments whose symmetric flow hash modulo Shards is Shard and skips
+	// the others, so frame numbers stay the file's. The MaxConns and
+	// MaxBufferedPagesTotal limits are divided among the shards. Per-frame
+	// counters (Packets, Bytes, FilteredOut, Skipped, fragments, times,
+	// truncation) count every frame in every shard: combine shard Stats
+	// with MergeShards.
+	Shard, Shards int
 }
 
 // Stats counts what an Analyzer saw. Add sums the Stats of several files.
@@ -62,6 +72,47 @@ type Stats struct {
 	TruncatedOffset int64 // where that record starts
 	FirstTime       time.Time
 	LastTime        time.Time
+}
+
+// flowHash is a hash of a TCP segment's connection that is the same in both
+// directions (gopacket's Flow.FastHash is symmetric; so is the port pair
+// ordered by value).
+func flowHash(netFlow gopacket.Flow, tcp *layers.TCP) uint64 {
+	lo, hi := uint64(tcp.SrcPort), uint64(tcp.DstPort)
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	p := (lo<<16 | hi) * 0x9e3779b97f4a7c15
+	return netFlow.FastHash() ^ p ^ p>>29
+}
+
+// MergeShards combines the Stats of the Analyzers that split one capture
+// (Config.Shards): per-frame counters are taken from the first shard (each
+// shard saw every frame), per-connection counters are summed.
+func MergeShards(shards []Stats) Stats {
+	if len(shards) == 0 {
+		return Stats{}
+	}
+	out := shards[0]
+	out.Skipped = make(map[string]uint64, len(shards[0].Skipped))
+	for k, v := range shards[0].Skipped {
+		out.Skipped[k] = v
+	}
+	for _, o := range shards[1:] {
+		out.Decoded += o.Decoded
+		out.SnaplenTruncated += o.SnaplenTruncated
+		out.Streams += o.Streams
+		out.ConnsOpened += o.ConnsOpened
+		out.ConnsClosed += o.ConnsClosed
+		out.ConnsIdleFlushed += o.ConnsIdleFlushed
+		out.ConnsOverLimit += o.ConnsOverLimit
+		out.Gaps += o.Gaps
+		out.GapBytes += o.GapBytes
+		out.BufferOverruns += o.BufferOverruns
+		out.OverlapBytes += o.OverlapBytes
+		out.DeliveredBytes += o.DeliveredBytes
+	}
+	return out
 }
 
 // Add adds o's counts to s.
@@ -143,6 +194,13 @@ func NewAnalyzer(cfg Config, h Handler) (*Analyzer, error) {
 	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.Shards > 1 {
+		if cfg.Shard < 0 || cfg.Shard >= cfg.Shards {
+			return nil, fmt.Errorf("capture: shard %d of %d", cfg.Shard, cfg.Shards)
+		}
+		cfg.MaxConns = max(1, cfg.MaxConns/cfg.Shards)
+		cfg.MaxBufferedPagesTotal = max(1, cfg.MaxBufferedPagesTotal/cfg.Shards)
 	}
 	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(), bpf: map[layers.LinkType]*pcap.BPF{}}
 	a.stats.Skipped = map[string]uint64{}
@@ -310,6 +368,9 @@ func (a *Analyzer) packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 			a.stats.Skipped[kind]++
 		}
 		return
+	}
+	if a.cfg.Shards > 1 && flowHash(a.dec.netFlow, &a.dec.tcp)%uint64(a.cfg.Shards) != uint64(a.cfg.Shard) {
+		return // another shard's connection
 	}
 	a.stats.Decoded++
 	if ci.CaptureLength < ci.Length {

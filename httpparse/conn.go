@@ -461,6 +461,15 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 				s.lastFrame, s.lastTime = cur.at(off + i)
 				return len(chunk)
 			}
+			// Likewise, after a loss a request often follows the rest of a
+			// body that does not end with a line end: "…body tailGET / HTTP/1.1".
+			if j := embeddedRequest(line); complete && wantReq && s.syncing && j > 0 {
+				s.buf = s.buf[:copy(s.buf, s.buf[j:])]
+				s.skipped = true
+				c.startMessage(sd, true)
+				s.lastFrame, s.lastTime = cur.at(off + i)
+				return len(chunk)
+			}
 			c.badStart(sd, complete, len(chunk))
 			return len(chunk)
 		}

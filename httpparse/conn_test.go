@@ -212,6 +212,14 @@ var connTests = []struct {
 		steps: []step{c2s(getReq + getReq), s2c("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Coo"), gap(1, -1), s2c("kie: b=2\r\nContent-Length: 3\r\n\r\nabc" + okResp)},
 		want: []string{"req GET /a host=example.com path=/a h=2", "req GET /a host=example.com path=/a h=2",
 			"resp 200 to=GET /a h=1 trunc", "resp 200 to=GET /a h=3"}},
+	{name: "after a lost request head, a request right after the body tail is found",
+		steps: []step{c2s(getReq), gap(0, 300), c2s("body line\nrest of the body, no line endGET /b HTTP/1.1\r\nHost: example.com\r\nCookie: SID=3\r\n\r\n")},
+		// Found in a line collected whole: a delivery cut inside the line
+		// while resynchronising skips it (delivery starts are candidates instead).
+		want: []string{"req GET /a host=example.com path=/a h=2", "req GET /b host=example.com path=/b h=2"}, segments: true},
+	{name: "not resynchronising, a request after other bytes on a line is not one",
+		steps: []step{c2s("POST /p HTTP/1.1\r\nContent-Length: 2\r\n\r\nabcGET /b HTTP/1.1\r\n\r\n")},
+		want:  []string{"req POST /p host= path=/p h=1"}, segments: true},
 	{name: "unknown gap in body resyncs",
 		steps: []step{c2s(getReq), s2c("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123"), gap(1, -1), c2s(getReq), s2c("tail\r\n" + okResp)},
 		want: []string{"req GET /a host=example.com path=/a h=2", "resp 200 to=GET /a h=1",

@@ -83,6 +83,22 @@ func isRequestLine(line []byte) bool {
 	return true
 }
 
+// embeddedRequest returns the offset j > 0 of the first request line that
+// ends line (without its end of line) after other bytes, or -1. Only lines
+// ending with SP HTTP-version are searched.
+func embeddedRequest(line []byte) int {
+	n := len(line)
+	if n < 15 || line[n-9] != ' ' || !validVersion(line[n-8:]) {
+		return -1
+	}
+	for j := 1; j < n-12; j++ {
+		if ch := line[j]; ch >= 'A' && ch <= 'Z' && isRequestLine(line[j:]) {
+			return j
+		}
+	}
+	return -1
+}
+
 // isStatusLine validates HTTP-version SP 3DIGIT [SP reason] (line without
 // its end of line). A missing reason is accepted, as browsers do.
 func isStatusLine(line []byte) bool {

@@ -116,6 +116,7 @@ type Finding struct {
 	LastTime time.Time `json:"-"`
 
 	order int // catalogue index, for sorting
+	pos   int // index of the cookie in its message (Cookie pairs, Set-Cookie lines), for evidence
 }
 
 // Options tune Evaluate.
@@ -127,13 +128,13 @@ type Options struct {
 // EvaluateRequest returns the findings for one request.
 func EvaluateRequest(req *httpparse.Request, tls bool, opt Options) []Finding {
 	var out []Finding
-	for _, c := range req.Cookies {
+	for i, c := range req.Cookies {
 		cls := opt.Classifier.Classify(c.Name)
 		o := Observation{Kind: KindCookie, Name: c.Name, Session: cls.Session, TLS: tls}
 		out = evaluate(out, o, func(r Rule) Finding {
 			f := base(r, &req.Message, req, tls)
 			f.Cookie, f.Value, f.Session, f.Direction = c.Name, newValue(c.Value, opt.ShowValues), cls.Reason, "request"
-			f.LineIndex = c.Line
+			f.LineIndex, f.pos = c.Line, i
 			if opt.ShowValues && c.Line < len(req.Headers) {
 				f.Line = req.Headers[c.Line].Value
 			}
@@ -154,7 +155,7 @@ func EvaluateResponse(resp *httpparse.Response, tls bool, opt Options) []Finding
 			f := base(r, &resp.Message, resp.Request, tls)
 			f.Cookie, f.Value, f.Session, f.Direction = c.Name, newValue(c.Value, opt.ShowValues), cls.Reason, "response"
 			f.Status, f.Attrs, f.Deletion = resp.Status, newAttributes(c), o.Deletion
-			f.LineIndex = i
+			f.LineIndex, f.pos = i, i
 			if opt.ShowValues {
 				f.Line = c.Raw
 			}
@@ -198,8 +199,10 @@ func (f *Finding) Key() string {
 	return f.Rule + "\x00" + strings.ToLower(f.Host) + "\x00" + f.Cookie
 }
 
-// Aggregator folds findings by Key unless Each is set. The first occurrence
-// is the evidence; Count and LastTime grow.
+// Aggregator folds findings by Key unless Each is set. The evidence is the
+// earliest occurrence (frame, then header line: evidenceBefore), whatever order
+// occurrences are added in, so Aggregators filled by several workers and
+// merged agree with one filled alone; Count and LastTime grow.
 type Aggregator struct {
 	Each  bool
 	index map[string]int
@@ -218,18 +221,46 @@ func (a *Aggregator) Add(f Finding) bool {
 	k := f.Key()
 	if i, ok := a.index[k]; ok {
 		g := &a.list[i]
-		g.Count++
-		if f.Time.After(g.LastTime) {
-			g.LastTime = f.Time
+		count, last, sev := g.Count+f.Count, g.LastTime, g.Severity
+		if f.LastTime.After(last) {
+			last = f.LastTime
 		}
-		if f.Severity > g.Severity { // a live value outranks an earlier deletion
-			g.Severity = f.Severity
+		if f.Severity > sev { // a live value outranks a deletion
+			sev = f.Severity
 		}
+		if evidenceBefore(f, *g) {
+			*g = f
+		}
+		g.Count, g.LastTime, g.Severity = count, last, sev
 		return false
 	}
 	a.index[k] = len(a.list)
 	a.list = append(a.list, f)
 	return true
+}
+
+// evidenceBefore reports whether occurrence x is better evidence than y:
+// from an earlier frame; in the same frame and connection, from an earlier
+// message (Message, which callers number in stream order per connection)
+// or an earlier cookie of the message; else the first in report order.
+func evidenceBefore(x, y Finding) bool {
+	if c := cmp.Or(cmp.Compare(x.File, y.File), cmp.Compare(x.Frame, y.Frame)); c != 0 {
+		return c < 0
+	}
+	if x.Client == y.Client && x.Server == y.Server {
+		if c := cmp.Or(cmp.Compare(x.Message, y.Message), cmp.Compare(x.pos, y.pos)); c != 0 {
+			return c < 0
+		}
+	}
+	return Compare(x, y) < 0
+}
+
+// Merge adds every finding of o (folded or not) to a, as if each
+// occurrence had been added to a.
+func (a *Aggregator) Merge(o *Aggregator) {
+	for _, f := range o.list {
+		a.Add(f)
+	}
 }
 
 // Findings returns the findings in a total order: file, frame, catalogue

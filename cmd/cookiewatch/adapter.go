@@ -22,6 +22,21 @@ type pipeline struct {
 	protos      map[httpparse.Proto]uint64
 }
 
+func newPipeline(cfg config, agg *rules.Aggregator) *pipeline {
+	return &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}}
+}
+
+// merge adds the counts and findings of a worker's pipeline o to p.
+func (p *pipeline) merge(o *pipeline) {
+	p.hstats.Add(&o.hstats)
+	p.occurrences += o.occurrences
+	p.messages += o.messages
+	for k, v := range o.protos {
+		p.protos[k] += v
+	}
+	p.agg.Merge(o.agg)
+}
+
 // Open implements capture.Handler.
 func (p *pipeline) Open(key capture.ConnKey) capture.Conn {
 	c := &conn{p: p}

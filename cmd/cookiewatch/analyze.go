@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/cookiewatch/cookiewatch/capture"
 	"github.com/cookiewatch/cookiewatch/httpparse"
@@ -13,36 +14,56 @@ import (
 	"github.com/cookiewatch/cookiewatch/rules"
 )
 
-// analyze reads every input file in turn (one capture.Analyzer per file, so
-// frame numbers restart per file as in Wireshark) and returns the summary and
-// the sorted findings. A truncated file is a warning, not an error: every
-// packet before the cut is analysed.
+// analyze reads every input file in turn (one capture.Analyzer per file and
+// worker, so frame numbers restart per file as in Wireshark) and returns the
+// summary and the sorted findings. A truncated file is a warning, not an
+// error: every packet before the cut is analysed.
+//
+// With several workers, each reads the whole file and handles the
+// connections of its shard (capture.Config.Shards: a symmetric flow hash),
+// with its own Analyzer, parsers and aggregator; their findings and counts
+// are merged after the file. The findings do not depend on the number of
+// workers (rules.Aggregator keeps the earliest occurrence as evidence).
+// Standard input is read by one worker.
 func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, error) {
 	var sum report.Summary
 	agg := &rules.Aggregator{Each: cfg.each}
-	p := &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}}
+	p := newPipeline(cfg, agg)
 	var cstats capture.Stats
 	for _, path := range cfg.files {
-		var src *capture.File
-		var err error
+		workers := max(1, cfg.workers)
 		if path == "-" {
-			src, err = capture.NewReader("-", cfg.stdin)
-		} else {
-			src, err = capture.Open(path)
-		}
-		if err != nil {
-			return sum, nil, err
+			workers = 1
 		}
 		sum.Files = append(sum.Files, path)
-		p.file = path
-		a, err := capture.NewAnalyzer(cfg.capture, p)
-		if err != nil {
-			src.Close()
-			return sum, nil, err
+		res := make([]shardResult, workers)
+		if workers == 1 {
+			p.file = path
+			res[0] = runShard(cfg, path, capture.Config{}, p)
+		} else {
+			var wg sync.WaitGroup
+			for i := range res {
+				sp := newPipeline(cfg, &rules.Aggregator{Each: cfg.each})
+				sp.file = path
+				wg.Go(func() {
+					res[i] = runShard(cfg, path, capture.Config{Shard: i, Shards: workers}, sp)
+					res[i].p = sp
+				})
+			}
+			wg.Wait()
 		}
-		err = a.Run(src)
-		src.Close()
-		cstats.Add(a.Stats())
+		var shardStats []capture.Stats
+		for _, r := range res {
+			if r.open != nil {
+				return sum, nil, r.open
+			}
+			shardStats = append(shardStats, r.stats)
+			if r.p != nil {
+				p.merge(r.p)
+			}
+		}
+		cstats.Add(capture.MergeShards(shardStats))
+		err := res[0].err // every shard read the same frames: the same error
 		if errors.Is(err, capture.ErrTruncated) {
 			sum.Warnings = append(sum.Warnings, fmt.Sprintf("%v (findings before the cut are reported)", err))
 		} else if err != nil {
@@ -53,6 +74,37 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 	fs := agg.Findings()
 	sum.Findings = len(fs)
 	return sum, fs, nil
+}
+
+// shardResult is what one worker's run over one file gives.
+type shardResult struct {
+	stats capture.Stats
+	err   error     // from Analyzer.Run
+	open  error     // opening the file or making the Analyzer: the run did not start
+	p     *pipeline // the worker's pipeline (nil: the caller's own)
+}
+
+// runShard runs one Analyzer over path with the shard settings of sc.
+func runShard(cfg config, path string, sc capture.Config, p *pipeline) shardResult {
+	var src *capture.File
+	var err error
+	if path == "-" {
+		src, err = capture.NewReader("-", cfg.stdin)
+	} else {
+		src, err = capture.Open(path)
+	}
+	if err != nil {
+		return shardResult{open: err}
+	}
+	defer src.Close()
+	acfg := cfg.capture
+	acfg.Shard, acfg.Shards = sc.Shard, sc.Shards
+	a, err := capture.NewAnalyzer(acfg, p)
+	if err != nil {
+		return shardResult{open: err}
+	}
+	err = a.Run(src)
+	return shardResult{stats: a.Stats(), err: err}
 }
 
 func fillSummary(sum *report.Summary, cs capture.Stats, p *pipeline) {
