@@ -52,3 +52,9 @@ fuzz: deps
 
 clean:
 	rm -f $(BIN)
+
+# Benchmark of issue 6 (docs/performance.md): generates or reuses a 1 GB
+# capture under BENCH_DATA and times cookiewatch, tshark and the decode floor.
+.PHONY: bench
+bench: deps
+	./scripts/bench.sh

@@ -31,7 +31,26 @@ type Config struct {
 	MaxBufferedPagesTotal   int           // out-of-order pages (1900 bytes) buffered in all
 	MaxBufferedPagesPerConn int           // and per connection; over it the oldest hole becomes a gap
 	MaxConns                int           // connections tracked at once; new ones over it are dropped
+
+	// Shard and Shards split one capture's connections among Shards
+	// Analyzers that all read every packet (Shards > 1): this one keeps the
+	// TCP segments whose symmetric flow hash modulo Shards is Shard and skips
+	// the others, so frame numbers stay the file's. The MaxConns and
+	// MaxBufferedPagesTotal limits are divided among the shards. Per-frame
+	// counters (Packets, Bytes, FilteredOut, Skipped, fragments, times,
+	// truncation) count every frame in every shard: combine shard Stats
+	// with MergeShards.
+	Shard, Shards int
+
+	// Progress, when set, is called just after frame numbers 1024, 2048,
+	// … are read and before they are processed: everything the Analyzer
+	// hands on from then on happens at that frame or later. With Frame it
+	// lets a consumer merge several shards' output in frame order.
+	Progress func(frame uint64)
 }
+
+// progressEvery is how often Config.Progress is called, in frames.
+const progressEvery = 1024
 
 // Stats counts what an Analyzer saw. Add sums the Stats of several files.
 type Stats struct {
@@ -62,6 +81,47 @@ type Stats struct {
 	TruncatedOffset int64 // where that record starts
 	FirstTime       time.Time
 	LastTime        time.Time
+}
+
+// flowHash is a hash of a TCP segment's connection that is the same in both
+// directions (gopacket's Flow.FastHash is symmetric; so is the port pair
+// ordered by value).
+func flowHash(netFlow gopacket.Flow, tcp *layers.TCP) uint64 {
+	lo, hi := uint64(tcp.SrcPort), uint64(tcp.DstPort)
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	p := (lo<<16 | hi) * 0x9e3779b97f4a7c15
+	return netFlow.FastHash() ^ p ^ p>>29
+}
+
+// MergeShards combines the Stats of the Analyzers that split one capture
+// (Config.Shards): per-frame counters are taken from the first shard (each
+// shard saw every frame), per-connection counters are summed.
+func MergeShards(shards []Stats) Stats {
+	if len(shards) == 0 {
+		return Stats{}
+	}
+	out := shards[0]
+	out.Skipped = make(map[string]uint64, len(shards[0].Skipped))
+	for k, v := range shards[0].Skipped {
+		out.Skipped[k] = v
+	}
+	for _, o := range shards[1:] {
+		out.Decoded += o.Decoded
+		out.SnaplenTruncated += o.SnaplenTruncated
+		out.Streams += o.Streams
+		out.ConnsOpened += o.ConnsOpened
+		out.ConnsClosed += o.ConnsClosed
+		out.ConnsIdleFlushed += o.ConnsIdleFlushed
+		out.ConnsOverLimit += o.ConnsOverLimit
+		out.Gaps += o.Gaps
+		out.GapBytes += o.GapBytes
+		out.BufferOverruns += o.BufferOverruns
+		out.OverlapBytes += o.OverlapBytes
+		out.DeliveredBytes += o.DeliveredBytes
+	}
+	return out
 }
 
 // Add adds o's counts to s.
@@ -120,6 +180,7 @@ type Analyzer struct {
 	synthetic    int
 	synTCP       layers.TCP
 	synBuf       [20]byte
+	spanBuf      []Span // reused for every Conn.Data call
 	lastFlush    time.Time
 	ran          bool
 }
@@ -142,6 +203,13 @@ func NewAnalyzer(cfg Config, h Handler) (*Analyzer, error) {
 	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.Shards > 1 {
+		if cfg.Shard < 0 || cfg.Shard >= cfg.Shards {
+			return nil, fmt.Errorf("capture: shard %d of %d", cfg.Shard, cfg.Shards)
+		}
+		cfg.MaxConns = max(1, cfg.MaxConns/cfg.Shards)
+		cfg.MaxBufferedPagesTotal = max(1, cfg.MaxBufferedPagesTotal/cfg.Shards)
 	}
 	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(), bpf: map[layers.LinkType]*pcap.BPF{}}
 	a.stats.Skipped = map[string]uint64{}
@@ -219,9 +287,20 @@ func (a *Analyzer) Run(src Source) error {
 	return err
 }
 
+// zeroCopySource is a Source that can hand out packets without copying
+// them (*File, *pcap.Handle, *pcapgo.Reader): the Analyzer keeps no packet
+// bytes past the call.
+type zeroCopySource interface {
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
 func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper) error {
+	read := src.ReadPacketData
+	if zc, ok := src.(zeroCopySource); ok {
+		read = zc.ZeroCopyReadPacketData
+	}
 	for {
-		data, ci, err := src.ReadPacketData()
+		data, ci, err := read()
 		if err != nil {
 			switch {
 			case err == io.EOF:
@@ -242,6 +321,9 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 			return err
 		}
 		a.ctx.frame++
+		if a.cfg.Progress != nil && a.ctx.frame%progressEvery == 0 {
+			a.cfg.Progress(a.ctx.frame)
+		}
 		a.stats.Packets++
 		a.stats.Bytes += uint64(len(data))
 		ts := ci.Timestamp
@@ -276,6 +358,9 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 // for sources that are not pull-style. Call Finish after the last one.
 func (a *Analyzer) Packet(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) {
 	a.ctx.frame++
+	if a.cfg.Progress != nil && a.ctx.frame%progressEvery == 0 {
+		a.cfg.Progress(a.ctx.frame)
+	}
 	a.stats.Packets++
 	a.stats.Bytes += uint64(len(data))
 	if a.stats.FirstTime.IsZero() {
@@ -289,6 +374,11 @@ func (a *Analyzer) Packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 	a.packet(lt, data, ci)
 }
 
+// Frame is the number of the frame being processed (the last one read): a
+// Conn's calls happen while it is current. During the final flush it is the
+// number of frames read.
+func (a *Analyzer) Frame() uint64 { return a.ctx.frame }
+
 // Finish flushes and closes every connection, as Run does at the end.
 func (a *Analyzer) Finish() { a.flushAll() }
 
@@ -298,6 +388,9 @@ func (a *Analyzer) packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 			a.stats.Skipped[kind]++
 		}
 		return
+	}
+	if a.cfg.Shards > 1 && flowHash(a.dec.netFlow, &a.dec.tcp)%uint64(a.cfg.Shards) != uint64(a.cfg.Shard) {
+		return // another shard's connection
 	}
 	a.stats.Decoded++
 	if ci.CaptureLength < ci.Length {

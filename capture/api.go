@@ -34,8 +34,9 @@ type ConnKey struct {
 // package calls it from the goroutine that runs the Analyzer, push-style; it
 // never blocks waiting for more data.
 type Conn interface {
-	// Data hands on in-order bytes sent in direction d. data is only valid
-	// during the call: the callee copies what it keeps.
+	// Data hands on in-order bytes sent in direction d. data and spans are
+	// only valid during the call (both are reused): the callee copies what
+	// it keeps.
 	Data(d Dir, data []byte, spans []Span)
 	// Gap says n bytes (n < 0: an unknown number) were lost in direction d
 	// before the next Data call for d.

@@ -196,10 +196,11 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	}
 	var spans []Span
 	if unknown {
-		spans = []Span{{Len: len(data), Frame: a.ctx.frame, Time: a.ctx.ci.Timestamp}}
+		spans = append(a.spanBuf[:0], Span{Len: len(data), Frame: a.ctx.frame, Time: a.ctx.ci.Timestamp})
 	} else {
-		spans = mapSpans(h.segs, first, len(data), a.ctx.frame, a.ctx.ci.Timestamp)
+		spans = mapSpans(a.spanBuf[:0], h.segs, first, len(data), a.ctx.frame, a.ctx.ci.Timestamp)
 	}
+	a.spanBuf = spans[:0]
 	a.stats.DeliveredBytes += uint64(len(data))
 	s.conn.Data(d, data, spans)
 	h.next, h.known = first+uint32(len(data)), true
@@ -217,10 +218,9 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 // mapSpans says which frame carried each byte of [first, first+n): the
 // latest-arriving recorded segment covering it (the library keeps the first
 // copy of delivered bytes but lets later copies replace buffered ones, and
-// only buffered or current bytes are delivered here).
-func mapSpans(segs []segRecord, first uint32, n int, frame uint64, t time.Time) []Span {
-	var buf [4]Span
-	spans := buf[:0]
+// only buffered or current bytes are delivered here). It appends to spans
+// (a reused buffer: Conn.Data does not keep it) and returns it.
+func mapSpans(spans []Span, segs []segRecord, first uint32, n int, frame uint64, t time.Time) []Span {
 	emit := func(l int, fr uint64, tm time.Time) {
 		if k := len(spans); k > 0 && spans[k-1].Frame == fr {
 			spans[k-1].Len += l
@@ -257,9 +257,7 @@ func mapSpans(segs []segRecord, first uint32, n int, frame uint64, t time.Time) 
 		}
 		pos = end
 	}
-	out := make([]Span, len(spans)) // the Conn may keep it
-	copy(out, spans)
-	return out
+	return spans
 }
 
 func (s *stream) open() {

@@ -158,15 +158,26 @@ func (f *File) offset() int64 { return f.count.n - int64(f.br.Buffered()) }
 // names the offset where that record starts (in the decompressed stream for
 // gzipped files).
 func (f *File) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	data, ci, err := f.ZeroCopyReadPacketData()
+	if err != nil {
+		return nil, ci, err
+	}
+	return append([]byte(nil), data...), ci, nil
+}
+
+// ZeroCopyReadPacketData is ReadPacketData without a copy: the data is only
+// valid until the next call. The Analyzer reads Files this way (it keeps no
+// packet bytes: reassembly and defragmentation copy what they buffer).
+func (f *File) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	var (
 		data []byte
 		ci   gopacket.CaptureInfo
 		err  error
 	)
 	if f.pcap != nil {
-		data, ci, err = f.pcap.ReadPacketData()
+		data, ci, err = f.pcap.ZeroCopyReadPacketData()
 	} else {
-		data, ci, err = f.ng.ReadPacketData()
+		data, ci, err = f.ng.ZeroCopyReadPacketData()
 	}
 	if err != nil {
 		if err == io.EOF {

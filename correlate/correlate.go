@@ -221,6 +221,41 @@ func HostKey(h string) string {
 	return strings.TrimSuffix(h, ".")
 }
 
+// SeenPlaintext records that a plaintext request for host (a Host header
+// value) was seen at t, for the host report, when the request itself is not
+// analysed (it carries nothing the rules read). It allocates only for a new
+// host or a Host value that needs normalising; host may point into a reused
+// buffer.
+func (c *Correlator) SeenPlaintext(host string, t time.Time) {
+	hk := host
+	if needsHostKey(host) {
+		hk = HostKey(host)
+	}
+	if hk == "" {
+		return
+	}
+	if _, ok := c.hosts[hk]; !ok {
+		hk = strings.Clone(hk)
+	}
+	c.touchHost(hk, t).plaintext = true
+}
+
+// needsHostKey reports whether HostKey could change h: upper case, a port or
+// IPv6 literal, spaces or a trailing dot. A plain lower-case name or IPv4
+// address is its own key.
+func needsHostKey(h string) bool {
+	if h == "" || h[len(h)-1] == '.' {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		switch b := h[i]; {
+		case 'A' <= b && b <= 'Z', b == ':', b == '[', b == ' ', b == '\t':
+			return true
+		}
+	}
+	return false
+}
+
 // touchHost returns the host's state, creating it (and evicting the least
 // recently seen host over MaxHosts).
 func (c *Correlator) touchHost(key string, t time.Time) *host {

@@ -72,3 +72,16 @@ type Handler interface {
 	Request(c *ConnInfo, req *Request)
 	Response(c *ConnInfo, resp *Response)
 }
+
+// MessageFilter is implemented by a Handler that wants only some messages.
+// Want is called with each message's start line and header fields parsed in
+// place: they point into the parser's buffer and are valid only during the
+// call, so Want must keep nothing. For the messages it declines, a Conn still
+// frames, pairs and counts them but builds no Request or Response and does
+// not call the Handler, so they cost no allocation (a declined request's
+// header block is kept, so a wanted response still gets its full Request).
+//
+// frame and t are those of the frame that ended the header block.
+type MessageFilter interface {
+	Want(request bool, start string, hdrs []Header, frame uint64, t time.Time) bool
+}

@@ -2,7 +2,9 @@ package httpparse
 
 import (
 	"bytes"
+	"strings"
 	"time"
+	"unsafe"
 )
 
 // Limits bound what one Conn keeps. Zero fields take their defaults.
@@ -145,9 +147,29 @@ type Conn struct {
 	client  int // index of the client side, -1 until known
 	proto   Proto
 	sni     string
-	tls     *TLSInfo   // allocated when a TLS hello is parsed (tls.go)
-	pending []*Request // requests waiting for their final response, oldest first
+	tls     *TLSInfo     // allocated when a TLS hello is parsed (tls.go)
+	pending []pendingReq // requests waiting for their final response, oldest first; slots beyond len are reused
 	closed  bool
+
+	// filter: the Handler wants only some messages (MessageFilter); the
+	// others are framed, paired and counted without building a Request or
+	// Response.
+	filter  MessageFilter
+	scratch []Header // reused for heads parsed in place
+}
+
+// pendingReq is a request waiting for its response. A request without
+// the filter's approval keeps its header block (in a buffer
+// reused from slot to slot) instead of a *Request, which is built only if a
+// response that the Handler wants needs it.
+type pendingReq struct {
+	req       *Request
+	head      []byte // the header block when req is nil
+	frame     uint64
+	time      time.Time
+	truncated bool
+	isHead    bool // method HEAD: the response has no body
+	isConnect bool // method CONNECT
 }
 
 // NewConn returns a parser for one connection. h may be nil (only Stats are
@@ -157,6 +179,9 @@ func NewConn(info ConnInfo, h Handler, lim Limits, st *Stats) *Conn {
 		st = &Stats{}
 	}
 	c := &Conn{info: info, h: h, lim: lim.withDefaults(), st: st, client: -1}
+	if f, ok := h.(MessageFilter); ok {
+		c.filter = f
+	}
 	c.side[0].syncing, c.side[1].syncing = true, true // not in sync until a message start is seen
 	return c
 }
@@ -437,6 +462,15 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 				s.lastFrame, s.lastTime = cur.at(off + i)
 				return len(chunk)
 			}
+			// Likewise, after a loss a request often follows the rest of a
+			// body that does not end with a line end: "…body tailGET / HTTP/1.1".
+			if j := embeddedRequest(line); complete && wantReq && s.syncing && j > 0 {
+				s.buf = s.buf[:copy(s.buf, s.buf[j:])]
+				s.skipped = true
+				c.startMessage(sd, true)
+				s.lastFrame, s.lastTime = cur.at(off + i)
+				return len(chunk)
+			}
 			c.badStart(sd, complete, len(chunk))
 			return len(chunk)
 		}
@@ -566,9 +600,35 @@ func (c *Conn) emitTruncated(sd int) {
 // complete parses the header block in buf (through lineStart), emits it and
 // moves the side to the body state. truncated: the block was cut short and
 // the side must resynchronise afterwards (the caller arranges that).
+//
+// On a Conn with a MessageFilter the block is first parsed in place (its strings
+// point into buf and are dropped before complete returns); only a message
+// the filter wants is parsed again into strings of its own and handed to the
+// Handler. That keeps the others free of allocation.
 func (c *Conn) complete(sd int, truncated bool) {
 	s := &c.side[sd]
-	start, hdrs, flags := parseHead(string(s.buf[:s.lineStart]))
+	block := s.buf[:s.lineStart]
+	if c.filter != nil {
+		start, hdrs, flags := parseHeadInto(c.scratch[:0], unsafe.String(unsafe.SliceData(block), len(block)))
+		c.scratch = hdrs[:0]
+		if !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
+			flags.count(c.st)
+			fr := framingOf(hdrs)
+			clear(hdrs) // no string into buf may outlive this call
+			if sd == c.client {
+				c.lightRequest(sd, start, block, fr, truncated)
+			} else {
+				c.lightResponse(sd, start, fr, truncated)
+			}
+			s.resetBuf()
+			if s.st == stHeader {
+				s.st = stLine
+			}
+			return
+		}
+		clear(hdrs)
+	}
+	start, hdrs, flags := parseHead(string(block))
 	flags.count(c.st)
 	s.resetBuf()
 	s.st = stLine
@@ -582,15 +642,10 @@ func (c *Conn) complete(sd int, truncated bool) {
 		req.Proto = proto
 		c.st.Requests++
 		if !truncated {
-			c.requestBody(sd, req, fr)
+			c.requestBody(sd, req.Method == "CONNECT", fr)
 		}
-		if len(c.pending) >= c.lim.MaxPending {
-			c.st.anomaly("too-many-pending")
-			copy(c.pending, c.pending[1:])
-			c.pending[len(c.pending)-1] = nil
-			c.pending = c.pending[:len(c.pending)-1]
-		}
-		c.pending = append(c.pending, req)
+		p := c.pushPending()
+		p.req, p.isHead, p.isConnect = req, req.Method == "HEAD", req.Method == "CONNECT"
 		if c.h != nil {
 			c.h.Request(&c.info, req)
 		}
@@ -602,26 +657,133 @@ func (c *Conn) complete(sd int, truncated bool) {
 	resp.Proto = proto
 	c.st.Responses++
 	informational := resp.Status >= 100 && resp.Status < 200 && resp.Status != 101
-	if informational {
-		if len(c.pending) > 0 {
-			resp.Request = c.pending[0]
-		}
-	} else if len(c.pending) > 0 {
-		resp.Request = c.pending[0]
-		c.pending[0] = nil
-		c.pending = c.pending[1:]
-	} else {
-		c.st.Orphans++
+	p, ok := c.answer(informational)
+	if ok {
+		resp.Request = c.request(p)
 	}
 	if !truncated {
-		c.responseBody(sd, resp, fr, informational)
+		c.responseBody(sd, resp.Status, p, ok, fr, informational)
+	}
+	if !informational && ok {
+		c.popPending()
 	}
 	if c.h != nil {
 		c.h.Response(&c.info, resp)
 	}
 }
 
-func (c *Conn) requestBody(sd int, req *Request, fr framing) {
+// HasCookieHeader reports whether hdrs hold a Cookie (request) or Set-Cookie
+// (response) field: the ones newRequest and newResponse parse.
+func HasCookieHeader(hdrs []Header, request bool) bool {
+	name := "Set-Cookie"
+	if request {
+		name = "Cookie"
+	}
+	for _, h := range hdrs {
+		if len(h.Name) == len(name) && strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// lightRequest records a request without cookie headers: counted, framed
+// and queued for pairing, its header block kept for request.
+func (c *Conn) lightRequest(sd int, start string, block []byte, fr framing, truncated bool) {
+	s := &c.side[sd]
+	c.st.Requests++
+	connect := strings.HasPrefix(start, "CONNECT ")
+	p := c.pushPending()
+	p.head = append(p.head[:0], block...)
+	p.frame, p.time, p.truncated = s.lastFrame, s.lastTime, truncated
+	p.isHead, p.isConnect = strings.HasPrefix(start, "HEAD "), connect
+	s.st = stLine
+	if !truncated {
+		c.requestBody(sd, connect, fr)
+	}
+}
+
+// lightResponse handles a response without Set-Cookie as complete does,
+// without building it.
+func (c *Conn) lightResponse(sd int, start string, fr framing, truncated bool) {
+	s := &c.side[sd]
+	s.st = stLine
+	c.st.Responses++
+	status := int(start[9]-'0')*100 + int(start[10]-'0')*10 + int(start[11]-'0')
+	informational := status >= 100 && status < 200 && status != 101
+	p, ok := c.answer(informational)
+	if !truncated {
+		c.responseBody(sd, status, p, ok, fr, informational)
+	}
+	if !informational && ok {
+		c.popPending()
+	}
+}
+
+// answer returns the pending request a response answers (the oldest),
+// counting an orphan when a final response finds none.
+func (c *Conn) answer(informational bool) (*pendingReq, bool) {
+	if len(c.pending) > 0 {
+		return &c.pending[0], true
+	}
+	if !informational {
+		c.st.Orphans++
+	}
+	return nil, false
+}
+
+// request returns p's Request, building it from the kept header block the
+// first time for a request that was recorded without one.
+func (c *Conn) request(p *pendingReq) *Request {
+	if p.req == nil {
+		start, hdrs, _ := parseHead(string(p.head)) // anomalies were counted when it arrived
+		req := newRequest(start, hdrs)
+		proto := req.Proto
+		req.Message = Message{Client: c.info.Addr[c.client], Server: c.info.Addr[1-c.client], Headers: hdrs,
+			Frame: p.frame, Time: p.time, Truncated: p.truncated}
+		req.Proto = proto
+		p.req = req
+	}
+	return p.req
+}
+
+// pushPending appends a cleared slot to the pending queue (dropping the
+// oldest over MaxPending) and returns it; slots and their buffers are reused.
+func (c *Conn) pushPending() *pendingReq {
+	if len(c.pending) >= c.lim.MaxPending {
+		c.st.anomaly("too-many-pending")
+		c.popPending()
+	}
+	n := len(c.pending)
+	if n < cap(c.pending) {
+		c.pending = c.pending[:n+1]
+	} else {
+		c.pending = append(c.pending, pendingReq{})
+	}
+	p := &c.pending[n]
+	head := p.head[:0]
+	if cap(head) > smallBuffer {
+		head = nil
+	}
+	*p = pendingReq{head: head}
+	return p
+}
+
+// popPending removes the oldest pending request, moving its slot (and
+// buffer) to the spare end of the queue.
+func (c *Conn) popPending() {
+	n := len(c.pending)
+	if n == 0 {
+		return
+	}
+	old := c.pending[0]
+	copy(c.pending, c.pending[1:])
+	old.req = nil
+	c.pending[n-1] = old
+	c.pending = c.pending[:n-1]
+}
+
+func (c *Conn) requestBody(sd int, connect bool, fr framing) {
 	s := &c.side[sd]
 	switch {
 	case fr.te:
@@ -643,19 +805,20 @@ func (c *Conn) requestBody(sd int, req *Request, fr framing) {
 		s.st, s.remain = stBody, fr.contentLength
 		return
 	}
-	if req.Method == "CONNECT" || fr.upgrade {
+	if connect || fr.upgrade {
 		s.st = stWait
 	}
 }
 
-func (c *Conn) responseBody(sd int, resp *Response, fr framing, informational bool) {
+// responseBody sets up the body of a response with status, answering the
+// pending request p (hasReq false: an orphan).
+func (c *Conn) responseBody(sd int, status int, p *pendingReq, hasReq bool, fr framing, informational bool) {
 	s := &c.side[sd]
-	req := resp.Request
 	cl := c.client
-	if !informational && req != nil && c.side[cl].st == stWait {
+	if !informational && hasReq && c.side[cl].st == stWait {
 		c.side[cl].st = stLine // the answer to CONNECT or Upgrade came
 	}
-	if resp.Status == 101 || (req != nil && req.Method == "CONNECT" && resp.Status/100 == 2) {
+	if status == 101 || (hasReq && p.isConnect && status/100 == 2) {
 		c.st.Tunnels++
 		for o := range c.side {
 			c.side[o].st, c.side[o].buf = stOff, nil
@@ -664,7 +827,7 @@ func (c *Conn) responseBody(sd int, resp *Response, fr framing, informational bo
 		return
 	}
 	switch {
-	case informational || resp.Status == 204 || resp.Status == 304 || (req != nil && req.Method == "HEAD"):
+	case informational || status == 204 || status == 304 || (hasReq && p.isHead):
 		return
 	case fr.te:
 		if fr.contentLength >= 0 || fr.badLength {

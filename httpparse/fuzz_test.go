@@ -68,8 +68,13 @@ func FuzzConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, client, server []byte, cutC, cutS uint16, gapN int16) {
 		st := &Stats{}
 		rec := &recorder{}
-		c := NewConn(testInfo, rec, Limits{MaxHeaderBytes: maxHdr, MaxPending: 4, MaxScanBytes: 512}, st)
-		check := func() {
+		lim := Limits{MaxHeaderBytes: maxHdr, MaxPending: 4, MaxScanBytes: 512}
+		c := NewConn(testInfo, rec, lim, st)
+		// The same input on a Conn whose Handler wants only cookie messages;
+		// the Data calls below are repeated on it.
+		cst, co := &Stats{}, &cookieRecorder{}
+		cc := NewConn(testInfo, co, lim, cst)
+		check := func(c *Conn) {
 			for sd := range c.side {
 				if n := cap(c.side[sd].buf); n > 2*maxHdr+64 {
 					t.Fatalf("side %d buffer cap %d over limit", sd, n)
@@ -78,20 +83,29 @@ func FuzzConn(f *testing.F) {
 			if len(c.pending) > 4 {
 				t.Fatalf("%d pending", len(c.pending))
 			}
+			for _, p := range c.pending[:cap(c.pending)] {
+				if cap(p.head) > 2*maxHdr+64 {
+					t.Fatalf("pending head cap %d over limit", cap(p.head))
+				}
+			}
 		}
 		kc, ks := int(cutC)%(len(client)+1), int(cutS)%(len(server)+1)
-		c.Data(0, client[:kc], []Span{{Len: kc, Frame: 1}})
-		check()
-		c.Data(1, server[:ks], []Span{{Len: ks, Frame: 2}})
-		check()
-		if gapN != 0 {
-			c.Gap(1, int(gapN))
+		for _, x := range []*Conn{c, cc} {
+			x.Data(0, client[:kc], []Span{{Len: kc, Frame: 1}})
+			check(x)
+			x.Data(1, server[:ks], []Span{{Len: ks, Frame: 2}})
+			check(x)
+			if gapN != 0 {
+				x.Gap(1, int(gapN))
+			}
+			x.Data(0, client[kc:], []Span{{Len: 1, Frame: 3}, {Len: len(client) - kc, Frame: 4}})
+			check(x)
+			x.Data(1, server[ks:], nil)
+			check(x)
 		}
-		c.Data(0, client[kc:], []Span{{Len: 1, Frame: 3}, {Len: len(client) - kc, Frame: 4}})
-		check()
-		c.Data(1, server[ks:], nil)
-		check()
 		c.Close()
+		cc.Close()
+		checkCookieOnly(t, rec, st, co, cst)
 		if st.Anomalies["internal-stall"] != 0 {
 			t.Fatalf("internal stall")
 		}

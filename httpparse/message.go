@@ -83,6 +83,22 @@ func isRequestLine(line []byte) bool {
 	return true
 }
 
+// embeddedRequest returns the offset j > 0 of the first request line that
+// ends line (without its end of line) after other bytes, or -1. Only lines
+// ending with SP HTTP-version are searched.
+func embeddedRequest(line []byte) int {
+	n := len(line)
+	if n < 15 || line[n-9] != ' ' || !validVersion(line[n-8:]) {
+		return -1
+	}
+	for j := 1; j < n-12; j++ {
+		if ch := line[j]; ch >= 'A' && ch <= 'Z' && isRequestLine(line[j:]) {
+			return j
+		}
+	}
+	return -1
+}
+
 // isStatusLine validates HTTP-version SP 3DIGIT [SP reason] (line without
 // its end of line). A missing reason is accepted, as browsers do.
 func isStatusLine(line []byte) bool {
@@ -106,6 +122,12 @@ type headFlags struct {
 // line) into its start line and fields. Field names and values are substrings
 // of block.
 func parseHead(block string) (start string, hdrs []Header, f headFlags) {
+	return parseHeadInto(nil, block)
+}
+
+// parseHeadInto is parseHead appending the fields to hdrs (nil: a new slice
+// sized for the block).
+func parseHeadInto(hdrs []Header, block string) (start string, _ []Header, f headFlags) {
 	first := true
 	for block != "" {
 		var line string
@@ -117,7 +139,9 @@ func parseHead(block string) (start string, hdrs []Header, f headFlags) {
 		}
 		if first {
 			start, first = line, false
-			hdrs = make([]Header, 0, strings.Count(block, "\n")+1)
+			if hdrs == nil {
+				hdrs = make([]Header, 0, strings.Count(block, "\n")+1)
+			}
 			continue
 		}
 		if line == "" {

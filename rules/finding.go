@@ -140,6 +140,7 @@ type Finding struct {
 	LastTime time.Time `json:"-"`
 
 	order int // catalogue index, for sorting
+	pos   int // index of the cookie in its message (Cookie pairs, Set-Cookie lines), for evidence
 }
 
 // Hints are response headers that name the server stack, for the framework
@@ -258,7 +259,7 @@ func EvaluateResponse(resp *httpparse.Response, tls bool, opt Options) []Finding
 func evaluate(obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options) []Finding {
 	var out []Finding
 	setIndex := 0
-	for _, o := range obs {
+	for pos, o := range obs {
 		if o.Kind == KindSetCookie {
 			setIndex++
 		}
@@ -271,7 +272,7 @@ func evaluate(obs []Observation, m *httpparse.Message, req *httpparse.Request, r
 				continue
 			}
 			f := base(r, m, req, tls(o), opt)
-			f.Severity, f.order = sev, i
+			f.Severity, f.order, f.pos = sev, i, pos
 			f.Subject, f.Cookie = o.Kind.String(), o.Name
 			f.Session = Session{o.Session, o.Class.Confidence.String(), o.Class.Reason}
 			g := GuessFramework(o.Class.Owner, hints.Server, hints.PoweredBy)
@@ -376,8 +377,10 @@ func Fingerprint(rule, host, name string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Aggregator folds findings by Key unless Each is set. The first occurrence
-// is the evidence; Count and LastTime grow.
+// Aggregator folds findings by Key unless Each is set. The evidence is the
+// earliest occurrence (frame, then header line: evidenceBefore), whatever order
+// occurrences are added in, so Aggregators filled by several workers and
+// merged agree with one filled alone; Count and LastTime grow.
 type Aggregator struct {
 	Each  bool
 	index map[string]int
@@ -396,18 +399,46 @@ func (a *Aggregator) Add(f Finding) bool {
 	k := f.Key()
 	if i, ok := a.index[k]; ok {
 		g := &a.list[i]
-		g.Count++
-		if f.Time.After(g.LastTime) {
-			g.LastTime = f.Time
+		count, last, sev := g.Count+f.Count, g.LastTime, g.Severity
+		if f.LastTime.After(last) {
+			last = f.LastTime
 		}
-		if f.Severity > g.Severity { // a live value outranks an earlier deletion
-			g.Severity = f.Severity
+		if f.Severity > sev { // a live value outranks a deletion
+			sev = f.Severity
 		}
+		if evidenceBefore(f, *g) {
+			*g = f
+		}
+		g.Count, g.LastTime, g.Severity = count, last, sev
 		return false
 	}
 	a.index[k] = len(a.list)
 	a.list = append(a.list, f)
 	return true
+}
+
+// evidenceBefore reports whether occurrence x is better evidence than y:
+// from an earlier frame; in the same frame and connection, from an earlier
+// message (Message, which callers number in stream order per connection)
+// or an earlier cookie of the message; else the first in report order.
+func evidenceBefore(x, y Finding) bool {
+	if c := cmp.Or(cmp.Compare(x.File, y.File), cmp.Compare(x.Frame, y.Frame)); c != 0 {
+		return c < 0
+	}
+	if x.Client == y.Client && x.Server == y.Server {
+		if c := cmp.Or(cmp.Compare(x.Message, y.Message), cmp.Compare(x.pos, y.pos)); c != 0 {
+			return c < 0
+		}
+	}
+	return Compare(x, y) < 0
+}
+
+// Merge adds every finding of o (folded or not) to a, as if each
+// occurrence had been added to a.
+func (a *Aggregator) Merge(o *Aggregator) {
+	for _, f := range o.list {
+		a.Add(f)
+	}
 }
 
 // Findings returns the findings in a total order: file, frame, catalogue

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -453,5 +454,47 @@ func TestAggregator(t *testing.T) {
 	each.Add(mk(1, "a", "sid", High))
 	if fs := each.Findings(); len(fs) != 2 || fs[0].Frame != 1 {
 		t.Errorf("--each findings = %+v", fs)
+	}
+}
+
+// TestAggregatorOrderIndependent: whatever order occurrences arrive in,
+// and however they are split among Aggregators that are merged, the
+// findings are the same, with the earliest occurrence as evidence.
+func TestAggregatorOrderIndependent(t *testing.T) {
+	mk := func(frame uint64, msg uint64, pos int, value string) Finding {
+		f := Finding{Rule: "cleartext-cookie", Host: "a.example", Cookie: "sid", Frame: frame, Message: msg,
+			Severity: High, Count: 1, Time: testNow.Add(time.Duration(frame) * time.Second),
+			Value: &Value{Fingerprint: value}}
+		f.LastTime, f.pos = f.Time, pos
+		return f
+	}
+	occ := []Finding{mk(7, 3, 0, "z"), mk(5, 2, 1, "y"), mk(5, 2, 0, "x"), mk(5, 1, 0, "w"), mk(9, 4, 0, "a")}
+	want := Finding{}
+	for _, order := range [][]int{{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 0, 4, 1, 3}} {
+		for split := 0; split <= len(order); split++ {
+			var a, b Aggregator
+			for i, k := range order {
+				if i < split {
+					a.Add(occ[k])
+				} else {
+					b.Add(occ[k])
+				}
+			}
+			a.Merge(&b)
+			fs := a.Findings()
+			if len(fs) != 1 {
+				t.Fatalf("order %v split %d: %d findings", order, split, len(fs))
+			}
+			if want.Rule == "" {
+				want = fs[0]
+			}
+			if !reflect.DeepEqual(fs[0], want) {
+				t.Errorf("order %v split %d: %+v, want %+v", order, split, fs[0], want)
+			}
+		}
+	}
+	if want.Value.Fingerprint != "w" || want.Count != 5 || !want.LastTime.Equal(testNow.Add(9*time.Second)) {
+		t.Errorf("evidence %q count %d last %v; want the first message of frame 5 (w), 5, frame 9's time",
+			want.Value.Fingerprint, want.Count, want.LastTime)
 	}
 }

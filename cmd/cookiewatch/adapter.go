@@ -2,16 +2,18 @@ package main
 
 import (
 	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/cookiewatch/cookiewatch/capture"
-	"github.com/cookiewatch/cookiewatch/correlate"
 	"github.com/cookiewatch/cookiewatch/httpparse"
 	"github.com/cookiewatch/cookiewatch/rules"
 )
 
-// pipeline joins the stages for one run: capture hands each connection's
+// pipeline joins the stages for one worker: capture hands each connection's
 // bytes to an httpparse.Conn, whose messages rules turns into findings that
-// the aggregator folds. It is used from one goroutine.
+// the aggregator folds, and which also go to the cross-connection
+// correlator through feed. It is used from one goroutine.
 type pipeline struct {
 	file        string
 	limits      httpparse.Limits
@@ -22,24 +24,43 @@ type pipeline struct {
 	suppressed  int // findings dropped by the policy's ignore entries
 	messages    uint64
 	protos      map[httpparse.Proto]uint64
-	corr        *correlate.Correlator  // cross-connection state (correlate.go)
-	hints       map[string]rules.Hints // stack headers last seen per server address, for requests' framework guess
+	feed        *feed // this worker's input to the correlator (correlate.go)
+}
+
+func newPipeline(cfg config, agg *rules.Aggregator) *pipeline {
+	return &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}}
+}
+
+// merge adds the counts and findings of a worker's pipeline o to p.
+func (p *pipeline) merge(o *pipeline) {
+	p.hstats.Add(&o.hstats)
+	p.occurrences += o.occurrences
+	p.suppressed += o.suppressed
+	p.messages += o.messages
+	for k, v := range o.protos {
+		p.protos[k] += v
+	}
+	p.agg.Merge(o.agg)
 }
 
 // Open implements capture.Handler.
 func (p *pipeline) Open(key capture.ConnKey) capture.Conn {
 	c := &conn{p: p}
 	c.info.Addr = [2]netip.AddrPort{key.A, key.B}
-	c.hc = httpparse.NewConn(c.info, p, p.limits, &p.hstats)
+	c.hc = httpparse.NewConn(c.info, c, p.limits, &p.hstats)
 	return c
 }
 
-// conn adapts one capture.Conn to an httpparse.Conn.
+// conn adapts one capture.Conn to an httpparse.Conn and is that Conn's
+// httpparse.Handler, so per-connection context (the server's stack headers)
+// stays with the connection.
 type conn struct {
 	p     *pipeline
 	info  httpparse.ConnInfo
 	hc    *httpparse.Conn
 	spans []httpparse.Span // reused
+	hints rules.Hints      // Server / X-Powered-By last seen on this connection
+	host  string           // Host of the last declined request (a copy)
 }
 
 func (c *conn) Data(d capture.Dir, data []byte, spans []capture.Span) {
@@ -57,24 +78,87 @@ func (c *conn) Close() {
 	c.p.protos[c.hc.Proto()]++
 }
 
+// Want implements httpparse.MessageFilter: only messages that some rule or
+// the correlator reads are built; the others (most of a capture: requests
+// for assets, responses without cookies) are framed and counted by httpparse
+// without allocation. A request is wanted when it carries a Cookie,
+// Authorization or Referer header, a query or path parameters
+// (session-id-in-url) or is a POST (login detection); a response when it sets
+// a cookie or carries HSTS (host report). A declined request still tells
+// the host report that its host was seen over plaintext, and a declined
+// response still updates the connection's stack headers when it has them.
+// The strings point into the parser's buffer: nothing is kept past the call
+// except copies.
+func (c *conn) Want(request bool, start string, hdrs []httpparse.Header, frame uint64, t time.Time) bool {
+	host := ""
+	if request {
+		method, rest, _ := strings.Cut(start, " ")
+		target, _, _ := strings.Cut(rest, " ")
+		if method == "POST" || strings.ContainsAny(target, "?;") {
+			return true
+		}
+	}
+	for _, h := range hdrs {
+		if request {
+			if headerIs(h.Name, "Cookie") || headerIs(h.Name, "Authorization") ||
+				headerIs(h.Name, "Proxy-Authorization") || headerIs(h.Name, "Referer") {
+				return true
+			}
+			if headerIs(h.Name, "Host") {
+				host = h.Value
+			}
+		} else if headerIs(h.Name, "Set-Cookie") || headerIs(h.Name, "Strict-Transport-Security") {
+			return true
+		}
+	}
+	if request {
+		if host != "" {
+			if host != c.host {
+				c.host = strings.Clone(host)
+			}
+			c.p.feed.seen(c.host, frame, t, c.info.Addr)
+		}
+	} else {
+		c.noteHints(hdrs)
+	}
+	return false
+}
+
+// noteHints keeps the stack headers of a response for the framework guess of
+// later requests on the connection (copied only when they change).
+func (c *conn) noteHints(hdrs []httpparse.Header) {
+	for _, h := range hdrs {
+		switch {
+		case headerIs(h.Name, "Server") && h.Value != c.hints.Server:
+			c.hints.Server = strings.Clone(h.Value)
+		case headerIs(h.Name, "X-Powered-By") && h.Value != c.hints.PoweredBy:
+			c.hints.PoweredBy = strings.Clone(h.Value)
+		}
+	}
+}
+
+func headerIs(name, want string) bool {
+	return len(name) == len(want) && strings.EqualFold(name, want)
+}
+
 // Request implements httpparse.Handler.
-func (p *pipeline) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
-	p.add(rules.EvaluateRequest(req, false, p.hints[req.Server.String()], p.opts))
-	p.corr.Request(p.file, req)
-	p.addCorrelated(p.corr.Take())
+func (c *conn) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
+	p := c.p
+	p.add(rules.EvaluateRequest(req, false, c.hints, p.opts))
+	p.feed.request(p.file, req)
 }
 
 // Response implements httpparse.Handler.
-func (p *pipeline) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
-	if h := rules.HintsOf(resp.Headers); h != (rules.Hints{}) {
-		if p.hints == nil {
-			p.hints = map[string]rules.Hints{}
-		}
-		p.hints[resp.Server.String()] = h
-	}
+func (c *conn) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
+	p := c.p
+	c.noteHints(resp.Headers)
 	p.add(rules.EvaluateResponse(resp, false, p.opts))
-	p.corr.Response(p.file, resp)
-	p.addCorrelated(p.corr.Take())
+	p.feed.response(p.file, resp)
+}
+
+// TLSHello implements httpparse.TLSHandler: hellos go to the correlator.
+func (c *conn) TLSHello(_ *httpparse.ConnInfo, t *httpparse.TLSInfo) {
+	c.p.feed.tlsHello(c.p.file, t)
 }
 
 func (p *pipeline) add(fs []rules.Finding) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/cookiewatch/cookiewatch/capture"
 	"github.com/cookiewatch/cookiewatch/correlate"
@@ -14,55 +15,126 @@ import (
 	"github.com/cookiewatch/cookiewatch/rules"
 )
 
-// analyze reads every input file in turn (one capture.Analyzer per file, so
-// frame numbers restart per file as in Wireshark) and returns the summary and
-// the sorted findings. A truncated file is a warning, not an error: every
-// packet before the cut is analysed.
+// analyze reads every input file in turn (one capture.Analyzer per file and
+// worker, so frame numbers restart per file as in Wireshark) and returns the
+// summary and the sorted findings. A truncated file is a warning, not an
+// error: every packet before the cut is analysed.
+//
+// With several workers, each reads the whole file and handles the
+// connections of its shard (capture.Config.Shards: a symmetric flow hash),
+// with its own Analyzer, parsers and aggregator; their findings and counts
+// are merged after the file. The findings do not depend on the number of
+// workers (rules.Aggregator keeps the earliest occurrence as evidence).
+// Standard input is read by one worker.
 func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, error) {
 	var sum report.Summary
 	agg := &rules.Aggregator{Each: cfg.each}
 	ccfg := cfg.correlate
 	ccfg.Classifier = cfg.opts.Classifier
-	corr, err := correlate.New(ccfg)
+	cc, err := correlate.New(ccfg)
 	if err != nil {
 		return sum, nil, err
 	}
-	p := &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}, corr: corr}
+	corr := &correlation{c: cc, agg: &rules.Aggregator{Each: cfg.each}}
+	p := newPipeline(cfg, agg)
 	var cstats capture.Stats
 	for _, path := range cfg.files {
-		var src *capture.File
-		var err error
+		workers := max(1, cfg.workers)
 		if path == "-" {
-			src, err = capture.NewReader("-", cfg.stdin)
-		} else {
-			src, err = capture.Open(path)
-		}
-		if err != nil {
-			return sum, nil, err
+			workers = 1
 		}
 		sum.Files = append(sum.Files, path)
-		p.file = path
-		a, err := capture.NewAnalyzer(cfg.capture, p)
-		if err != nil {
-			src.Close()
-			return sum, nil, err
+		chs := make([]chan corrEvent, workers)
+		for i := range chs {
+			chs[i] = make(chan corrEvent, 256)
 		}
-		err = a.Run(src)
-		src.Close()
-		cstats.Add(a.Stats())
+		merged := make(chan struct{})
+		go func() {
+			corr.merge(chs)
+			close(merged)
+		}()
+		res := make([]shardResult, workers)
+		var wg sync.WaitGroup
+		for i := range res {
+			sp := p // one worker: the run's own pipeline
+			if workers > 1 {
+				sp = newPipeline(cfg, &rules.Aggregator{Each: cfg.each})
+			}
+			sp.file = path
+			sp.feed = &feed{ch: chs[i]}
+			sc := capture.Config{}
+			if workers > 1 {
+				sc = capture.Config{Shard: i, Shards: workers}
+				res[i].p = sp
+			}
+			wg.Go(func() { res[i].run(cfg, path, sc, sp) })
+		}
+		wg.Wait()
+		<-merged
+		var shardStats []capture.Stats
+		for _, r := range res {
+			if r.open != nil {
+				return sum, nil, r.open
+			}
+			shardStats = append(shardStats, r.stats)
+			if r.p != nil {
+				p.merge(r.p)
+			}
+		}
+		cstats.Add(capture.MergeShards(shardStats))
+		err := res[0].err // every shard read the same frames: the same error
 		if errors.Is(err, capture.ErrTruncated) {
 			sum.Warnings = append(sum.Warnings, fmt.Sprintf("%v (findings before the cut are reported)", err))
 		} else if err != nil {
 			return sum, nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	p.addCorrelated(corr.End()) // rules decided at the end of input
+	corr.add(cc.End()) // rules decided at the end of input
+	p.occurrences += corr.occurrences
+	agg.Merge(corr.agg)
 	fillSummary(&sum, cstats, p)
 	fs := agg.Findings()
 	sum.Findings = len(fs)
-	sum.Hosts = hostRows(corr, fs)
-	sum.Correlation = correlationSummary(corr)
+	sum.Hosts = hostRows(cc, fs)
+	sum.Correlation = correlationSummary(cc)
 	return sum, fs, nil
+}
+
+// shardResult is what one worker's run over one file gives.
+type shardResult struct {
+	stats capture.Stats
+	err   error     // from Analyzer.Run
+	open  error     // opening the file or making the Analyzer: the run did not start
+	p     *pipeline // the worker's pipeline (nil: the caller's own)
+}
+
+// run runs one Analyzer over path with the shard settings of sc, feeding
+// p, and closes p's correlation feed when done.
+func (r *shardResult) run(cfg config, path string, sc capture.Config, p *pipeline) {
+	defer close(p.feed.ch)
+	var src *capture.File
+	var err error
+	if path == "-" {
+		src, err = capture.NewReader("-", cfg.stdin)
+	} else {
+		src, err = capture.Open(path)
+	}
+	if err != nil {
+		r.open = err
+		return
+	}
+	defer src.Close()
+	acfg := cfg.capture
+	acfg.Shard, acfg.Shards = sc.Shard, sc.Shards
+	acfg.Progress = p.feed.mark
+	a, err := capture.NewAnalyzer(acfg, p)
+	if err != nil {
+		r.open = err
+		return
+	}
+	p.feed.frame = a.Frame
+	r.err = a.Run(src)
+	r.stats = a.Stats()
 }
 
 func fillSummary(sum *report.Summary, cs capture.Stats, p *pipeline) {

@@ -1,24 +1,161 @@
 package main
 
 import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
 	"github.com/cookiewatch/cookiewatch/correlate"
 	"github.com/cookiewatch/cookiewatch/httpparse"
 	"github.com/cookiewatch/cookiewatch/report"
 	"github.com/cookiewatch/cookiewatch/rules"
 )
 
-// TLSHello implements httpparse.TLSHandler: hellos go to the correlator.
-func (p *pipeline) TLSHello(_ *httpparse.ConnInfo, t *httpparse.TLSInfo) {
-	p.corr.TLSHello(p.file, t)
-	p.addCorrelated(p.corr.Take())
+// correlation owns a run's cross-connection state. Correlation needs every
+// connection, whichever worker parsed it, and its findings must not depend
+// on how many workers there are or how their goroutines interleave. So each
+// worker sends the messages the correlator reads down its own channel
+// (feed), tagged with the frame that worker was processing, and merge feeds
+// them to the correlator in one canonical order: by that frame, and within
+// one frame by the message's own frame, connection and order on the
+// connection. One worker or several, the correlator sees the same sequence.
+type correlation struct {
+	c           *correlate.Correlator // used by merge only while workers run
+	agg         *rules.Aggregator     // cross-connection findings
+	occurrences int
 }
 
-// addCorrelated folds cross-connection findings (their file and frames come
-// from their chain) into the aggregator.
-func (p *pipeline) addCorrelated(fs []rules.Finding) {
+// corrEvent is one input of the correlator, or a progress mark.
+type corrEvent struct {
+	at             uint64 // frame the worker was processing (capture.Analyzer.Frame)
+	mark           bool   // progress mark: nothing more from this worker with a smaller at
+	frame          uint64 // the message's own frame
+	client, server netip.AddrPort
+	seq            uint64 // order within the worker
+	file           string
+	req            *httpparse.Request
+	resp           *httpparse.Response
+	hello          *httpparse.TLSInfo // a copy: the parser updates its own
+	host           string             // a declined request's Host: seen over plaintext at t
+	t              time.Time
+}
+
+// feed is one worker's side of the correlation.
+type feed struct {
+	ch    chan corrEvent
+	frame func() uint64 // the worker's capture.Analyzer.Frame
+	seq   uint64
+}
+
+func (f *feed) send(e corrEvent) {
+	f.seq++
+	e.at, e.seq = f.frame(), f.seq
+	f.ch <- e
+}
+
+// mark is capture.Config.Progress.
+func (f *feed) mark(frame uint64) { f.ch <- corrEvent{at: frame, mark: true} }
+
+func (f *feed) request(file string, req *httpparse.Request) {
+	f.send(corrEvent{frame: req.Frame, client: req.Client, server: req.Server, file: file, req: req})
+}
+
+func (f *feed) response(file string, resp *httpparse.Response) {
+	f.send(corrEvent{frame: resp.Frame, client: resp.Client, server: resp.Server, file: file, resp: resp})
+}
+
+func (f *feed) tlsHello(file string, t *httpparse.TLSInfo) {
+	h := *t
+	fr := h.HelloFrame
+	if h.Latest == 2 {
+		fr = h.ServerFrame
+	}
+	f.send(corrEvent{frame: fr, client: h.Client, server: h.Server, file: file, hello: &h})
+}
+
+// seen reports a request the rules do not read (no allocation: host is the
+// connection's own copy) so the host report knows its host was seen over
+// plaintext.
+func (f *feed) seen(host string, frame uint64, t time.Time, addr [2]netip.AddrPort) {
+	f.send(corrEvent{frame: frame, client: addr[0], server: addr[1], host: host, t: t})
+}
+
+// merge reads the workers' channels until all are closed and feeds the
+// correlator: each round takes every event at the smallest pending frame
+// (channels are in frame order, so none can come later), sorts them
+// canonically and hands them on.
+func (c *correlation) merge(chs []chan corrEvent) {
+	heads := make([]corrEvent, len(chs))
+	has := make([]bool, len(chs))
+	open := make([]bool, len(chs))
+	for i := range open {
+		open[i] = true
+	}
+	next := func(i int) {
+		e, ok := <-chs[i]
+		heads[i], has[i] = e, ok
+		if !ok {
+			open[i] = false
+		}
+	}
+	var group []corrEvent
+	for {
+		for i := range chs {
+			if open[i] && !has[i] {
+				next(i)
+			}
+		}
+		lo, any := uint64(0), false
+		for i := range chs {
+			if has[i] && (!any || heads[i].at < lo) {
+				lo, any = heads[i].at, true
+			}
+		}
+		if !any {
+			return
+		}
+		group = group[:0]
+		for i := range chs {
+			for has[i] && heads[i].at == lo {
+				if !heads[i].mark {
+					group = append(group, heads[i])
+				}
+				next(i)
+			}
+		}
+		slices.SortStableFunc(group, func(a, b corrEvent) int {
+			return cmp.Or(cmp.Compare(a.frame, b.frame), a.client.Compare(b.client), a.server.Compare(b.server),
+				cmp.Compare(a.seq, b.seq))
+		})
+		for _, e := range group {
+			c.apply(e)
+		}
+		clear(group) // drop the messages
+	}
+}
+
+func (c *correlation) apply(e corrEvent) {
+	switch {
+	case e.req != nil:
+		c.c.Request(e.file, e.req)
+	case e.resp != nil:
+		c.c.Response(e.file, e.resp)
+	case e.hello != nil:
+		c.c.TLSHello(e.file, e.hello)
+	case e.host != "":
+		c.c.SeenPlaintext(e.host, e.t)
+		return
+	}
+	c.add(c.c.Take())
+}
+
+// add folds cross-connection findings (their file and frames come from
+// their chain) into the correlation's aggregator.
+func (c *correlation) add(fs []rules.Finding) {
 	for _, f := range fs {
-		p.occurrences++
-		p.agg.Add(f)
+		c.occurrences++
+		c.agg.Add(f)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 
@@ -67,6 +68,7 @@ type config struct {
 	failOn    string
 	hosts     bool             // --hosts: the host report first
 	correlate correlate.Config // cross-connection window and limits
+	workers   int
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -97,6 +99,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.correlate.Window, "window", 0, "correlation window in capture time: session reuse within it, idle session values evicted after it (default 1h)")
 	fs.IntVar(&cfg.correlate.MaxHosts, "max-hosts", 0, "hosts kept in the correlation state (default 10000)")
 	fs.IntVar(&cfg.correlate.MaxValues, "max-values", 0, "session values kept in the correlation state (default 100000)")
+	fs.IntVar(&cfg.workers, "workers", runtime.NumCPU(), "goroutines analysing each file, connections split among them by flow hash (findings do not depend on it)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean
