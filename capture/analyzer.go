@@ -30,7 +30,7 @@ type Config struct {
 	IdleTimeout             time.Duration // capture time without packets before a connection is closed
 	MaxBufferedPagesTotal   int           // out-of-order pages (1900 bytes) buffered in all
 	MaxBufferedPagesPerConn int           // and per connection; over it the oldest hole becomes a gap
-	MaxConns                int           // connections tracked at once; new ones over it are dropped
+	MaxConns                int           // connections tracked at once; over it the least recently active is closed
 }
 
 // Stats counts what an Analyzer saw. Add sums the Stats of several files.
@@ -50,13 +50,18 @@ type Stats struct {
 	ConnsOpened      uint64 // Handler.Open calls
 	ConnsClosed      uint64 // Conn.Close calls (equals ConnsOpened after Run)
 	ConnsIdleFlushed uint64 // of those, closed for idleness
-	ConnsOverLimit   uint64 // connections refused over Config.MaxConns
+	ConnsOverLimit   uint64 // connections closed early (least recently active first) to stay within Config.MaxConns
 
 	Gaps           uint64 // Conn.Gap calls
 	GapBytes       uint64 // bytes they skipped (unknown sizes not counted)
 	BufferOverruns uint64 // gaps forced by the buffered-page limits
 	OverlapBytes   uint64 // retransmitted/overlapping bytes not delivered again
-	DeliveredBytes uint64 // bytes handed to Conn.Data
+	// OverlapConflicts counts segments repeating the sequence range of a
+	// recent segment with different bytes: an evasion attempt (Ptacek and
+	// Newsham). For bytes already delivered the first copy wins; for bytes
+	// still buffered out of order the last copy wins (gopacket reassembly).
+	OverlapConflicts uint64
+	DeliveredBytes   uint64 // bytes handed to Conn.Data
 
 	Truncated       bool  // the file ended inside a record
 	TruncatedOffset int64 // where that record starts
@@ -89,6 +94,7 @@ func (s *Stats) Add(o Stats) {
 	s.GapBytes += o.GapBytes
 	s.BufferOverruns += o.BufferOverruns
 	s.OverlapBytes += o.OverlapBytes
+	s.OverlapConflicts += o.OverlapConflicts
 	s.DeliveredBytes += o.DeliveredBytes
 	if o.Truncated && !s.Truncated {
 		s.Truncated, s.TruncatedOffset = true, o.TruncatedOffset
@@ -114,6 +120,8 @@ type Analyzer struct {
 	bpf   map[layers.LinkType]*pcap.BPF
 
 	live         int     // streams known to the library
+	lruHead      *stream // live streams, most recently active first
+	lruTail      *stream
 	pending      *stream // needs forceClose after this segment (RST, reused 4-tuple)
 	inAssemble   bool
 	idleFlushing bool
@@ -320,6 +328,9 @@ func (a *Analyzer) packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 			}
 			a.pending = nil
 		}
+	}
+	if a.live > a.cfg.MaxConns {
+		a.evictOverLimit()
 	}
 }
 
