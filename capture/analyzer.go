@@ -12,14 +12,20 @@ import (
 	"github.com/google/gopacket/reassembly"
 )
 
+// BufferPageSize is the unit of the buffered-page limits: gopacket
+// reassembly's page, which holds up to 1900 bytes of one segment (a 1-byte
+// out-of-order segment costs a whole page).
+const BufferPageSize = 1900
+
 // Defaults for the zero values of Config.
 const (
 	DefaultIdleTimeout             = 2 * time.Minute
 	DefaultMaxBufferedPagesTotal   = 64 << 20 / pageSize // about 64 MiB
 	DefaultMaxBufferedPagesPerConn = 4 << 20 / pageSize  // about 4 MiB
 	DefaultMaxConns                = 1_000_000
+	DefaultMaxFragmentBytes        = 16 << 20
 
-	pageSize      = 1900 // reassembly's page size
+	pageSize      = BufferPageSize
 	flushInterval = time.Minute
 	bpfSnaplen    = 262144
 )
@@ -31,6 +37,7 @@ type Config struct {
 	MaxBufferedPagesTotal   int           // out-of-order pages (1900 bytes) buffered in all
 	MaxBufferedPagesPerConn int           // and per connection; over it the oldest hole becomes a gap
 	MaxConns                int           // connections tracked at once; over it the least recently active is closed
+	MaxFragmentBytes        int           // IPv4 fragments held for reassembly (bytes + 256 each, estimated); over it incomplete datagrams are discarded
 }
 
 // Stats counts what an Analyzer saw. Add sums the Stats of several files.
@@ -151,7 +158,10 @@ func NewAnalyzer(cfg Config, h Handler) (*Analyzer, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
-	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(), bpf: map[layers.LinkType]*pcap.BPF{}}
+	if cfg.MaxFragmentBytes <= 0 {
+		cfg.MaxFragmentBytes = DefaultMaxFragmentBytes
+	}
+	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(cfg.MaxFragmentBytes), bpf: map[layers.LinkType]*pcap.BPF{}}
 	a.stats.Skipped = map[string]uint64{}
 	if cfg.Filter != "" {
 		if _, err := a.filter(layers.LinkTypeEthernet); err != nil {
