@@ -1,0 +1,257 @@
+package main
+
+// Adversarial captures, built in code (issue 7). Each test feeds a hostile
+// part between two ordinary exchanges and checks: the run ends, the heap held
+// while the hostile state is live stays under a bound derived from the
+// configured limits, the counters say what was dropped and why, and findings
+// before and after the hostile part are still reported.
+//
+// Memory is measured as HeapAlloc after runtime.GC() (bytes reachable), at
+// the point where the hostile state is largest, minus the same measure
+// before the run. Frames are generated on the fly and dropped after use, so
+// the capture itself is not counted.
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/cookiewatch/cookiewatch/capture"
+	"github.com/cookiewatch/cookiewatch/capture/capturetest"
+	"github.com/cookiewatch/cookiewatch/correlate"
+	"github.com/cookiewatch/cookiewatch/httpparse"
+	"github.com/cookiewatch/cookiewatch/report"
+	"github.com/cookiewatch/cookiewatch/rules"
+)
+
+// harness runs the pipeline of analyze on frames handed to it one by one.
+type harness struct {
+	t    *testing.T
+	p    *pipeline
+	a    *capture.Analyzer
+	corr *correlate.Correlator
+	c    *capturetest.Capture // frames are built here and fed by flush
+	base uint64
+	peak uint64
+	n    int // frames fed
+}
+
+func newHarness(t *testing.T, cfg config) *harness {
+	t.Helper()
+	agg := &rules.Aggregator{Each: true}
+	ccfg := cfg.correlate
+	ccfg.Classifier = cfg.opts.Classifier
+	corr, err := correlate.New(ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pipeline{file: "hostile.pcap", limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}, corr: corr}
+	a, err := capture.NewAnalyzer(cfg.capture, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, p: p, a: a, corr: corr, c: capturetest.New(capturetest.Ethernet, time.Time{})}
+	h.base = heapNow()
+	return h
+}
+
+func heapNow() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// flush feeds the frames built so far and forgets them.
+func (h *harness) flush() {
+	for _, p := range h.c.Packets {
+		h.a.Packet(layers.LinkTypeEthernet, p.Data, p.CI)
+		h.n++
+	}
+	h.c.Packets = h.c.Packets[:0]
+}
+
+// frame feeds one frame at the capture's clock.
+func (h *harness) frame(data []byte) {
+	ci := gopacket.CaptureInfo{Timestamp: h.c.Now, CaptureLength: len(data), Length: len(data)}
+	h.c.Now = h.c.Now.Add(time.Microsecond)
+	h.a.Packet(layers.LinkTypeEthernet, data, ci)
+	h.n++
+}
+
+// held measures the heap held now, over the baseline, and keeps the peak.
+func (h *harness) held() uint64 {
+	runtime.KeepAlive(h.a)
+	n := heapNow()
+	d := uint64(0)
+	if n > h.base {
+		d = n - h.base
+	}
+	h.peak = max(h.peak, d)
+	return d
+}
+
+type outcome struct {
+	sum      report.Summary
+	findings []rules.Finding
+	st       capture.Stats
+	hs       httpparse.Stats
+}
+
+func (h *harness) finish() outcome {
+	h.flush()
+	h.a.Finish()
+	h.p.addCorrelated(h.corr.End())
+	var sum report.Summary
+	st := h.a.Stats()
+	fillSummary(&sum, st, h.p)
+	fs := h.p.agg.Findings()
+	if st.ConnsOpened != st.ConnsClosed {
+		h.t.Errorf("connections opened %d, closed %d", st.ConnsOpened, st.ConnsClosed)
+	}
+	if st.Packets != uint64(h.n) {
+		h.t.Errorf("analyzer counted %d frames, fed %d", st.Packets, h.n)
+	}
+	return outcome{sum: sum, findings: fs, st: st, hs: h.p.hstats}
+}
+
+func (o outcome) skipped(name string) uint64 {
+	for _, c := range o.sum.Skipped {
+		if c.Name == name {
+			return c.N
+		}
+	}
+	return 0
+}
+
+func (o outcome) anomaly(name string) uint64 {
+	for _, c := range o.sum.Anomalies {
+		if c.Name == name {
+			return c.N
+		}
+	}
+	return 0
+}
+
+// hasFinding reports whether a cleartext-cookie finding for path exists.
+func (o outcome) hasFinding(path string) bool {
+	return slices.ContainsFunc(o.findings, func(f rules.Finding) bool {
+		return f.Rule == "cleartext-cookie" && f.Path == path
+	})
+}
+
+var (
+	hostileClient = netip.MustParseAddrPort("10.9.0.2:40000")
+	hostileServer = netip.MustParseAddrPort("192.0.2.80:80")
+)
+
+// exchange writes one complete plaintext exchange whose request sends a
+// session cookie: a cleartext-cookie finding with this path.
+func exchange(c *capturetest.Capture, port uint16, path string) {
+	cl := netip.AddrPortFrom(hostileClient.Addr(), port)
+	cn := c.Conn(cl, hostileServer, capturetest.ConnOptions{})
+	cn.Send(true, []byte("GET "+path+" HTTP/1.1\r\nHost: shop.example\r\nCookie: PHPSESSID=s3cr3tv4lue\r\n\r\n"))
+	cn.Send(false, []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	cn.FIN(true)
+	cn.FIN(false)
+}
+
+// bracket runs hostile between an exchange before and one after, and
+// checks that both findings are reported.
+func bracket(t *testing.T, cfg config, hostile func(h *harness)) outcome {
+	t.Helper()
+	h := newHarness(t, cfg)
+	exchange(h.c, 1000, "/before")
+	h.flush()
+	start := time.Now()
+	hostile(h)
+	h.flush()
+	exchange(h.c, 1001, "/after")
+	o := h.finish()
+	if !o.hasFinding("/before") || !o.hasFinding("/after") {
+		t.Errorf("findings before/after the hostile part lost: %d findings", len(o.findings))
+	}
+	t.Logf("%d frames in %v, peak heap held %.1f MiB; skipped %v; anomalies %v", h.n, time.Since(start).Round(time.Millisecond),
+		float64(h.peak)/(1<<20), o.sum.Skipped, o.sum.Anomalies)
+	return o
+}
+
+// scale is n, or n/10 with -short.
+func scale(n int) int {
+	if testing.Short() {
+		return n / 10
+	}
+	return n
+}
+
+const mib = 1 << 20
+
+func TestHostileSYNFlood(t *testing.T) {
+	// A million SYNs, each from its own port and address, never answered.
+	// With --max-conns 10000 the least recently active connections are
+	// closed: held state stays near 10000 connections (measured about 1.5 KiB
+	// each with the library's share), bound 10000 × 4 KiB.
+	n := scale(1_000_000)
+	const maxConns = 10_000
+	var cfg config
+	cfg.capture.MaxConns = maxConns
+	var held uint64
+	o := bracket(t, cfg, func(h *harness) {
+		syn := h.c.Frame(capturetest.IPPacket(hostileClient, hostileServer, 7, 0, capturetest.TCPFlags{SYN: true}, nil))
+		for i := 0; i < n; i++ {
+			binary.BigEndian.PutUint16(syn[14+20:], uint16(i))       // TCP source port
+			binary.BigEndian.PutUint16(syn[14+12+2:], uint16(i>>16)) // source address, low half
+			h.frame(syn)
+		}
+		held = h.held()
+	})
+	if bound := uint64(maxConns * 4 << 10); held > bound {
+		t.Errorf("held %d bytes after %d SYNs, bound %d", held, n, bound)
+	}
+	// Every SYN made a connection; all but maxConns were evicted early (the
+	// "before" exchange had closed; the "after" one is not evicted).
+	if got, want := o.st.Streams, uint64(n+2); got != want {
+		t.Errorf("streams %d, want %d", got, want)
+	}
+	if got := o.skipped("tcp-conns-evicted"); got < uint64(n-maxConns) || got > uint64(n) {
+		t.Errorf("tcp-conns-evicted %d, want about %d", got, n-maxConns)
+	}
+}
+
+func TestHostileTinyConnections(t *testing.T) {
+	// Many connections (no handshake) each sending one header line and
+	// never finishing the block: each holds a partial header until it is
+	// evicted or flushed, so held memory follows --max-conns, not their number.
+	n := scale(200_000)
+	const maxConns = 10_000
+	var cfg config
+	cfg.capture.MaxConns = maxConns
+	var held uint64
+	o := bracket(t, cfg, func(h *harness) {
+		payload := []byte("GET /tiny HTTP/1.1\r\nHost: tiny.example\r\n")
+		f := h.c.Frame(capturetest.IPPacket(hostileClient, hostileServer, 7, 1, capturetest.TCPFlags{ACK: true, PSH: true}, payload))
+		for i := 0; i < n; i++ {
+			binary.BigEndian.PutUint16(f[14+20:], uint16(i))
+			binary.BigEndian.PutUint16(f[14+12+2:], uint16(i>>16)+1)
+			h.frame(f)
+		}
+		held = h.held()
+	})
+	if bound := uint64(maxConns * 8 << 10); held > bound {
+		t.Errorf("held %d bytes for %d open header blocks, bound %d", held, n, bound)
+	}
+	// Each partial block is emitted as a truncated request when its
+	// connection is evicted or closed at the end.
+	if got := o.hs.TruncatedHeaders; got != uint64(n) {
+		t.Errorf("truncated headers %d, want %d", got, n)
+	}
+	if got := o.skipped("tcp-conns-evicted"); got < uint64(n-maxConns) {
+		t.Errorf("tcp-conns-evicted %d, want at least %d", got, n-maxConns)
+	}
+}
