@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,5 +254,188 @@ func TestHostileTinyConnections(t *testing.T) {
 	}
 	if got := o.skipped("tcp-conns-evicted"); got < uint64(n-maxConns) {
 		t.Errorf("tcp-conns-evicted %d, want at least %d", got, n-maxConns)
+	}
+}
+
+// hostileConn starts a connection from port p with its handshake.
+func hostileConn(h *harness, p uint16, mss int) *capturetest.Conn {
+	return h.c.Conn(netip.AddrPortFrom(hostileClient.Addr(), p), hostileServer, capturetest.ConnOptions{MSS: mss})
+}
+
+func TestHostileHugeHeader(t *testing.T) {
+	// A 10 MB header block after a Cookie line, then a normal request on the
+	// same connection. The parser keeps at most --max-header-bytes (64 KiB):
+	// the cut block is emitted truncated (its cookie reported), counted as
+	// header-too-large, and the next request is found again.
+	var cfg config
+	var held uint64
+	o := bracket(t, cfg, func(h *harness) {
+		cn := hostileConn(h, 2000, 0)
+		cn.Send(true, []byte("GET /huge HTTP/1.1\r\nHost: shop.example\r\nCookie: PHPSESSID=s3cr3tv4lue\r\n"))
+		line := []byte("X-Pad: " + strings.Repeat("a", 1000) + "\r\n")
+		blk := make([]byte, 0, 1<<20)
+		for range 10 { // 10 × 1 MiB
+			blk = blk[:0]
+			for len(blk)+len(line) <= cap(blk) {
+				blk = append(blk, line...)
+			}
+			cn.Send(true, blk)
+			h.flush()
+		}
+		held = h.held()
+		cn.Send(true, []byte("\r\nGET /next HTTP/1.1\r\nHost: shop.example\r\nCookie: PHPSESSID=s3cr3tv4lue\r\n\r\n"))
+		cn.Send(false, []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	})
+	if bound := uint64(4 * mib); held > bound {
+		t.Errorf("held %d bytes inside a 10 MB header block, bound %d", held, bound)
+	}
+	if o.anomaly("header-too-large") != 1 || o.hs.TruncatedHeaders != 1 {
+		t.Errorf("header-too-large %d, truncated %d, want 1 and 1", o.anomaly("header-too-large"), o.hs.TruncatedHeaders)
+	}
+	if !o.hasFinding("/huge") || !o.hasFinding("/next") {
+		t.Errorf("cookie of the cut block or of the next request not reported")
+	}
+}
+
+func TestHostileEndlessChunks(t *testing.T) {
+	// A chunked response whose chunks never end (10 MB of 4 KiB chunks, no
+	// last chunk), then a chunk-size line that never ends. Chunk data is
+	// skipped without being kept; a size line over 4 KiB is bad-chunk-size.
+	var cfg config
+	var held uint64
+	o := bracket(t, cfg, func(h *harness) {
+		cn := hostileConn(h, 2001, 0)
+		cn.Send(true, []byte("GET /chunks HTTP/1.1\r\nHost: shop.example\r\nCookie: PHPSESSID=s3cr3tv4lue\r\n\r\n"))
+		cn.Send(false, []byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+		chunk := []byte("1000\r\n" + strings.Repeat("z", 0x1000) + "\r\n")
+		blk := make([]byte, 0, 256*len(chunk))
+		for len(blk)+len(chunk) <= cap(blk) {
+			blk = append(blk, chunk...)
+		}
+		for range 10 { // 10 × 256 chunks × 4 KiB
+			cn.Send(false, blk)
+			h.flush()
+		}
+		cn.Send(false, []byte(strings.Repeat("f", 1<<20))) // a size line without end
+		h.flush()
+		held = h.held()
+	})
+	if bound := uint64(2 * mib); held > bound {
+		t.Errorf("held %d bytes in an endless chunked body, bound %d", held, bound)
+	}
+	if o.anomaly("bad-chunk-size") != 1 {
+		t.Errorf("bad-chunk-size %d, want 1", o.anomaly("bad-chunk-size"))
+	}
+	if !o.hasFinding("/chunks") {
+		t.Errorf("request before the endless body not reported")
+	}
+}
+
+func TestHostileOneByteSegments(t *testing.T) {
+	// A request sent one byte per segment is still parsed; then 1-byte
+	// segments behind a hole that never fills: each costs a 1900-byte
+	// page, so the per-connection limit (64 KiB here: 35 pages) forces the
+	// hole to a gap again and again, and held memory stays near it.
+	n := scale(200_000)
+	var cfg config
+	cfg.capture.MaxBufferedPagesPerConn = 64 << 10 / capture.BufferPageSize
+	var held uint64
+	o := bracket(t, cfg, func(h *harness) {
+		cn := hostileConn(h, 2002, 1)
+		cn.Send(true, []byte("GET /bytes HTTP/1.1\r\nHost: shop.example\r\nCookie: PHPSESSID=s3cr3tv4lue\r\n\r\n"))
+		cn.Send(false, []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+		h.flush()
+		cn2 := hostileConn(h, 2003, 0)
+		h.flush()
+		seq := cn2.Seq(true) + 1 // one byte never sent: a hole
+		f := h.c.Frame(capturetest.IPPacket(netip.AddrPortFrom(hostileClient.Addr(), 2003), hostileServer, seq, 1, capturetest.TCPFlags{ACK: true}, []byte("x")))
+		for i := 0; i < n; i++ {
+			binary.BigEndian.PutUint32(f[14+20+4:], seq+uint32(2*i)) // every other byte: no two pages merge
+			h.frame(f)
+		}
+		held = h.held()
+	})
+	if bound := uint64(2 * mib); held > bound {
+		t.Errorf("held %d bytes after %d one-byte segments behind a hole, bound %d", held, n, bound)
+	}
+	if !o.hasFinding("/bytes") {
+		t.Errorf("request sent in 1-byte segments not reported")
+	}
+	if o.skipped("tcp-buffer-overrun") == 0 {
+		t.Errorf("no tcp-buffer-overrun counted")
+	}
+}
+
+func TestHostileOverlapConflict(t *testing.T) {
+	// The same segment sent twice with different bytes, twice: once after
+	// the first copy was delivered (first copy wins: gopacket drops bytes it
+	// already delivered), once while it waits behind a hole (last copy wins:
+	// gopacket overwrites buffered pages). Each is an evasion attempt,
+	// counted as tcp-overlap-conflict.
+	req := func(v string) []byte {
+		return []byte("GET /ovl HTTP/1.1\r\nHost: shop.example\r\nCookie: PHPSESSID=" + v + "\r\n\r\n")
+	}
+	var cfg config
+	o := bracket(t, cfg, func(h *harness) {
+		// delivered: segment 2 (holding the cookie value) resent as "evil"
+		cn := hostileConn(h, 2004, 40)
+		good, evil := req("goodgoodgoodgood"), req("evilevilevilevil")
+		cn.SendWith(true, good, capturetest.SendOptions{Overlap: map[int][]byte{2: evil[40:]}})
+		cn.Send(false, []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+		// buffered: segment 1 lost at first, segment 2 sent twice, then 1
+		cn2 := hostileConn(h, 2005, 40)
+		seq := cn2.Seq(true)
+		cn2.SendWith(true, good, capturetest.SendOptions{Lose: []int{1}, Overlap: map[int][]byte{2: evil[40:]}})
+		h.c.Add(h.c.Frame(capturetest.IPPacket(netip.AddrPortFrom(hostileClient.Addr(), 2005), hostileServer, seq, 1, capturetest.TCPFlags{ACK: true}, good[:40])))
+	})
+	if got := o.skipped("tcp-overlap-conflict"); got != 2 {
+		t.Errorf("tcp-overlap-conflict %d, want 2", got)
+	}
+	var vals []string
+	for _, f := range o.findings {
+		if f.Path == "/ovl" && f.Rule == "cleartext-cookie" {
+			vals = append(vals, f.Value.Fingerprint)
+		}
+	}
+	goodFP, evilFP := fingerprint("goodgoodgoodgood"), fingerprint("evilevilevilevil")
+	if len(vals) != 2 || vals[0] != goodFP || vals[1] != evilFP {
+		t.Errorf("values seen %v, want first copy (good %s) then last copy (evil %s)", vals, goodFP, evilFP)
+	}
+}
+
+// fingerprint is the redacted form of a cookie value in findings.
+func fingerprint(v string) string {
+	return rules.EvaluateRequest(&httpparse.Request{Cookies: []httpparse.Cookie{{Name: "PHPSESSID", Value: v}}}, false, rules.Options{})[0].Value.Fingerprint
+}
+
+func TestHostileFarSegments(t *testing.T) {
+	// Segments far outside the window (2^30 and 2^31-1 ahead, 2^30 behind)
+	// on an open connection: behind is dropped as already seen; ahead is
+	// buffered within the page limits. Findings elsewhere are unaffected.
+	n := scale(20_000)
+	var cfg config
+	cfg.capture.MaxBufferedPagesPerConn = 64 << 10 / capture.BufferPageSize
+	var held uint64
+	o := bracket(t, cfg, func(h *harness) {
+		cn := hostileConn(h, 2006, 0)
+		cn.Send(true, []byte("GET /far HTTP/1.1\r\nHost: shop.example\r\nCookie: PHPSESSID=s3cr3tv4lue\r\n\r\n"))
+		h.flush()
+		base := cn.Seq(true)
+		f := h.c.Frame(capturetest.IPPacket(netip.AddrPortFrom(hostileClient.Addr(), 2006), hostileServer, 0, 1, capturetest.TCPFlags{ACK: true}, []byte("GET /evil HTTP/1.1\r\n\r\n")))
+		for i := 0; i < n; i++ {
+			off := []uint32{1 << 30, 1<<31 - 1, -(1 << 30) & 0xffffffff}[i%3]
+			binary.BigEndian.PutUint32(f[14+20+4:], base+off+uint32(i/3)*64)
+			h.frame(f)
+		}
+		held = h.held()
+	})
+	if bound := uint64(2 * mib); held > bound {
+		t.Errorf("held %d bytes after %d far segments, bound %d", held, n, bound)
+	}
+	if !o.hasFinding("/far") {
+		t.Errorf("request before the far segments not reported")
+	}
+	if o.st.Gaps == 0 {
+		t.Errorf("no gap counted: far segments were not skipped to")
 	}
 }
