@@ -439,3 +439,112 @@ func TestHostileFarSegments(t *testing.T) {
 		t.Errorf("no gap counted: far segments were not skipped to")
 	}
 }
+
+// withExtHeaders inserts k IPv6 extension headers (hop-by-hop first, then
+// destination options), 8 bytes each, before the TCP header of ip6.
+func withExtHeaders(ip6 []byte, k int) []byte {
+	out := append([]byte(nil), ip6[:40]...)
+	nh := ip6[6]
+	for i := 0; i < k; i++ {
+		next := byte(60)
+		if i == k-1 {
+			next = nh
+		}
+		out = append(out, next, 0, 1, 4, 0, 0, 0, 0) // PadN option filling the header
+	}
+	if k > 0 {
+		out[6] = 0
+	}
+	out = append(out, ip6[40:]...)
+	binary.BigEndian.PutUint16(out[4:], uint16(len(out)-40))
+	return out
+}
+
+func TestHostileIPv6ExtensionChains(t *testing.T) {
+	// A request behind 3 extension headers is decoded; chains longer than
+	// the decoder's 16 are skipped as bad-ipv6, each counted, however long
+	// (up to 8000 headers in a 64 KB packet).
+	cli := netip.MustParseAddrPort("[2001:db8::2]:3000")
+	srv := netip.MustParseAddrPort("[2001:db8::80]:80")
+	var cfg config
+	long := []int{17, 100, 8000}
+	o := bracket(t, cfg, func(h *harness) {
+		seq := uint32(100)
+		send := func(k int, payload string) {
+			ip := capturetest.IPPacket(cli, srv, seq, 1, capturetest.TCPFlags{ACK: true, PSH: true}, []byte(payload))
+			h.c.Add(h.c.Frame(withExtHeaders(ip, k)))
+			seq += uint32(len(payload))
+		}
+		send(3, "GET /v6 HTTP/1.1\r\nHost: shop.example\r\nCookie: PHPSESSID=s3cr3tv4lue\r\n\r\n")
+		for _, k := range long {
+			send(k, "GET /deep HTTP/1.1\r\nCookie: PHPSESSID=x\r\n\r\n")
+		}
+	})
+	if !o.hasFinding("/v6") {
+		t.Errorf("request behind 3 extension headers not reported")
+	}
+	if got := o.skipped("bad-ipv6"); got != uint64(len(long)) {
+		t.Errorf("bad-ipv6 %d, want %d", got, len(long))
+	}
+}
+
+// fragments splits an IPv4 packet's payload into fragments of size bytes
+// (a multiple of 8), all with the IP identification id.
+func fragments(ip []byte, size int, id uint16) [][]byte {
+	hdr, pl := ip[:20], ip[20:]
+	var out [][]byte
+	for off := 0; off < len(pl); off += size {
+		end := min(off+size, len(pl))
+		f := append(append([]byte(nil), hdr...), pl[off:end]...)
+		binary.BigEndian.PutUint16(f[2:], uint16(len(f)))
+		binary.BigEndian.PutUint16(f[4:], id)
+		fl := uint16(off / 8)
+		if end < len(pl) {
+			fl |= 0x2000 // more fragments
+		}
+		binary.BigEndian.PutUint16(f[6:], fl)
+		out = append(out, f)
+	}
+	return out
+}
+
+func TestHostileIPv4Fragments(t *testing.T) {
+	// A request in 560-byte fragments (ip4defrag refuses non-final ones
+	// under 576 bytes), sent in reverse, is reassembled; then a flood of first fragments that never
+	// complete: held state stays under --max-fragment-bytes (1 MiB here),
+	// the excess discarded and counted.
+	n := scale(100_000)
+	var cfg config
+	cfg.capture.MaxFragmentBytes = 1 * mib
+	var held uint64
+	o := bracket(t, cfg, func(h *harness) {
+		cl := netip.AddrPortFrom(hostileClient.Addr(), 3001)
+		ip := capturetest.IPPacket(cl, hostileServer, 1000, 1, capturetest.TCPFlags{ACK: true, PSH: true},
+			[]byte("GET /frag HTTP/1.1\r\nHost: shop.example\r\nX-Pad: "+strings.Repeat("p", 1500)+"\r\nCookie: PHPSESSID=s3cr3tv4lue\r\n\r\n"))
+		fs := fragments(ip, 560, 7)
+		for i := len(fs) - 1; i >= 0; i-- {
+			h.c.Add(h.c.Frame(fs[i]))
+		}
+		h.flush()
+		big := capturetest.IPPacket(cl, hostileServer, 5000, 1, capturetest.TCPFlags{ACK: true}, make([]byte, 1400))
+		first := h.c.Frame(fragments(big, 1400, 0)[0])
+		for i := 0; i < n; i++ {
+			binary.BigEndian.PutUint16(first[14+4:], uint16(i))      // identification
+			binary.BigEndian.PutUint16(first[14+12:], uint16(i>>16)) // source address
+			h.frame(first)
+		}
+		held = h.held()
+	})
+	if bound := uint64(3 * mib); held > bound {
+		t.Errorf("held %d bytes after %d incomplete datagrams, bound %d", held, n, bound)
+	}
+	if !o.hasFinding("/frag") {
+		t.Errorf("fragmented request not reported")
+	}
+	if o.st.Reassembled != 1 {
+		t.Errorf("reassembled %d, want 1", o.st.Reassembled)
+	}
+	if got := o.skipped("ipv4-fragments-discarded"); got < uint64(n/2) {
+		t.Errorf("ipv4-fragments-discarded %d of %d never completed", got, n)
+	}
+}
