@@ -13,7 +13,10 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -546,5 +549,83 @@ func TestHostileIPv4Fragments(t *testing.T) {
 	}
 	if got := o.skipped("ipv4-fragments-discarded"); got < uint64(n/2) {
 		t.Errorf("ipv4-fragments-discarded %d of %d never completed", got, n)
+	}
+}
+
+// writeCapture writes c as a pcap file in t's temporary directory.
+func writeCapture(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestHostileFiles(t *testing.T) {
+	// Whole runs through the CLI: exit status and message for each. Exit 0
+	// with findings and a warning for a truncated file; exit 2 with a
+	// message naming the problem for a file that is not a capture or empty.
+	c := capturetest.New(capturetest.Ethernet, time.Time{})
+	exchange(c, 1000, "/before")
+	// snaplen-truncated: a segment captured to 60 of its bytes
+	cn := c.Conn(netip.AddrPortFrom(hostileClient.Addr(), 4000), hostileServer, capturetest.ConnOptions{})
+	full := c.Frame(capturetest.IPPacket(netip.AddrPortFrom(hostileClient.Addr(), 4000), hostileServer, cn.Seq(true), 1,
+		capturetest.TCPFlags{ACK: true}, []byte("GET /cut HTTP/1.1\r\nHost: shop.example\r\n\r\n")))
+	c.AddTruncated(full, 60)
+	c.Add(nil)                    // zero-length packet
+	c.Add([]byte{0x02})           // one byte
+	c.Now = c.Now.Add(-time.Hour) // timestamps going backwards by an hour
+	exchange(c, 1001, "/after")
+	good := c.Pcap()
+
+	t.Run("snaplen, zero length, time backwards", func(t *testing.T) {
+		findings, _, sum := jsonRun(t, writeCapture(t, "odd.pcap", good), "--each")
+		paths := map[string]bool{}
+		for _, f := range findings {
+			paths[f["path"].(string)] = true
+		}
+		if !paths["/before"] || !paths["/after"] {
+			t.Errorf("findings around the odd packets lost: %v", paths)
+		}
+		skipped := map[string]float64{}
+		for _, s := range sum["skipped"].([]any) {
+			m := s.(map[string]any)
+			skipped[m["name"].(string)] = m["n"].(float64)
+		}
+		if skipped["snaplen-truncated"] != 1 || skipped["bad-ethernet"] != 2 {
+			t.Errorf("skipped %v, want snaplen-truncated 1 and bad-ethernet 2 (the zero-length and 1-byte frames)", skipped)
+		}
+		if int(sum["packets"].(float64)) != len(c.Packets) {
+			t.Errorf("packets %v, want %d", sum["packets"], len(c.Packets))
+		}
+	})
+	t.Run("truncated in the middle of a packet", func(t *testing.T) {
+		cut := len(good) - 30 // inside the last record
+		last := len(good) - (16 + len(c.Packets[len(c.Packets)-1].Data))
+		code, stdout, stderr := runCLI(t, nil, "-r", writeCapture(t, "cut.pcap", good[:cut]), "--format", "json")
+		if code != exitClean {
+			t.Fatalf("exit %d, want %d; stderr %q", code, exitClean, stderr)
+		}
+		if want := fmt.Sprintf("record at byte offset %d", last); !strings.Contains(stderr, want) || !strings.Contains(stderr, "warning") {
+			t.Errorf("stderr %q does not warn %q", stderr, want)
+		}
+		if !strings.Contains(stdout, `"path":"/before"`) {
+			t.Errorf("findings before the cut lost")
+		}
+	})
+	for _, tt := range []struct {
+		name, data, msg string
+	}{
+		{"not a capture", "GET / HTTP/1.1\r\n\r\n", "not a pcap or pcapng file"},
+		{"empty file", "", "empty file"},
+		{"header only, cut", string(good[:10]), "truncated capture file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, nil, "-r", writeCapture(t, "x.pcap", []byte(tt.data)))
+			if code != exitError || !strings.Contains(stderr, tt.msg) || stdout != "" {
+				t.Errorf("exit %d, stderr %q, stdout %q; want exit %d and %q", code, stderr, stdout, exitError, tt.msg)
+			}
+		})
 	}
 }
