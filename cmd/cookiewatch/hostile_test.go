@@ -60,9 +60,7 @@ func newHarness(t *testing.T, cfg config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, p: p, a: a, corr: corr, c: capturetest.New(capturetest.Ethernet, time.Time{})}
-	h.base = heapNow()
-	return h
+	return &harness{t: t, p: p, a: a, corr: corr, c: capturetest.New(capturetest.Ethernet, time.Time{})}
 }
 
 func heapNow() uint64 {
@@ -171,6 +169,7 @@ func exchange(c *capturetest.Capture, port uint16, path string) {
 func bracket(t *testing.T, cfg config, hostile func(h *harness)) outcome {
 	t.Helper()
 	h := newHarness(t, cfg)
+	h.base = heapNow()
 	exchange(h.c, 1000, "/before")
 	h.flush()
 	start := time.Now()
