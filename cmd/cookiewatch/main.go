@@ -80,8 +80,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.correlate.MaxValues, "max-values", 0, "session values kept in the correlation state (default 100000)")
 	// Resource limits (README "Limits"): over each, the oldest state goes and is counted.
 	fs.IntVar(&cfg.capture.MaxConns, "max-conns", 0, "TCP connections tracked at once; over it the least recently active is closed (default 1000000)")
-	bufTotal := fs.Int("max-buffer", 0, "out-of-order TCP bytes buffered in all, in 1900-byte pages (default 64 MiB)")
-	bufConn := fs.Int("max-buffer-conn", 0, "out-of-order TCP bytes buffered per connection (default 4 MiB)")
+	bufTotal := fs.Int("max-buffer", 0, "out-of-order TCP bytes buffered in all, rounded up to 1900-byte pages (default 64 MiB)")
+	bufConn := fs.Int("max-buffer-conn", 0, "out-of-order TCP bytes buffered per connection, rounded up to pages (default 4 MiB)")
 	fs.IntVar(&cfg.capture.MaxFragmentBytes, "max-fragment-bytes", 0, "IPv4 fragment bytes held for reassembly (default 16 MiB)")
 	fs.IntVar(&cfg.limits.MaxPending, "max-pending", 0, "unanswered HTTP requests kept per connection (pipelining depth; default 100)")
 	if err := fs.Parse(args); err != nil {
