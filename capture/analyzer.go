@@ -12,14 +12,20 @@ import (
 	"github.com/google/gopacket/reassembly"
 )
 
+// BufferPageSize is the unit of the buffered-page limits: gopacket
+// reassembly's page, which holds up to 1900 bytes of one segment (a 1-byte
+// out-of-order segment costs a whole page).
+const BufferPageSize = 1900
+
 // Defaults for the zero values of Config.
 const (
 	DefaultIdleTimeout             = 2 * time.Minute
 	DefaultMaxBufferedPagesTotal   = 64 << 20 / pageSize // about 64 MiB
 	DefaultMaxBufferedPagesPerConn = 4 << 20 / pageSize  // about 4 MiB
 	DefaultMaxConns                = 1_000_000
+	DefaultMaxFragmentBytes        = 16 << 20
 
-	pageSize      = 1900 // reassembly's page size
+	pageSize      = BufferPageSize
 	flushInterval = time.Minute
 	bpfSnaplen    = 262144
 )
@@ -30,7 +36,8 @@ type Config struct {
 	IdleTimeout             time.Duration // capture time without packets before a connection is closed
 	MaxBufferedPagesTotal   int           // out-of-order pages (1900 bytes) buffered in all
 	MaxBufferedPagesPerConn int           // and per connection; over it the oldest hole becomes a gap
-	MaxConns                int           // connections tracked at once; new ones over it are dropped
+	MaxConns                int           // connections tracked at once; over it the least recently active is closed
+	MaxFragmentBytes        int           // IPv4 fragments held for reassembly (bytes + 256 each, estimated); over it incomplete datagrams are discarded
 
 	// Shard and Shards split one capture's connections among Shards
 	// Analyzers that all read every packet (Shards > 1): this one keeps the
@@ -69,13 +76,18 @@ type Stats struct {
 	ConnsOpened      uint64 // Handler.Open calls
 	ConnsClosed      uint64 // Conn.Close calls (equals ConnsOpened after Run)
 	ConnsIdleFlushed uint64 // of those, closed for idleness
-	ConnsOverLimit   uint64 // connections refused over Config.MaxConns
+	ConnsOverLimit   uint64 // connections closed early (least recently active first) to stay within Config.MaxConns
 
 	Gaps           uint64 // Conn.Gap calls
 	GapBytes       uint64 // bytes they skipped (unknown sizes not counted)
 	BufferOverruns uint64 // gaps forced by the buffered-page limits
 	OverlapBytes   uint64 // retransmitted/overlapping bytes not delivered again
-	DeliveredBytes uint64 // bytes handed to Conn.Data
+	// OverlapConflicts counts segments repeating the sequence range of a
+	// recent segment with different bytes: an evasion attempt (Ptacek and
+	// Newsham). For bytes already delivered the first copy wins; for bytes
+	// still buffered out of order the last copy wins (gopacket reassembly).
+	OverlapConflicts uint64
+	DeliveredBytes   uint64 // bytes handed to Conn.Data
 
 	Truncated       bool  // the file ended inside a record
 	TruncatedOffset int64 // where that record starts
@@ -149,6 +161,7 @@ func (s *Stats) Add(o Stats) {
 	s.GapBytes += o.GapBytes
 	s.BufferOverruns += o.BufferOverruns
 	s.OverlapBytes += o.OverlapBytes
+	s.OverlapConflicts += o.OverlapConflicts
 	s.DeliveredBytes += o.DeliveredBytes
 	if o.Truncated && !s.Truncated {
 		s.Truncated, s.TruncatedOffset = true, o.TruncatedOffset
@@ -174,6 +187,8 @@ type Analyzer struct {
 	bpf   map[layers.LinkType]*pcap.BPF
 
 	live         int     // streams known to the library
+	lruHead      *stream // live streams, most recently active first
+	lruTail      *stream
 	pending      *stream // needs forceClose after this segment (RST, reused 4-tuple)
 	inAssemble   bool
 	idleFlushing bool
@@ -211,7 +226,10 @@ func NewAnalyzer(cfg Config, h Handler) (*Analyzer, error) {
 		cfg.MaxConns = max(1, cfg.MaxConns/cfg.Shards)
 		cfg.MaxBufferedPagesTotal = max(1, cfg.MaxBufferedPagesTotal/cfg.Shards)
 	}
-	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(), bpf: map[layers.LinkType]*pcap.BPF{}}
+	if cfg.MaxFragmentBytes <= 0 {
+		cfg.MaxFragmentBytes = DefaultMaxFragmentBytes
+	}
+	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(cfg.MaxFragmentBytes), bpf: map[layers.LinkType]*pcap.BPF{}}
 	a.stats.Skipped = map[string]uint64{}
 	if cfg.Filter != "" {
 		if _, err := a.filter(layers.LinkTypeEthernet); err != nil {
@@ -413,6 +431,9 @@ func (a *Analyzer) packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 			}
 			a.pending = nil
 		}
+	}
+	if a.live > a.cfg.MaxConns {
+		a.evictOverLimit()
 	}
 }
 

@@ -465,8 +465,15 @@ func TestMaxConns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.conns) != 2 || st.ConnsOverLimit != 1 {
-		t.Errorf("conns %d, over limit %d", len(rec.conns), st.ConnsOverLimit)
+	// The third connection evicts the least recently active (the first),
+	// which is closed with what it delivered; none is refused.
+	if len(rec.conns) != 3 || st.ConnsOverLimit != 1 {
+		t.Fatalf("conns %d, over limit %d", len(rec.conns), st.ConnsOverLimit)
+	}
+	for i, c := range rec.conns {
+		if got := c.bytes[DirAB].String(); got != req || c.closes != 1 {
+			t.Errorf("conn %d: %q, %d closes", i, got, c.closes)
+		}
 	}
 }
 

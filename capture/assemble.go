@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net/netip"
 	"time"
 
@@ -34,13 +35,32 @@ type segRecord struct {
 	n     int
 	frame uint64
 	time  time.Time
+	hash  uint64 // of the payload, for conflict checks
 }
 
 type halfState struct {
 	next  uint32 // the library's next expected sequence number
 	known bool
 	segs  []segRecord
+	// recent remembers the last segments already delivered (sequence
+	// range and a hash of their bytes), so a later copy of the same range
+	// with other bytes is counted as a conflict (an evasion attempt).
+	recent [recentSegs]segSum
+	nrec   int // entries of recent in use
+	rpos   int // where the next one goes
 }
+
+// segSum is a segment's range and a hash of its bytes.
+type segSum struct {
+	seq, n uint32
+	hash   uint64
+}
+
+// recentSegs bounds the delivered segments remembered per direction for
+// conflict checks: a retransmission usually repeats one of the last few.
+const recentSegs = 4
+
+var segSeed = maphash.MakeSeed()
 
 // stream is one library connection. It becomes a Conn (Handler.Open) only
 // when its first payload byte is delivered.
@@ -51,9 +71,10 @@ type stream struct {
 	half      [2]halfState // index: 0 the library's client->server, 1 server->client
 	conn      Conn
 	opened    bool
-	closed    bool // Close called or never to be called again
-	completed bool // ReassemblyComplete seen: the library forgot us
-	dropped   bool // over Config.MaxConns: everything is refused
+	closed    bool    // Close called or never to be called again
+	completed bool    // ReassemblyComplete seen: the library forgot us
+	lruPrev   *stream // Analyzer's list of live streams, most recently active first
+	lruNext   *stream
 	synSeen   bool
 	aIsFirst  bool // ConnKey.A is the sender of the library's first packet
 	rst       bool
@@ -74,13 +95,53 @@ type streamFactory struct{ a *Analyzer }
 
 func (f streamFactory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
 	a := f.a
-	if a.live >= a.cfg.MaxConns {
-		a.stats.ConnsOverLimit++
-		return &stream{a: a, dropped: true, closed: true}
-	}
-	a.live++
+	a.live++ // over Config.MaxConns the least recently active goes after this packet
 	a.stats.Streams++
-	return &stream{a: a, netFlow: netFlow, tcpFlow: tcpFlow, aIsFirst: true}
+	s := &stream{a: a, netFlow: netFlow, tcpFlow: tcpFlow, aIsFirst: true}
+	a.lruPush(s)
+	return s
+}
+
+// lruPush puts s at the front of the live list (most recently active).
+func (a *Analyzer) lruPush(s *stream) {
+	s.lruPrev, s.lruNext = nil, a.lruHead
+	if a.lruHead != nil {
+		a.lruHead.lruPrev = s
+	}
+	a.lruHead = s
+	if a.lruTail == nil {
+		a.lruTail = s
+	}
+}
+
+// lruUnlink takes s off the live list.
+func (a *Analyzer) lruUnlink(s *stream) {
+	if s.lruPrev != nil {
+		s.lruPrev.lruNext = s.lruNext
+	} else if a.lruHead == s {
+		a.lruHead = s.lruNext
+	}
+	if s.lruNext != nil {
+		s.lruNext.lruPrev = s.lruPrev
+	} else if a.lruTail == s {
+		a.lruTail = s.lruPrev
+	}
+	s.lruPrev, s.lruNext = nil, nil
+}
+
+// evictOverLimit closes the least recently active connections (delivering
+// what they buffered) until at most Config.MaxConns are tracked, so a flood
+// of new connections costs the idlest state, not the newest or the memory.
+func (a *Analyzer) evictOverLimit() {
+	for a.live > a.cfg.MaxConns && a.lruTail != nil {
+		v := a.lruTail
+		a.stats.ConnsOverLimit++
+		a.forceClose(v)
+		if a.lruTail == v { // not completed by the library: stop tracking it anyway
+			a.lruUnlink(v)
+			a.live--
+		}
+	}
 }
 
 // Accept sees every segment of the connection (also on closed halves) and
@@ -88,11 +149,12 @@ func (f streamFactory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac r
 // and one-sided. It forces the start of a direction at its first payload
 // segment when no SYN was seen, and records which frame carried which bytes.
 func (s *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
-	if s.dropped {
-		return false
-	}
 	a := s.a
 	h := &s.half[hidx(dir)]
+	if a.synthetic == synthNone && a.lruHead != s && !s.completed {
+		a.lruUnlink(s)
+		a.lruPush(s)
+	}
 	switch a.synthetic {
 	case synthClose:
 		if nextSeq == invalidSeq {
@@ -136,13 +198,38 @@ func (s *stream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly
 		a.pending = s
 	}
 	if n := len(tcp.Payload); n > 0 && !s.closed {
+		sum := maphash.Bytes(segSeed, tcp.Payload)
+		if h.conflicts(seq, n, sum) {
+			a.stats.OverlapConflicts++
+		}
+		if h.known && seqDiff(seq+uint32(n), h.next) <= 0 {
+			return true // wholly delivered before: the library drops it, nothing to map
+		}
 		if len(h.segs) >= maxSegRecords {
 			copy(h.segs, h.segs[1:])
 			h.segs = h.segs[:len(h.segs)-1]
 		}
-		h.segs = append(h.segs, segRecord{seq: seq, n: n, frame: a.ctx.frame, time: ci.Timestamp})
+		h.segs = append(h.segs, segRecord{seq: seq, n: n, frame: a.ctx.frame, time: ci.Timestamp, hash: sum})
 	}
 	return true
+}
+
+// conflicts reports whether a segment of n bytes at seq with hash sum
+// repeats the range of a recent segment (buffered, or among the last
+// delivered) with other bytes. Only exact ranges are compared, against the
+// newest records: a partial overlap is counted in OverlapBytes only.
+func (h *halfState) conflicts(seq uint32, n int, sum uint64) bool {
+	for i, k := len(h.segs)-1, 0; i >= 0 && k < 2*recentSegs; i, k = i-1, k+1 {
+		if r := h.segs[i]; r.seq == seq && r.n == n {
+			return r.hash != sum
+		}
+	}
+	for i := 0; i < h.nrec; i++ {
+		if r := h.recent[i]; r.seq == seq && r.n == uint32(n) {
+			return r.hash != sum
+		}
+	}
+	return false
 }
 
 // ReassembledSG hands in-order bytes to the Conn, preceded by a Gap when
@@ -154,7 +241,7 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	h := &s.half[hidx(dir)]
 	st := sg.Stats()
 	a.stats.OverlapBytes += uint64(st.OverlapBytes)
-	if n == 0 || s.dropped {
+	if n == 0 {
 		return
 	}
 	unknown := skip == -1 && !h.known
@@ -204,12 +291,17 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	a.stats.DeliveredBytes += uint64(len(data))
 	s.conn.Data(d, data, spans)
 	h.next, h.known = first+uint32(len(data)), true
-	// forget records wholly delivered
+	// forget records wholly delivered, remembering the last few for
+	// conflict checks
 	k := 0
 	for _, r := range h.segs {
 		if seqDiff(r.seq+uint32(r.n), h.next) > 0 {
 			h.segs[k] = r
 			k++
+		} else {
+			h.recent[h.rpos] = segSum{seq: r.seq, n: uint32(r.n), hash: r.hash}
+			h.rpos = (h.rpos + 1) % recentSegs
+			h.nrec = min(h.nrec+1, recentSegs)
 		}
 	}
 	h.segs = h.segs[:k]
@@ -283,11 +375,12 @@ func addrOf(e gopacket.Endpoint) netip.Addr {
 // ReassemblyComplete closes the Conn (once) and lets the library forget the
 // connection, so a later SYN on the same 4-tuple makes a new one.
 func (s *stream) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
-	if s.dropped || s.completed {
+	if s.completed {
 		return true
 	}
 	s.completed = true
 	s.a.live--
+	s.a.lruUnlink(s)
 	s.finish()
 	return true
 }
@@ -317,7 +410,7 @@ const (
 // this; it is driven with empty synthetic segments whose sequence numbers
 // Accept rewrites, and a page limit of 1 to force queued pages out.
 func (a *Analyzer) forceClose(s *stream) {
-	if s.completed || s.dropped {
+	if s.completed {
 		return
 	}
 	saved := a.asm.MaxBufferedPagesPerConnection

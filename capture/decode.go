@@ -92,13 +92,20 @@ type decoder struct {
 	ci      gopacket.CaptureInfo
 
 	defrag *ip4defrag.IPv4Defragmenter
+	// fragHeld estimates what incomplete datagrams hold (bytes plus a fixed
+	// cost per fragment); over maxFragHeld they are all discarded.
+	fragHeld, maxFragHeld int
 	// counters the Analyzer copies into Stats
 	fragments, reassembled, fragDiscarded uint64
 	ipTruncated                           bool // IP said more bytes than captured
 }
 
-func newDecoder() *decoder {
-	return &decoder{defrag: ip4defrag.NewIPv4Defragmenter()}
+// fragCost is what a held fragment costs besides its bytes (ip4defrag keeps
+// a layers.IPv4 and list element per fragment).
+const fragCost = 256
+
+func newDecoder(maxFragHeld int) *decoder {
+	return &decoder{defrag: ip4defrag.NewIPv4Defragmenter(), maxFragHeld: maxFragHeld}
 }
 
 // decode decodes one frame of link type lt. It returns "" when d.tcp and
@@ -405,8 +412,15 @@ func (d *decoder) fragment(p []byte, depth int) string {
 		return skipFragBad
 	}
 	if out == nil {
+		if d.fragHeld += len(buf) + fragCost; d.fragHeld > d.maxFragHeld {
+			// ip4defrag has no global bound: drop every incomplete datagram
+			// not updated at this very instant (at least all older ones).
+			d.fragDiscarded += uint64(d.defrag.DiscardOlderThan(d.ci.Timestamp))
+			d.fragHeld = 0
+		}
 		return skipFragHeld
 	}
+	d.fragHeld = max(0, d.fragHeld-int(out.Length)-fragCost)
 	d.reassembled++
 	d.netFlow = gopacket.NewFlow(layers.EndpointIPv4, out.SrcIP.To4(), out.DstIP.To4())
 	return d.transport(uint8(out.Protocol), out.Payload, depth)

@@ -20,7 +20,7 @@ type JSONLines struct {
 
 // NewJSONLines returns a writer of JSON Lines to w.
 func NewJSONLines(w io.Writer) *JSONLines {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(terminalSafeJSON{w})
 	enc.SetEscapeHTML(false)
 	return &JSONLines{w: w, enc: enc}
 }

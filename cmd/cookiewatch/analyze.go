@@ -153,8 +153,10 @@ func fillSummary(sum *report.Summary, cs capture.Stats, p *pipeline) {
 		skipped = map[string]uint64{}
 	}
 	// Limits that cost data are reported with the skips, never silently.
-	skipped["tcp-buffer-overrun"] += cs.BufferOverruns // gaps forced by the reassembly buffer limits
-	skipped["tcp-conns-over-limit"] += cs.ConnsOverLimit
+	skipped["tcp-buffer-overrun"] += cs.BufferOverruns           // gaps forced by the reassembly buffer limits
+	skipped["tcp-conns-evicted"] += cs.ConnsOverLimit            // closed early, least recently active first, over --max-conns
+	skipped["tcp-overlap-conflict"] += cs.OverlapConflicts       // a segment's range resent with other bytes (evasion)
+	skipped["ipv4-fragments-discarded"] += cs.FragmentsDiscarded // bad, timed out or over --max-fragment-bytes
 	skipped["snaplen-truncated"] += cs.SnaplenTruncated
 	sum.Skipped = counters(skipped)
 	sum.Anomalies = counters(hs.Anomalies)

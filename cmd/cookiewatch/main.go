@@ -100,6 +100,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.correlate.MaxHosts, "max-hosts", 0, "hosts kept in the correlation state (default 10000)")
 	fs.IntVar(&cfg.correlate.MaxValues, "max-values", 0, "session values kept in the correlation state (default 100000)")
 	fs.IntVar(&cfg.workers, "workers", runtime.NumCPU(), "goroutines analysing each file, connections split among them by flow hash (findings do not depend on it)")
+	// Resource limits (README "Limits"): over each, the oldest state goes and is counted.
+	fs.IntVar(&cfg.capture.MaxConns, "max-conns", 0, "TCP connections tracked at once; over it the least recently active is closed (default 1000000)")
+	bufTotal := fs.Int("max-buffer", 0, "out-of-order TCP bytes buffered in all, rounded up to 1900-byte pages (default 64 MiB)")
+	bufConn := fs.Int("max-buffer-conn", 0, "out-of-order TCP bytes buffered per connection, rounded up to pages (default 4 MiB)")
+	fs.IntVar(&cfg.capture.MaxFragmentBytes, "max-fragment-bytes", 0, "IPv4 fragment bytes held for reassembly (default 16 MiB)")
+	fs.IntVar(&cfg.limits.MaxPending, "max-pending", 0, "unanswered HTTP requests kept per connection (pipelining depth; default 100)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean
@@ -107,6 +113,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	cfg.files = files
+	cfg.capture.MaxBufferedPagesTotal = (*bufTotal + capture.BufferPageSize - 1) / capture.BufferPageSize
+	cfg.capture.MaxBufferedPagesPerConn = (*bufConn + capture.BufferPageSize - 1) / capture.BufferPageSize
 	if rest := fs.Args(); len(rest) > 0 {
 		if cfg.filter != "" {
 			fmt.Fprintln(stderr, "cookiewatch: give the filter either with -f or as trailing arguments, not both")
