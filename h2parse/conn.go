@@ -38,8 +38,8 @@ const (
 // side is one direction's frame reader.
 type side struct {
 	buf      []byte
-	preface  int    // preface bytes still expected (client)
-	skip     int    // payload bytes of a skipped frame still to drop
+	preface  int // preface bytes still expected (client)
+	skip     int // payload bytes of a skipped frame still to drop
 	src      bytes.Reader
 	fr       *http2.Framer
 	dec      *hpack.Decoder
