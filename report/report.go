@@ -39,6 +39,8 @@ type Summary struct {
 	Warnings        []string    `json:"warnings,omitempty"`
 	Hosts           []Host      `json:"hosts"`       // per host: seen over TLS, plaintext or both (hosts.go)
 	Correlation     Correlation `json:"correlation"` // cross-connection state and its evictions
+
+	TLSDecryption *TLSDecryption `json:"tls_decryption,omitempty"` // with a key log only (tlsdecrypt.go)
 }
 
 // Line is the one-line summary printed after the table and on stderr.
@@ -61,6 +63,7 @@ func (s Summary) Line() string {
 		writeCounters(&b, s.Anomalies)
 	}
 	s.hostsLine(&b)
+	s.tlsLine(&b)
 	return b.String()
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/cookiewatch/cookiewatch/correlate"
 	"github.com/cookiewatch/cookiewatch/httpparse"
 	"github.com/cookiewatch/cookiewatch/rules"
+	"github.com/cookiewatch/cookiewatch/tlsdecrypt"
 )
 
 // pipeline joins the stages for one run: capture hands each connection's
@@ -22,6 +23,9 @@ type pipeline struct {
 	messages    uint64
 	protos      map[httpparse.Proto]uint64
 	corr        *correlate.Correlator // cross-connection state (correlate.go)
+	keys        *tlsdecrypt.KeyLog    // nil: no decryption (tlsconn.go)
+	tstats      tlsdecrypt.Stats
+	h2conns     uint64
 }
 
 // Open implements capture.Handler.
@@ -29,6 +33,9 @@ func (p *pipeline) Open(key capture.ConnKey) capture.Conn {
 	c := &conn{p: p}
 	c.info.Addr = [2]netip.AddrPort{key.A, key.B}
 	c.hc = httpparse.NewConn(c.info, p, p.limits, &p.hstats)
+	if p.keys != nil {
+		c.tls = newTLSConn(p, c.info)
+	}
 	return c
 }
 
@@ -38,6 +45,7 @@ type conn struct {
 	info  httpparse.ConnInfo
 	hc    *httpparse.Conn
 	spans []httpparse.Span // reused
+	tls   *tlsConn         // with keys only
 }
 
 func (c *conn) Data(d capture.Dir, data []byte, spans []capture.Span) {
@@ -46,12 +54,23 @@ func (c *conn) Data(d capture.Dir, data []byte, spans []capture.Span) {
 		c.spans = append(c.spans, httpparse.Span{Len: s.Len, Frame: s.Frame, Time: s.Time})
 	}
 	c.hc.Data(httpparse.Side(d), data, c.spans)
+	if c.tls != nil {
+		c.tls.data(d, data, spans)
+	}
 }
 
-func (c *conn) Gap(d capture.Dir, n int) { c.hc.Gap(httpparse.Side(d), n) }
+func (c *conn) Gap(d capture.Dir, n int) {
+	c.hc.Gap(httpparse.Side(d), n)
+	if c.tls != nil {
+		c.tls.gap(d)
+	}
+}
 
 func (c *conn) Close() {
 	c.hc.Close()
+	if c.tls != nil {
+		c.tls.close()
+	}
 	c.p.protos[c.hc.Proto()]++
 }
 

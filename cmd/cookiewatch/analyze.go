@@ -28,6 +28,9 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 		return sum, nil, err
 	}
 	p := &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}, corr: corr}
+	if p.keys, err = loadKeys(cfg.keylog, cfg.files); err != nil {
+		return sum, nil, err
+	}
 	var cstats capture.Stats
 	for _, path := range cfg.files {
 		var src *capture.File
@@ -62,6 +65,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 	sum.Findings = len(fs)
 	sum.Hosts = hostRows(corr, fs)
 	sum.Correlation = correlationSummary(corr)
+	sum.TLSDecryption = tlsSummary(p)
 	return sum, fs, nil
 }
 

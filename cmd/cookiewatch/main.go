@@ -55,6 +55,7 @@ type config struct {
 	showValues bool
 	hosts      bool             // --hosts: the host report first
 	correlate  correlate.Config // cross-connection window and limits
+	keylog     string           // --tls-keylog: NSS key log for TLS decryption
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -78,6 +79,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.correlate.Window, "window", 0, "correlation window in capture time: session reuse within it, idle session values evicted after it (default 1h)")
 	fs.IntVar(&cfg.correlate.MaxHosts, "max-hosts", 0, "hosts kept in the correlation state (default 10000)")
 	fs.IntVar(&cfg.correlate.MaxValues, "max-values", 0, "session values kept in the correlation state (default 100000)")
+	fs.StringVar(&cfg.keylog, "tls-keylog", "", "decrypt TLS with the secrets in NSS key log `file` (SSLKEYLOGFILE); pcapng Decryption Secrets Blocks are used too")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean
