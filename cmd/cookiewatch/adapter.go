@@ -26,6 +26,7 @@ type pipeline struct {
 	keys        *tlsdecrypt.KeyLog    // nil: no decryption (tlsconn.go)
 	tstats      tlsdecrypt.Stats
 	h2conns     uint64
+	tlsHook     func(*httpparse.Message) // tests: sees each decrypted message head
 }
 
 // Open implements capture.Handler.

@@ -28,6 +28,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 		return sum, nil, err
 	}
 	p := &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}, corr: corr}
+	p.tlsHook = cfg.tlsHook
 	if p.keys, err = loadKeys(cfg.keylog, cfg.files); err != nil {
 		return sum, nil, err
 	}

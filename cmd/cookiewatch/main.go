@@ -56,6 +56,7 @@ type config struct {
 	hosts      bool             // --hosts: the host report first
 	correlate  correlate.Config // cross-connection window and limits
 	keylog     string           // --tls-keylog: NSS key log for TLS decryption
+	tlsHook    func(*httpparse.Message)
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -127,12 +127,18 @@ func (t *tlsConn) Plaintext(dir int, data []byte, frame uint64, when time.Time) 
 type tlsMessages struct{ p *pipeline }
 
 func (m tlsMessages) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
+	if m.p.tlsHook != nil {
+		m.p.tlsHook(&req.Message)
+	}
 	m.p.add(rules.EvaluateRequest(req, true, m.p.opts))
 	m.p.corr.TLSRequest(m.p.file, req)
 	m.p.addCorrelated(m.p.corr.Take())
 }
 
 func (m tlsMessages) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
+	if m.p.tlsHook != nil {
+		m.p.tlsHook(&resp.Message)
+	}
 	m.p.add(rules.EvaluateResponse(resp, true, m.p.opts))
 	m.p.corr.TLSResponse(m.p.file, resp)
 	m.p.addCorrelated(m.p.corr.Take())

@@ -1,0 +1,415 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cookiewatch/cookiewatch/capture/capturetest"
+	"github.com/cookiewatch/cookiewatch/httpparse"
+)
+
+// tlsCase is one server of TestLoopbackDecrypt and the client that talks to it.
+type tlsCase struct {
+	name      string
+	version   uint16   // server and Go client MinVersion = MaxVersion
+	suites    []uint16 // TLS 1.2: forced on the Go client (and the server unless srvSuites)
+	srvSuites []uint16 // server's list when it must differ (an h2 server requires AES-128-GCM in it)
+	h2        bool
+	client    string // "go"; "go-noaes": a Go client re-executed with GODEBUG=cpu.aes=off; "openssl": s_client
+	osslSuite string // openssl -ciphersuites
+	keyUpdate bool   // openssl sends KeyUpdate (update requested) between the requests; the Go server answers with its own
+	wantSuite uint16 // checked against what the server negotiated
+}
+
+var tlsCases = []tlsCase{
+	{name: "tls13-aes128-h1", version: tls.VersionTLS13, client: "go", wantSuite: tls.TLS_AES_128_GCM_SHA256},
+	{name: "tls13-aes128-h2", version: tls.VersionTLS13, client: "go", h2: true, wantSuite: tls.TLS_AES_128_GCM_SHA256},
+	{name: "tls13-chacha-h1", version: tls.VersionTLS13, client: "go-noaes", wantSuite: tls.TLS_CHACHA20_POLY1305_SHA256},
+	{name: "tls13-aes256-h1", version: tls.VersionTLS13, client: "openssl", osslSuite: "TLS_AES_256_GCM_SHA384", wantSuite: tls.TLS_AES_256_GCM_SHA384},
+	{name: "tls13-keyupdate", version: tls.VersionTLS13, client: "openssl", osslSuite: "TLS_AES_128_GCM_SHA256", keyUpdate: true, wantSuite: tls.TLS_AES_128_GCM_SHA256},
+	{name: "tls12-aes128-h1", version: tls.VersionTLS12, client: "go", suites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, wantSuite: tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+	{name: "tls12-aes256-h1", version: tls.VersionTLS12, client: "go", suites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}, wantSuite: tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384},
+	{name: "tls12-chacha-h2", version: tls.VersionTLS12, client: "go", h2: true, suites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256},
+		srvSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, wantSuite: tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256},
+}
+
+// sessionValue is the value the server of case name sets (without Secure).
+func sessionValue(name string) string { return "v-" + name + "-s3cr3t" }
+
+// helperEnv tells the re-executed test binary to act as the HTTPS client.
+const helperEnv = "COOKIEWATCH_TLS_HELPER"
+
+// TestTLSHelperClient is not a test: TestLoopbackDecrypt runs the test binary
+// again with it selected and GODEBUG=cpu.aes=off, so that crypto/tls believes
+// the CPU has no AES instructions and puts ChaCha20-Poly1305 first in its
+// TLS 1.3 ClientHello (the Go server then chooses it: Go offers no other way
+// to pick a TLS 1.3 suite).
+func TestTLSHelperClient(t *testing.T) {
+	spec := os.Getenv(helperEnv)
+	if spec == "" {
+		t.Skip("helper for TestLoopbackDecrypt")
+	}
+	f := strings.Fields(spec)
+	if len(f) != 3 {
+		t.Fatalf("%s=%q: want URL, case name and CA file", helperEnv, spec)
+	}
+	base, name, caFile := f[0], f[1], f[2]
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	c := tlsCase{name: name, version: tls.VersionTLS13}
+	if err := goRequests(c, base, pool); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// goRequests logs in (the server sets the session cookie) and fetches the
+// account page (the jar sends it) with a Go client.
+func goRequests(c tlsCase, base string, pool *x509.CertPool) error {
+	jar, _ := cookiejar.New(nil)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "dec.test",
+		MinVersion: c.version, MaxVersion: c.version, CipherSuites: c.suites}, ForceAttemptHTTP2: c.h2}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Jar: jar, Transport: tr, Timeout: 10 * time.Second}
+	for _, p := range []string{"/login", "/account"} {
+		resp, err := client.Get(base + "/c/" + c.name + p)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%s: status %d", p, resp.StatusCode)
+		}
+	}
+	return nil
+}
+
+// opensslRequests does the same with openssl s_client over HTTP/1.1, sending
+// a KeyUpdate between the requests when asked ("K" command line).
+func opensslRequests(t *testing.T, c tlsCase, addr, caFile string) {
+	t.Helper()
+	cmd := exec.Command("openssl", "s_client", "-connect", addr, "-servername", "dec.test", "-CAfile", caFile,
+		"-tls1_3", "-ciphersuites", c.osslSuite, "-crlf", "-no_ign_eof")
+	in, err := cmd.StdinPipe()
+	must(t, err)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(t, cmd.Start())
+	fmt.Fprintf(in, "GET /c/%s/login HTTP/1.1\nHost: dec.test\n\n", c.name)
+	time.Sleep(400 * time.Millisecond)
+	if c.keyUpdate {
+		fmt.Fprint(in, "K\n")
+		time.Sleep(400 * time.Millisecond)
+	}
+	fmt.Fprintf(in, "GET /c/%s/account HTTP/1.1\nHost: dec.test\nCookie: sessionid=%s; theme=dark\nConnection: close\n\n", c.name, sessionValue(c.name))
+	time.Sleep(400 * time.Millisecond)
+	in.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+	if !strings.Contains(out.String(), "account ok") {
+		t.Errorf("%s: openssl s_client did not get the account page:\n%s", c.name, out.String())
+	}
+	if c.keyUpdate && !strings.Contains(out.String(), "KEYUPDATE") {
+		t.Errorf("%s: openssl did not send a KeyUpdate:\n%s", c.name, out.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+// TestLoopbackDecrypt records real HTTPS traffic on lo: one Go server per
+// case (TLS 1.2 and 1.3, each AEAD suite, HTTP/1.1 and HTTP/2, a KeyUpdate)
+// writing its secrets with Config.KeyLogWriter; Go clients (one with
+// GODEBUG=cpu.aes=off for TLS 1.3 ChaCha20) and openssl s_client (TLS 1.3
+// AES-256-GCM, KeyUpdate). Each server sets a session cookie without Secure
+// over TLS. cookiewatch --tls-keylog must decrypt every connection, report
+// missing-secure with tls=true at the frame that carried the record, stay
+// silent with the cleartext rules, and see the same cookie headers at the
+// same frames as tshark with the same key log.
+func TestLoopbackDecrypt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a live capture")
+	}
+	dir := t.TempDir()
+	cert, pool, err := capturetest.SelfSigned("dec.test")
+	must(t, err)
+	caFile := filepath.Join(dir, "ca.pem")
+	must(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644))
+	keylogPath := filepath.Join(dir, "keys.log")
+	kf, err := os.Create(keylogPath)
+	must(t, err)
+	defer kf.Close()
+	keylog := &syncWriter{w: kf}
+
+	var mu sync.Mutex
+	negotiated := map[string]uint16{}
+	ports := map[int]string{}
+	lns := map[string]net.Listener{}
+	var filter []string
+	for _, c := range tlsCases {
+		// Listen first, so that the capture sees only these ports (other
+		// tests may use lo at the same time).
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		must(t, err)
+		defer ln.Close()
+		lns[c.name] = ln
+		port := ln.Addr().(*net.TCPAddr).Port
+		ports[port] = c.name
+		filter = append(filter, fmt.Sprintf("port %d", port))
+	}
+	stop := startLoopbackCapture(t, "tcp and host 127.0.0.1 and ("+strings.Join(filter, " or ")+")")
+	for _, c := range tlsCases {
+		if c.client == "openssl" {
+			if _, err := exec.LookPath("openssl"); err != nil {
+				t.Logf("%s: openssl not installed, case skipped", c.name)
+				continue
+			}
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/c/"+c.name+"/login", func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			negotiated[c.name] = r.TLS.CipherSuite
+			mu.Unlock()
+			http.SetCookie(w, &http.Cookie{Name: "sessionid", Value: sessionValue(c.name), Path: "/", HttpOnly: true})
+			if c.h2 { // a header block over 16 KiB: HEADERS + CONTINUATION
+				for i := range 20 {
+					w.Header().Add("Set-Cookie", fmt.Sprintf("pref%02d=%s; Path=/", i, strings.Repeat("p", 900)))
+				}
+			}
+			fmt.Fprintln(w, "login ok")
+		})
+		mux.HandleFunc("/c/"+c.name+"/account", func(w http.ResponseWriter, r *http.Request) {
+			if ck, err := r.Cookie("sessionid"); err != nil || ck.Value != sessionValue(c.name) {
+				http.Error(w, "no session", http.StatusForbidden)
+				return
+			}
+			fmt.Fprintln(w, "account ok")
+		})
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: c.version, MaxVersion: c.version,
+			CipherSuites: c.suites, KeyLogWriter: keylog}
+		if c.srvSuites != nil {
+			cfg.CipherSuites = c.srvSuites
+		}
+		srv := &http.Server{Handler: mux, TLSConfig: cfg}
+		if !c.h2 {
+			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // HTTP/1.1 only
+		}
+		ln := lns[c.name]
+		served := make(chan error, 1)
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+		defer func() {
+			srv.Close()
+			if err := <-served; err != http.ErrServerClosed {
+				t.Errorf("%s: server: %v", c.name, err)
+			}
+		}()
+		addr := ln.Addr().String()
+		base := "https://" + addr
+		switch c.client {
+		case "go":
+			if err := goRequests(c, base, pool); err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+		case "go-noaes":
+			cmd := exec.Command(os.Args[0], "-test.run=^TestTLSHelperClient$", "-test.v")
+			cmd.Env = append(os.Environ(), "GODEBUG=cpu.aes=off", helperEnv+"="+base+" "+c.name+" "+caFile)
+			if out, err := cmd.CombinedOutput(); err != nil || !bytes.Contains(out, []byte("--- PASS: TestTLSHelperClient")) {
+				t.Errorf("%s: helper client: %v\n%s", c.name, err, out)
+			}
+		case "openssl":
+			opensslRequests(t, c, addr, caFile)
+		}
+	}
+	path := stop()
+	must(t, kf.Sync())
+
+	for _, c := range tlsCases {
+		if got, ok := negotiated[c.name]; ok && got != c.wantSuite {
+			t.Errorf("%s: the server negotiated %s, the case wants %s", c.name, tls.CipherSuiteName(got), tls.CipherSuiteName(c.wantSuite))
+		}
+	}
+
+	findings, _, summary := jsonRun(t, path, "--tls-keylog", keylogPath, "--each")
+	byCase := map[string][]map[string]any{}
+	for _, f := range findings {
+		if strings.Contains(fmt.Sprint(f), "s3cr3t") {
+			t.Errorf("cookie value printed without --show-values: %v", f)
+		}
+		var port int
+		fmt.Sscanf(fmt.Sprint(f["server"]), "127.0.0.1:%d", &port)
+		byCase[ports[port]] = append(byCase[ports[port]], f)
+	}
+	for _, c := range tlsCases {
+		if _, ran := negotiated[c.name]; !ran {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			var rules []string
+			for _, f := range byCase[c.name] {
+				if f["cookie"] != "sessionid" {
+					continue
+				}
+				rules = append(rules, fmt.Sprint(f["rule"]))
+				if f["tls"] != true || f["path"] != "/c/"+c.name+"/login" || f["frame"] == 0.0 {
+					t.Errorf("finding %v", f)
+				}
+			}
+			slices.Sort(rules)
+			if want := []string{"missing-samesite", "missing-secure"}; !slices.Equal(rules, want) {
+				t.Errorf("sessionid findings %v, want %v (all: %v)", rules, want, byCase[c.name])
+			}
+		})
+	}
+	td, _ := summary["tls_decryption"].(map[string]any)
+	ran := float64(len(negotiated))
+	if td == nil || td["decrypted"] != ran || td["connections"] != ran || td["without_keys"] != 0.0 ||
+		td["auth_failures"] != nil || td["key_updates"] != 2.0 || td["http2_connections"] != 2.0 {
+		t.Errorf("tls_decryption summary %v (want %v connections, all decrypted, 2 key updates, 2 HTTP/2)", td, ran)
+	}
+
+	t.Run("without the key log", func(t *testing.T) {
+		findings, _, summary := jsonRun(t, path, "--each")
+		for _, f := range findings {
+			if f["tls"] == true {
+				t.Errorf("a finding inside TLS without keys: %v", f)
+			}
+		}
+		if summary["tls_decryption"] != nil {
+			t.Errorf("tls_decryption without keys: %v", summary["tls_decryption"])
+		}
+	})
+	t.Run("empty key log counts connections without keys", func(t *testing.T) {
+		empty := filepath.Join(dir, "empty.log")
+		must(t, os.WriteFile(empty, nil, 0o644))
+		_, _, summary := jsonRun(t, path, "--tls-keylog", empty)
+		td, _ := summary["tls_decryption"].(map[string]any)
+		if td == nil || td["without_keys"] != ran || td["decrypted"] != 0.0 {
+			t.Errorf("tls_decryption %v", td)
+		}
+	})
+	t.Run("tshark sees the same cookie headers at the same frames", func(t *testing.T) {
+		tsharkCrossCheck(t, path, keylogPath)
+	})
+	t.Run("pcapng Decryption Secrets Block", func(t *testing.T) {
+		if _, err := exec.LookPath("editcap"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("editcap (tshark) is not installed")
+			}
+			t.Skip("editcap not installed")
+		}
+		ng := filepath.Join(dir, "with-secrets.pcapng")
+		if out, err := exec.Command("editcap", "--inject-secrets", "tls,"+keylogPath, path, ng).CombinedOutput(); err != nil {
+			t.Fatalf("editcap: %v\n%s", err, out)
+		}
+		_, _, summary := jsonRun(t, ng)
+		td, _ := summary["tls_decryption"].(map[string]any)
+		if td == nil || td["decrypted"] != ran {
+			t.Errorf("from the pcapng's secrets: tls_decryption %v", td)
+		}
+	})
+}
+
+// tsharkCrossCheck compares the Cookie and Set-Cookie fields cookiewatch
+// decrypted (HTTP/1.1 and HTTP/2), frame by frame, with tshark's.
+func tsharkCrossCheck(t *testing.T, path, keylog string) {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tshark is not installed")
+		}
+		t.Skip("tshark not installed")
+	}
+	fields := []string{"http.cookie", "http.set_cookie", "http2.headers.cookie", "http2.headers.set_cookie"}
+	args := []string{"-r", path, "-o", "tls.keylog_file:" + keylog, "-Y", "tls and (" + strings.Join(fields, " or ") + ")",
+		"-T", "fields", "-E", "aggregator=\x01", "-e", "frame.number"}
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	out, err := exec.Command("tshark", args...).Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	want := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		cols := strings.Split(line, "\t")
+		for i, col := range cols[1:] {
+			if col == "" {
+				continue
+			}
+			kind := "cookie"
+			if strings.Contains(fields[i], "set_cookie") {
+				kind = "set-cookie"
+			}
+			for _, v := range strings.Split(col, "\x01") {
+				want[cols[0]] = append(want[cols[0]], kind+": "+v)
+			}
+		}
+	}
+	got := map[string][]string{}
+	var mu sync.Mutex
+	cfg := config{files: []string{path}, keylog: keylog, tlsHook: func(m *httpparse.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, h := range m.Headers {
+			if n := strings.ToLower(h.Name); n == "cookie" || n == "set-cookie" {
+				k := fmt.Sprint(m.Frame)
+				got[k] = append(got[k], n+": "+h.Value)
+			}
+		}
+	}}
+	if _, _, err := analyze(cfg, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 {
+		t.Fatal("tshark decrypted no cookie header")
+	}
+	n := 0
+	for k, w := range want {
+		slices.Sort(w)
+		g := got[k]
+		slices.Sort(g)
+		n += len(w)
+		if !slices.Equal(g, w) {
+			t.Errorf("frame %s: cookiewatch %d fields, tshark %d\n got %.300q\nwant %.300q", k, len(g), len(w), g, w)
+		}
+	}
+	for k := range got {
+		if want[k] == nil {
+			t.Errorf("frame %s: cookiewatch decrypted cookie headers tshark did not: %.300q", k, got[k])
+		}
+	}
+	t.Logf("%d cookie fields in %d frames agree with tshark", n, len(want))
+}
