@@ -27,7 +27,7 @@ func (p *pipeline) addCorrelated(fs []rules.Finding) {
 func hostRows(c *correlate.Correlator, fs []rules.Finding) []report.Host {
 	var out []report.Host
 	for _, h := range c.Hosts() {
-		out = append(out, report.Host{Host: h.Host, TLS: h.TLS, Plaintext: h.Plaintext, HSTS: h.HSTS,
+		out = append(out, report.Host{Host: h.Host, TLS: h.TLS, Plaintext: h.Plaintext, HSTS: h.HSTS, Decrypted: h.Decrypted,
 			TLSVersions: h.TLSVersions, ALPN: h.ALPN, SessionCookies: h.SessionCookies, First: h.First, Last: h.Last})
 	}
 	report.CountFindings(out, fs, correlate.HostKey)

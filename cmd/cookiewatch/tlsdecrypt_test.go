@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -412,4 +413,131 @@ func tsharkCrossCheck(t *testing.T, path, keylog string) {
 		}
 	}
 	t.Logf("%d cookie fields in %d frames agree with tshark", n, len(want))
+}
+
+// TestLoopbackTLSLeakDecrypted is TestLoopbackTLSLeak with the HTTPS server's
+// key log: the login response inside TLS sets sessionid without Secure, and
+// the browser-like client later sends it to the plaintext server of the same
+// name. With the key log, cookie-set-over-tls-leaked is exact (confidence
+// certain, chain from the decrypted Set-Cookie to the plaintext request),
+// missing-secure fires inside TLS, and the host report says decrypted.
+func TestLoopbackTLSLeakDecrypted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a live capture")
+	}
+	cert, pool, err := capturetest.SelfSigned("app.test")
+	must(t, err)
+	tlsLn, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("127.0.0.2 not usable on this host: %v", err)
+	}
+	defer tlsLn.Close()
+	plainLn, err := net.Listen("tcp", "127.0.0.3:0")
+	if err != nil {
+		t.Skipf("127.0.0.3 not usable on this host: %v", err)
+	}
+	defer plainLn.Close()
+	tlsPort, plainPort := tlsLn.Addr().(*net.TCPAddr).Port, plainLn.Addr().(*net.TCPAddr).Port
+	stop := startLoopbackCapture(t, fmt.Sprintf("tcp and ((host 127.0.0.2 and port %d) or (host 127.0.0.3 and port %d))", tlsPort, plainPort))
+
+	keylogPath := filepath.Join(t.TempDir(), "keys.log")
+	kf, err := os.Create(keylogPath)
+	must(t, err)
+	defer kf.Close()
+	secure := http.NewServeMux()
+	secure.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "sessionid", Value: "tls-set-s3cr3t-0123456789", Path: "/", HttpOnly: true})
+		fmt.Fprintln(w, "welcome")
+	})
+	tsrv := &http.Server{Handler: secure}
+	go tsrv.Serve(tls.NewListener(tlsLn, &tls.Config{Certificates: []tls.Certificate{cert}, KeyLogWriter: &syncWriter{w: kf}}))
+	defer tsrv.Close()
+	plain := http.NewServeMux()
+	plain.HandleFunc("/news", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "news") })
+	psrv := &http.Server{Handler: plain}
+	go psrv.Serve(plainLn)
+	defer psrv.Close()
+
+	addrs := map[string]string{
+		fmt.Sprintf("app.test:%d", tlsPort):   fmt.Sprintf("127.0.0.2:%d", tlsPort),
+		fmt.Sprintf("app.test:%d", plainPort): fmt.Sprintf("127.0.0.3:%d", plainPort),
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	jar, _ := cookiejar.New(nil)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if a, ok := addrs[addr]; ok {
+				addr = a
+			}
+			return dialer.DialContext(ctx, network, addr)
+		}}
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: tr}
+	for _, u := range []string{fmt.Sprintf("https://app.test:%d/login", tlsPort), fmt.Sprintf("http://app.test:%d/news", plainPort)} {
+		resp, err := client.Get(u)
+		must(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	tr.CloseIdleConnections()
+	path := stop()
+
+	findings, hosts, _ := jsonRun(t, path, "--each", "--hosts", "--tls-keylog", keylogPath)
+	byRule := map[string]map[string]any{}
+	for _, f := range findings {
+		byRule[fmt.Sprint(f["rule"])] = f
+		if strings.Contains(fmt.Sprint(f), "s3cr3t") {
+			t.Errorf("cookie value printed without --show-values: %v", f)
+		}
+	}
+	leak := byRule["cookie-set-over-tls-leaked"]
+	if leak == nil {
+		t.Fatalf("no cookie-set-over-tls-leaked; findings %v", findings)
+	}
+	chain := chainOf(leak)
+	if leak["confidence"] != "certain" || len(chain) != 2 || !strings.HasPrefix(chain[0], "tls-response@") ||
+		!strings.HasPrefix(chain[1], "request@") || leak["path"] != "/news" || leak["tls"] != false {
+		t.Errorf("leak: confidence %v chain %v path %v tls %v", leak["confidence"], chain, leak["path"], leak["tls"])
+	}
+	ms := byRule["missing-secure"]
+	if ms == nil || ms["tls"] != true || fmt.Sprintf("tls-response@%v", ms["frame"]) != chain[0] {
+		t.Errorf("missing-secure inside TLS %v; leak chain %v", ms, chain)
+	}
+	if byRule["cleartext-set-cookie"] != nil {
+		t.Errorf("cleartext-set-cookie fired for a Set-Cookie inside TLS: %v", byRule["cleartext-set-cookie"])
+	}
+	var app map[string]any
+	for _, h := range hosts {
+		if h["host"] == "app.test" {
+			app = h
+		}
+	}
+	if app == nil || app["tls_decrypted"] != true || app["seen"] != "both" {
+		t.Errorf("host app.test: %v", app)
+	}
+
+	t.Run("table", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"-r", path, "--hosts", "--tls-keylog", keylogPath}, nil, &stdout, &stderr); code != exitClean {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		out := stdout.String()
+		t.Logf("\n%s", out)
+		if !strings.Contains(out, "TLS 1.3, decrypted") || !strings.Contains(out, "TLS decrypted: 1 of 1 connections") ||
+			!strings.Contains(out, "TLS connections without keys: 0") || strings.Contains(out, "s3cr3t") {
+			t.Errorf("table output lacks the decryption notes:\n%s", out)
+		}
+	})
+	t.Run("without keys the leak is inferred", func(t *testing.T) {
+		findings, hosts, _ := jsonRun(t, path, "--each", "--hosts")
+		for _, f := range findings {
+			if f["rule"] == "cookie-set-over-tls-leaked" && (f["confidence"] == "certain" || !strings.HasPrefix(chainOf(f)[0], "tls-hello@")) {
+				t.Errorf("without keys: %v %v", f["confidence"], chainOf(f))
+			}
+		}
+		for _, h := range hosts {
+			if h["tls_decrypted"] != nil {
+				t.Errorf("host %v decrypted without keys", h["host"])
+			}
+		}
+	})
 }
