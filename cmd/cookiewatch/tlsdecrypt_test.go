@@ -294,6 +294,25 @@ func TestLoopbackDecrypt(t *testing.T) {
 			}
 		})
 	}
+	// Every request of every case was decrypted, the one after the KeyUpdate too.
+	seen := map[string][]string{}
+	cfg := config{files: []string{path}, keylog: keylogPath, tlsHook: func(m *httpparse.Message) {
+		if name := ports[int(m.Server.Port())]; name != "" && m.Headers != nil {
+			for _, h := range m.Headers {
+				if strings.EqualFold(h.Name, "cookie") {
+					seen[name] = append(seen[name], "cookie")
+				}
+			}
+		}
+	}}
+	if _, _, err := analyze(cfg, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range tlsCases {
+		if _, ran := negotiated[c.name]; ran && len(seen[c.name]) == 0 {
+			t.Errorf("%s: the request sent after the login (with the cookie) was not decrypted", c.name)
+		}
+	}
 	td, _ := summary["tls_decryption"].(map[string]any)
 	ran := float64(len(negotiated))
 	if td == nil || td["decrypted"] != ran || td["connections"] != ran || td["without_keys"] != 0.0 ||
@@ -413,6 +432,11 @@ func tsharkCrossCheck(t *testing.T, path, keylog string) {
 		}
 	}
 	t.Logf("%d cookie fields in %d frames agree with tshark", n, len(want))
+	// The h2 cases' large Set-Cookie block must really have needed CONTINUATION frames.
+	cont, err := exec.Command("tshark", "-r", path, "-o", "tls.keylog_file:"+keylog, "-Y", "http2.type == 9", "-T", "fields", "-e", "frame.number").Output()
+	if err != nil || len(bytes.TrimSpace(cont)) == 0 {
+		t.Errorf("no HTTP/2 CONTINUATION frame in the capture (err %v)", err)
+	}
 }
 
 // TestLoopbackTLSLeakDecrypted is TestLoopbackTLSLeak with the HTTPS server's
