@@ -205,8 +205,8 @@ func TestLoopbackDecrypt(t *testing.T) {
 			negotiated[c.name] = r.TLS.CipherSuite
 			mu.Unlock()
 			http.SetCookie(w, &http.Cookie{Name: "sessionid", Value: sessionValue(c.name), Path: "/", HttpOnly: true})
-			if c.h2 { // a header block over 16 KiB: HEADERS + CONTINUATION
-				for i := range 20 {
+			if c.h2 { // a header block over 16 KiB even after HPACK: HEADERS + CONTINUATION
+				for i := range 40 {
 					w.Header().Add("Set-Cookie", fmt.Sprintf("pref%02d=%s; Path=/", i, strings.Repeat("p", 900)))
 				}
 			}
@@ -363,7 +363,12 @@ func TestLoopbackDecrypt(t *testing.T) {
 }
 
 // tsharkCrossCheck compares the Cookie and Set-Cookie fields cookiewatch
-// decrypted (HTTP/1.1 and HTTP/2), frame by frame, with tshark's.
+// decrypted (HTTP/1.1 and HTTP/2) with tshark's: per connection, every field
+// in order; per frame for HTTP/1.1. tshark shows an HTTP/2 header block split
+// over HEADERS and CONTINUATION frames in the frame of each fragment, while
+// cookiewatch gives the message the frame where its block ends (as for
+// HTTP/1.x): there the message's frame must be one where tshark shows fields
+// of that connection.
 func tsharkCrossCheck(t *testing.T, path, keylog string) {
 	t.Helper()
 	if _, err := exec.LookPath("tshark"); err != nil {
@@ -374,7 +379,7 @@ func tsharkCrossCheck(t *testing.T, path, keylog string) {
 	}
 	fields := []string{"http.cookie", "http.set_cookie", "http2.headers.cookie", "http2.headers.set_cookie"}
 	args := []string{"-r", path, "-o", "tls.keylog_file:" + keylog, "-Y", "tls and (" + strings.Join(fields, " or ") + ")",
-		"-T", "fields", "-E", "aggregator=\x01", "-e", "frame.number"}
+		"-T", "fields", "-E", "aggregator=\x01", "-e", "frame.number", "-e", "tcp.srcport", "-e", "tcp.dstport"}
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}
@@ -382,10 +387,19 @@ func tsharkCrossCheck(t *testing.T, path, keylog string) {
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
-	want := map[string][]string{}
+	connKey := func(a, b string) string {
+		if a > b {
+			a, b = b, a
+		}
+		return a + "-" + b
+	}
+	wantConn, gotConn := map[string][]string{}, map[string][]string{}
+	wantH1, gotH1 := map[string][]string{}, map[string][]string{}
+	h2Frames := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		cols := strings.Split(line, "\t")
-		for i, col := range cols[1:] {
+		frame, conn := cols[0], connKey(cols[1], cols[2])
+		for i, col := range cols[3:] {
 			if col == "" {
 				continue
 			}
@@ -394,44 +408,66 @@ func tsharkCrossCheck(t *testing.T, path, keylog string) {
 				kind = "set-cookie"
 			}
 			for _, v := range strings.Split(col, "\x01") {
-				want[cols[0]] = append(want[cols[0]], kind+": "+v)
+				wantConn[conn] = append(wantConn[conn], kind+": "+v)
+				if strings.HasPrefix(fields[i], "http2") {
+					h2Frames[frame] = true
+				} else {
+					wantH1[frame] = append(wantH1[frame], kind+": "+v)
+				}
 			}
 		}
 	}
-	got := map[string][]string{}
-	var mu sync.Mutex
+	var h2Got []string
 	cfg := config{files: []string{path}, keylog: keylog, tlsHook: func(m *httpparse.Message) {
-		mu.Lock()
-		defer mu.Unlock()
+		conn := connKey(fmt.Sprint(m.Client.Port()), fmt.Sprint(m.Server.Port()))
+		frame := fmt.Sprint(m.Frame)
 		for _, h := range m.Headers {
 			if n := strings.ToLower(h.Name); n == "cookie" || n == "set-cookie" {
-				k := fmt.Sprint(m.Frame)
-				got[k] = append(got[k], n+": "+h.Value)
+				gotConn[conn] = append(gotConn[conn], n+": "+h.Value)
+				if m.Proto == "HTTP/2" {
+					h2Got = append(h2Got, frame)
+				} else {
+					gotH1[frame] = append(gotH1[frame], n+": "+h.Value)
+				}
 			}
 		}
 	}}
 	if _, _, err := analyze(cfg, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if len(want) == 0 {
-		t.Fatal("tshark decrypted no cookie header")
+	if len(wantConn) == 0 || len(h2Frames) == 0 {
+		t.Fatalf("tshark decrypted no cookie header (HTTP/2: %d frames)", len(h2Frames))
 	}
 	n := 0
-	for k, w := range want {
-		slices.Sort(w)
-		g := got[k]
-		slices.Sort(g)
+	for k, w := range wantConn {
 		n += len(w)
-		if !slices.Equal(g, w) {
-			t.Errorf("frame %s: cookiewatch %d fields, tshark %d\n got %.300q\nwant %.300q", k, len(g), len(w), g, w)
+		if g := gotConn[k]; !slices.Equal(g, w) {
+			t.Errorf("connection %s: cookiewatch %d fields, tshark %d\n got %.300q\nwant %.300q", k, len(g), len(w), g, w)
 		}
 	}
-	for k := range got {
-		if want[k] == nil {
-			t.Errorf("frame %s: cookiewatch decrypted cookie headers tshark did not: %.300q", k, got[k])
+	for k := range gotConn {
+		if wantConn[k] == nil {
+			t.Errorf("connection %s: cookiewatch decrypted cookie headers tshark did not: %.300q", k, gotConn[k])
 		}
 	}
-	t.Logf("%d cookie fields in %d frames agree with tshark", n, len(want))
+	for k, w := range wantH1 {
+		if g := gotH1[k]; !slices.Equal(g, w) {
+			t.Errorf("HTTP/1.1 frame %s: cookiewatch %.300q, tshark %.300q", k, g, w)
+		}
+	}
+	for k := range gotH1 {
+		if wantH1[k] == nil {
+			t.Errorf("HTTP/1.1 frame %s: tshark shows no cookie header there", k)
+		}
+	}
+	for _, f := range h2Got {
+		if !h2Frames[f] {
+			t.Errorf("HTTP/2 message at frame %s, where tshark shows no cookie field", f)
+		}
+	}
+	frames := len(wantH1) + len(h2Frames)
+	t.Logf("%d cookie fields in %d frames of %d connections agree with tshark", n, frames, len(wantConn))
+
 	// The h2 cases' large Set-Cookie block must really have needed CONTINUATION frames.
 	cont, err := exec.Command("tshark", "-r", path, "-o", "tls.keylog_file:"+keylog, "-Y", "http2.type == 9", "-T", "fields", "-e", "frame.number").Output()
 	if err != nil || len(bytes.TrimSpace(cont)) == 0 {
