@@ -44,7 +44,7 @@ testdata: deps
 
 # Run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m).
 fuzz: deps
-	@set -e; for pkg in ./httpparse ./capture; do \
+	@set -e; for pkg in ./httpparse ./capture ./tlsdecrypt; do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
