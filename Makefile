@@ -7,7 +7,7 @@ BIN     := ./cookiewatch
 FUZZTIME ?= 20s
 # Per-target time of `make fuzz-ci` (7 targets: about 2 minutes plus builds).
 FUZZCI_TIME ?= 15s
-FUZZ_PKGS := ./httpparse ./capture ./cmd/cookiewatch
+FUZZ_PKGS := ./httpparse ./capture ./cmd/cookiewatch ./tlsdecrypt
 # Where the shared corpus of public captures lives (tests read it; CI fails without it).
 export COOKIEWATCH_CORPUS ?= $(abspath ../shared/corpus)
 

@@ -151,6 +151,7 @@ type host struct {
 	names     map[string]*name
 	logins    map[netip.Addr][]rules.Link
 	lossy     bool // some of its state was refused or evicted
+	decrypted bool // a message decrypted from TLS was seen (tls.go)
 }
 
 // name is one cookie name of a host.
@@ -187,8 +188,9 @@ type value struct {
 	setPlain bool
 	sent     *exposure // first plaintext request carrying it
 	clients  []clientUse
-	reuse    bool // session-reuse fired
-	decided  bool // cookie-set-over-tls-leaked decided
+	reuse    bool    // session-reuse fired
+	decided  bool    // cookie-set-over-tls-leaked decided
+	setTLS   *tlsSet // earliest Set-Cookie of the value inside decrypted TLS (tls.go)
 	last     time.Time
 }
 
@@ -732,9 +734,18 @@ func (c *Correlator) decideValue(v *value) {
 		}
 	}
 	tl := c.tlsFor(v.host, v.server, v.sent.link)
-	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil}
+	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.setTLS != nil}
 	if !c.holds("cookie-set-over-tls-leaked", f) {
 		return
+	}
+	if s := v.setTLS; s != nil && !s.secure && before(s.link, v.sent.link) {
+		// Exact: the decrypted response set this value without Secure.
+		c.emit("cookie-set-over-tls-leaked", v.host, v.name, v.sent, []rules.Link{s.link, v.sent.link}, rules.Certain)
+		return
+	}
+	if tl == nil { // the host is known over TLS only from a decrypted response
+		l := v.setTLS.link
+		tl = &l
 	}
 	conf := rules.Firm
 	if h := c.hosts[v.host]; h == nil || h.lossy || !before(*tl, v.sent.link) {
@@ -776,6 +787,7 @@ type Host struct {
 	Host           string
 	TLS, Plaintext bool
 	HSTS           bool     // Strict-Transport-Security seen in a plaintext response
+	Decrypted      bool     // messages inside TLS were decrypted with a key log
 	TLSVersions    []string // chosen by ServerHellos
 	ALPN           []string // offered by ClientHellos
 	SessionCookies int      // session cookie names seen crossing plaintext HTTP
@@ -792,7 +804,7 @@ func (c *Correlator) Hosts() []Host {
 				n++
 			}
 		}
-		out = append(out, Host{Host: h.name, TLS: h.tls != nil, Plaintext: h.plaintext, HSTS: h.hsts,
+		out = append(out, Host{Host: h.name, TLS: h.tls != nil || h.decrypted, Plaintext: h.plaintext, HSTS: h.hsts, Decrypted: h.decrypted,
 			TLSVersions: slices.Clone(h.versions), ALPN: slices.Clone(h.alpn), SessionCookies: n, First: h.first, Last: h.last})
 	}
 	slices.SortFunc(out, func(a, b Host) int { return strings.Compare(a.Host, b.Host) })

@@ -21,7 +21,8 @@ type Host struct {
 	Host           string         `json:"host"`
 	TLS            bool           `json:"tls"`
 	Plaintext      bool           `json:"plaintext"`
-	HSTS           bool           `json:"hsts"` // Strict-Transport-Security seen in a plaintext response
+	HSTS           bool           `json:"hsts"`                    // Strict-Transport-Security seen in a plaintext response
+	Decrypted      bool           `json:"tls_decrypted,omitempty"` // messages inside TLS were decrypted with a key log
 	TLSVersions    []string       `json:"tls_versions,omitempty"`
 	ALPN           []string       `json:"alpn,omitempty"`
 	SessionCookies int            `json:"session_cookies_exposed"` // session cookie names seen crossing plaintext HTTP
@@ -117,8 +118,11 @@ func (t *Table) WriteHosts(hosts []Host) error {
 			}
 		}
 		tlsCol := yesNo(h.TLS)
-		if len(h.TLSVersions) > 0 {
-			tlsCol += " (" + strings.Join(h.TLSVersions, ", ") + ")"
+		if notes := h.TLSVersions; len(notes) > 0 || h.Decrypted {
+			if h.Decrypted {
+				notes = append(notes[:len(notes):len(notes)], "decrypted")
+			}
+			tlsCol += " (" + strings.Join(notes, ", ") + ")"
 		}
 		if err := tw.Append([]string{Safe(h.Host, 40), tlsCol, yesNo(h.Plaintext), yesNo(h.HSTS),
 			strconv.Itoa(h.SessionCookies), strings.Join(fs, ", "),

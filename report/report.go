@@ -44,6 +44,8 @@ type Summary struct {
 	Warnings        []string       `json:"warnings,omitempty"`
 	Hosts           []Host         `json:"hosts"`       // per host: seen over TLS, plaintext or both (hosts.go)
 	Correlation     Correlation    `json:"correlation"` // cross-connection state and its evictions
+
+	TLSDecryption *TLSDecryption `json:"tls_decryption,omitempty"` // with a key log only (tlsdecrypt.go)
 }
 
 // Tally fills the by-severity, host and cookie counts from the reported findings.
@@ -100,6 +102,7 @@ func (s Summary) Line() string {
 		writeCounters(&b, s.Anomalies)
 	}
 	s.hostsLine(&b)
+	s.tlsLine(&b)
 	return b.String()
 }
 

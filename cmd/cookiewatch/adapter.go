@@ -8,6 +8,7 @@ import (
 	"github.com/cookiewatch/cookiewatch/capture"
 	"github.com/cookiewatch/cookiewatch/httpparse"
 	"github.com/cookiewatch/cookiewatch/rules"
+	"github.com/cookiewatch/cookiewatch/tlsdecrypt"
 )
 
 // pipeline joins the stages for one worker: capture hands each connection's
@@ -24,11 +25,15 @@ type pipeline struct {
 	suppressed  int // findings dropped by the policy's ignore entries
 	messages    uint64
 	protos      map[httpparse.Proto]uint64
-	feed        *feed // this worker's input to the correlator (correlate.go)
+	feed        *feed              // this worker's input to the correlator (correlate.go)
+	keys        *tlsdecrypt.KeyLog // nil: no decryption (tlsconn.go)
+	tstats      tlsdecrypt.Stats
+	h2conns     uint64
+	tlsHook     func(*httpparse.Message) // tests: sees each decrypted message head
 }
 
 func newPipeline(cfg config, agg *rules.Aggregator) *pipeline {
-	return &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}}
+	return &pipeline{limits: cfg.limits, opts: cfg.opts, agg: agg, protos: map[httpparse.Proto]uint64{}, tlsHook: cfg.tlsHook}
 }
 
 // merge adds the counts and findings of a worker's pipeline o to p.
@@ -41,6 +46,8 @@ func (p *pipeline) merge(o *pipeline) {
 		p.protos[k] += v
 	}
 	p.agg.Merge(o.agg)
+	p.tstats.Add(&o.tstats)
+	p.h2conns += o.h2conns
 }
 
 // Open implements capture.Handler.
@@ -48,6 +55,9 @@ func (p *pipeline) Open(key capture.ConnKey) capture.Conn {
 	c := &conn{p: p}
 	c.info.Addr = [2]netip.AddrPort{key.A, key.B}
 	c.hc = httpparse.NewConn(c.info, c, p.limits, &p.hstats)
+	if p.keys != nil {
+		c.tls = newTLSConn(p, c.info)
+	}
 	return c
 }
 
@@ -61,6 +71,7 @@ type conn struct {
 	spans []httpparse.Span // reused
 	hints rules.Hints      // Server / X-Powered-By last seen on this connection
 	host  string           // Host of the last declined request (a copy)
+	tls   *tlsConn         // with keys only
 }
 
 func (c *conn) Data(d capture.Dir, data []byte, spans []capture.Span) {
@@ -69,12 +80,23 @@ func (c *conn) Data(d capture.Dir, data []byte, spans []capture.Span) {
 		c.spans = append(c.spans, httpparse.Span{Len: s.Len, Frame: s.Frame, Time: s.Time})
 	}
 	c.hc.Data(httpparse.Side(d), data, c.spans)
+	if c.tls != nil {
+		c.tls.data(d, data, spans)
+	}
 }
 
-func (c *conn) Gap(d capture.Dir, n int) { c.hc.Gap(httpparse.Side(d), n) }
+func (c *conn) Gap(d capture.Dir, n int) {
+	c.hc.Gap(httpparse.Side(d), n)
+	if c.tls != nil {
+		c.tls.gap(d)
+	}
+}
 
 func (c *conn) Close() {
 	c.hc.Close()
+	if c.tls != nil {
+		c.tls.close()
+	}
 	c.p.protos[c.hc.Proto()]++
 }
 

@@ -37,6 +37,9 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 	}
 	corr := &correlation{c: cc, agg: &rules.Aggregator{Each: cfg.each}}
 	p := newPipeline(cfg, agg)
+	if p.keys, err = loadKeys(cfg.keylog, cfg.files); err != nil {
+		return sum, nil, err
+	}
 	var cstats capture.Stats
 	for _, path := range cfg.files {
 		workers := max(1, cfg.workers)
@@ -59,6 +62,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 			sp := p // one worker: the run's own pipeline
 			if workers > 1 {
 				sp = newPipeline(cfg, &rules.Aggregator{Each: cfg.each})
+				sp.keys = p.keys
 			}
 			sp.file = path
 			sp.feed = &feed{ch: chs[i]}
@@ -97,6 +101,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 	sum.Findings = len(fs)
 	sum.Hosts = hostRows(cc, fs)
 	sum.Correlation = correlationSummary(cc)
+	sum.TLSDecryption = tlsSummary(p)
 	return sum, fs, nil
 }
 

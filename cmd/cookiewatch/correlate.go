@@ -37,6 +37,7 @@ type corrEvent struct {
 	req            *httpparse.Request
 	resp           *httpparse.Response
 	hello          *httpparse.TLSInfo // a copy: the parser updates its own
+	tls            bool               // req or resp was decrypted from TLS (tlsconn.go)
 	host           string             // a declined request's Host: seen over plaintext at t
 	t              time.Time
 }
@@ -137,6 +138,10 @@ func (c *correlation) merge(chs []chan corrEvent) {
 
 func (c *correlation) apply(e corrEvent) {
 	switch {
+	case e.req != nil && e.tls:
+		c.c.TLSRequest(e.file, e.req)
+	case e.resp != nil && e.tls:
+		c.c.TLSResponse(e.file, e.resp)
 	case e.req != nil:
 		c.c.Request(e.file, e.req)
 	case e.resp != nil:
@@ -164,7 +169,7 @@ func (c *correlation) add(fs []rules.Finding) {
 func hostRows(c *correlate.Correlator, fs []rules.Finding) []report.Host {
 	var out []report.Host
 	for _, h := range c.Hosts() {
-		out = append(out, report.Host{Host: h.Host, TLS: h.TLS, Plaintext: h.Plaintext, HSTS: h.HSTS,
+		out = append(out, report.Host{Host: h.Host, TLS: h.TLS, Plaintext: h.Plaintext, HSTS: h.HSTS, Decrypted: h.Decrypted,
 			TLSVersions: h.TLSVersions, ALPN: h.ALPN, SessionCookies: h.SessionCookies, First: h.First, Last: h.Last})
 	}
 	report.CountFindings(out, fs, correlate.HostKey)

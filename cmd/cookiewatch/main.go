@@ -69,6 +69,8 @@ type config struct {
 	hosts     bool             // --hosts: the host report first
 	correlate correlate.Config // cross-connection window and limits
 	workers   int
+	keylog    string // --tls-keylog: NSS key log for TLS decryption
+	tlsHook   func(*httpparse.Message)
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -106,6 +108,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	bufConn := fs.Int("max-buffer-conn", 0, "out-of-order TCP bytes buffered per connection, rounded up to pages (default 4 MiB)")
 	fs.IntVar(&cfg.capture.MaxFragmentBytes, "max-fragment-bytes", 0, "IPv4 fragment bytes held for reassembly (default 16 MiB)")
 	fs.IntVar(&cfg.limits.MaxPending, "max-pending", 0, "unanswered HTTP requests kept per connection (pipelining depth; default 100)")
+	fs.StringVar(&cfg.keylog, "tls-keylog", "", "decrypt TLS with the secrets in NSS key log `file` (SSLKEYLOGFILE); pcapng Decryption Secrets Blocks are used too")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean

@@ -1,0 +1,65 @@
+package correlate
+
+import (
+	"github.com/cookiewatch/cookiewatch/httpparse"
+	"github.com/cookiewatch/cookiewatch/rules"
+)
+
+// Messages decrypted from TLS (package tlsdecrypt) feed the correlation too:
+// they mark their host as seen over TLS and decrypted, and a session value
+// that a response inside TLS set without Secure makes
+// cookie-set-over-tls-leaked exact when the same value is later sent in a
+// plaintext request: the chain then starts at the decrypted Set-Cookie, not
+// at a ClientHello, and the confidence is Certain. A Set-Cookie with Secure
+// inside TLS counts, like a plaintext one, for secure-cookie-shadowed.
+
+// tlsSet is where a value was seen set inside decrypted TLS.
+type tlsSet struct {
+	link   rules.Link
+	secure bool
+}
+
+// TLSRequest records a request decrypted from TLS read from file.
+func (c *Correlator) TLSRequest(file string, req *httpparse.Request) {
+	hk := HostKey(req.Host)
+	if hk == "" {
+		hk = req.Server.Addr().Unmap().String()
+	}
+	c.advance(req.Time)
+	c.touchHost(hk, req.Time).decrypted = true
+}
+
+// TLSResponse records a response decrypted from TLS read from file.
+func (c *Correlator) TLSResponse(file string, resp *httpparse.Response) {
+	hk := ""
+	if resp.Request != nil {
+		hk = HostKey(resp.Request.Host)
+	}
+	if hk == "" {
+		hk = resp.Server.Addr().Unmap().String()
+	}
+	link := respLink(file, resp)
+	link.Kind, link.Detail = "tls-response", link.Detail+" (decrypted TLS)"
+	c.advance(resp.Time)
+	h := c.touchHost(hk, resp.Time)
+	h.decrypted = true
+	for _, sc := range resp.SetCookies {
+		if sc.Err != nil || sc.Deletes(resp.Time) {
+			continue
+		}
+		cls := c.cfg.Classifier.SetCookieClass(sc)
+		if sc.Secure {
+			if ns := c.name(h, sc.Name, cls.Session); ns != nil && (ns.secure == nil || before(link, *ns.secure)) {
+				l := link
+				ns.secure = &l
+			}
+		}
+		if !cls.Session || sc.Value == "" {
+			continue
+		}
+		v := c.valueState(hk, sc.Name, sc.Value, resp.Time)
+		if v.setTLS == nil || before(link, v.setTLS.link) || (v.setTLS.secure && !sc.Secure) {
+			v.setTLS = &tlsSet{link: link, secure: sc.Secure}
+		}
+	}
+}
