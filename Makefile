@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 # Where the shared corpus of public captures lives (tests read it; CI fails without it).
 export COOKIEWATCH_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: all deps build demo test vet fuzz fuzz-short testdata clean
+.PHONY: all deps build demo demo-pcap test vet fuzz fuzz-short testdata clean
 
 all: build
 
@@ -37,6 +37,11 @@ vet: deps
 
 test: deps vet
 	$(GO) test -count=1 ./...
+
+# Record the embedded demo capture again: the vulnerable app, victim and
+# attacker of internal/demoapp on loopback, captured with libpcap (needs root).
+demo-pcap: deps
+	$(GO) run ./internal/demoapp/gen -o internal/demoapp/demo.pcap
 
 # Rebuild the sample captures from their transcripts (deterministic).
 testdata: deps

@@ -33,7 +33,10 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 		var src *capture.File
 		var err error
 		if path == "-" {
-			src, err = capture.NewReader("-", cfg.stdin)
+			if n, ok := cfg.stdin.(interface{ CaptureName() string }); ok {
+				path = n.CaptureName() // an embedded capture (cookiewatch demo)
+			}
+			src, err = capture.NewReader(path, cfg.stdin)
 		} else {
 			src, err = capture.Open(path)
 		}

@@ -67,11 +67,16 @@ type config struct {
 	failOn    string
 	hosts     bool             // --hosts: the host report first
 	correlate correlate.Config // cross-connection window and limits
+	explain   bool             // --explain: each finding in plain words
+	quiet     bool             // -q: no progress bar, no summary line on stderr
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "rules" {
 		return runRules(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "demo" {
+		return runDemo(args[1:], stdout, stderr) // demo.go
 	}
 	fs := flag.NewFlagSet("cookiewatch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -97,6 +102,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.correlate.Window, "window", 0, "correlation window in capture time: session reuse within it, idle session values evicted after it (default 1h)")
 	fs.IntVar(&cfg.correlate.MaxHosts, "max-hosts", 0, "hosts kept in the correlation state (default 10000)")
 	fs.IntVar(&cfg.correlate.MaxValues, "max-values", 0, "session values kept in the correlation state (default 100000)")
+	fs.BoolVar(&cfg.explain, "explain", false, "explain each finding in plain words: the attack, who can exploit it, the fix for the framework that set the cookie")
+	fs.BoolVar(&cfg.quiet, "q", false, "quiet: no progress bar and no summary line on standard error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean
@@ -185,7 +192,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var w findingWriter
 	switch cfg.format {
 	case "table":
-		w = report.NewTable(out, cfg.output == "" && colorTerminal(stdout))
+		t := report.NewTable(out, cfg.output == "" && colorTerminal(stdout))
+		if cfg.explain {
+			t.Explain(ruleByID)
+		}
+		w = t
 	case "json", "jsonl":
 		w = report.NewJSONLines(out)
 	case "csv":
@@ -204,7 +215,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, warn := range sum.Warnings {
 		fmt.Fprintf(stderr, "cookiewatch: warning: %s\n", warn)
 	}
-	if cfg.output != "" || cfg.format != "table" {
+	if (cfg.output != "" || cfg.format != "table") && !cfg.quiet {
 		fmt.Fprintf(stderr, "cookiewatch: %s\n", sum.FindingsLine())
 	}
 	return exitCode(findings, failOn, failNever)
