@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/cookiewatch/cookiewatch/correlate"
@@ -142,4 +143,15 @@ func ruleByID(id string) (rules.Rule, bool) {
 		}
 	}
 	return rules.Rule{}, false
+}
+
+// htmlTitle names the HTML report after its input.
+func htmlTitle(files []string, stdin io.Reader) string {
+	if n, ok := stdin.(interface{ CaptureName() string }); ok && len(files) == 1 && files[0] == "-" {
+		return "cookiewatch report: " + n.CaptureName()
+	}
+	if len(files) == 1 {
+		return "cookiewatch report: " + filepath.Base(files[0])
+	}
+	return fmt.Sprintf("cookiewatch report: %d captures", len(files))
 }

@@ -87,7 +87,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cfg config
 	var files fileList
 	fs.Var(&files, "r", "read packets from capture `file` (pcap, pcapng, gzip; - for stdin); repeatable")
-	fs.StringVar(&cfg.format, "format", "table", "output `format`: table, json (JSON Lines), csv or sarif")
+	fs.StringVar(&cfg.format, "format", "table", "output `format`: table, json (JSON Lines), csv, sarif or html (one self-contained page; use with -o)")
 	fs.StringVar(&cfg.output, "o", "", "write the report to `file` instead of standard output")
 	fs.StringVar(&cfg.filter, "f", "", "BPF filter `expression` (as tcpdump; may also be given as trailing arguments)")
 	fs.BoolVar(&cfg.opts.Classifier.All, "all-cookies", false, "treat every cookie as a session cookie")
@@ -124,9 +124,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	switch cfg.format {
-	case "table", "json", "jsonl", "csv", "sarif":
+	case "table", "json", "jsonl", "csv", "sarif", "html":
 	default:
-		fmt.Fprintf(stderr, "cookiewatch: unknown -format %q (want table, json, csv or sarif)\n", cfg.format)
+		fmt.Fprintf(stderr, "cookiewatch: unknown -format %q (want table, json, csv, sarif or html)\n", cfg.format)
 		return exitError
 	}
 	failOn, failNever := rules.High, false
@@ -203,6 +203,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		w = report.NewCSV(out)
 	case "sarif":
 		w = report.NewSARIF(out)
+	case "html":
+		w = report.NewHTML(out, report.HTMLOptions{Title: htmlTitle(cfg.files, stdin), Lookup: ruleByID})
 	}
 	werr := writeAll(w, sum, findings, cfg.hosts)
 	if err := closeOut(); werr == nil && err != nil {
