@@ -133,6 +133,7 @@ type htmlTLRow struct {
 	Title       string
 	Anchor      string
 	LineVisible bool
+	Heading     bool // a host's heading row
 }
 
 type htmlHost struct {
@@ -418,12 +419,13 @@ func hostChart(fs []rules.Finding) htmlChart {
 	return c
 }
 
-// timeline draws one row per finding (the first maxTimeline, in report
-// order): a dot at its first occurrence, a line to its last, and a tick for
+// timeline draws the findings above info, grouped by host (hosts in order
+// of their first finding, a heading row each), at most maxTimeline rows: a
+// dot at a finding's first occurrence, a line to its last, and a tick for
 // every link of its chain.
 func timeline(fs []rules.Finding, t0, t1 time.Time) htmlTimeline {
-	const left, right, rowH = 230, 620, 18
-	tl := htmlTimeline{Width: 640, X0: left, X1: right}
+	const left, right, rowH = 230, 640, 18
+	tl := htmlTimeline{Width: 680, X0: left, X1: right}
 	if len(fs) == 0 || t0.IsZero() {
 		return tl
 	}
@@ -439,26 +441,56 @@ func timeline(fs []rules.Finding, t0, t1 time.Time) htmlTimeline {
 		off := time.Duration(float64(span) * float64(i) / 4)
 		tl.Ticks = append(tl.Ticks, htmlTick{X: left + float64(i)*float64(right-left)/4, Label: "+" + shortDuration(off)})
 	}
-	rows := fs
-	if len(rows) > maxTimeline {
-		tl.Note = fmt.Sprintf("The first %d findings of %d.", maxTimeline, len(fs))
-		rows = rows[:maxTimeline]
+	var hosts []string
+	byHost := map[string][]int{}
+	shown := 0
+	for i, f := range fs {
+		if f.Severity <= rules.Info {
+			continue
+		}
+		k := strings.ToLower(f.Host)
+		if _, ok := byHost[k]; !ok {
+			hosts = append(hosts, k)
+		}
+		byHost[k] = append(byHost[k], i)
+		shown++
 	}
-	y := 24
-	for i, f := range rows {
-		r := htmlTLRow{Label: Safe(f.Rule+" · "+f.Cookie, 36), Y: y, TextY: y + 4, MY1: y - 8, MY2: y + 8, Class: severityClass[f.Severity],
-			X1: x(f.Time), X2: x(f.Time), Anchor: "f" + strconv.Itoa(i+1),
-			Title: fmt.Sprintf("%s %s on %s: first %s", f.Severity, f.Rule, f.Host, f.Time.UTC().Format(TimeFormat))}
-		if !f.LastTime.IsZero() && f.LastTime.After(f.Time) {
-			r.X2 = x(f.LastTime)
-			r.LineVisible = true
-			r.Title += ", last " + f.LastTime.UTC().Format(TimeFormat)
+	y, rows := 28, 0
+	for _, h := range hosts {
+		if rows >= maxTimeline {
+			break
 		}
-		for _, l := range f.Chain {
-			r.Marks = append(r.Marks, htmlTick{X: x(l.Time), Label: l.Kind + " frame " + strconv.FormatUint(l.Frame, 10)})
+		idx := byHost[h]
+		slices.SortStableFunc(idx, func(a, b int) int { return fs[a].Time.Compare(fs[b].Time) })
+		label := fs[idx[0]].Host
+		if label == "" {
+			label = "(no host)"
 		}
-		tl.Rows = append(tl.Rows, r)
+		tl.Rows = append(tl.Rows, htmlTLRow{Label: Safe(label, 40), Y: y, TextY: y + 4, Heading: true})
 		y += rowH
+		for _, i := range idx {
+			if rows >= maxTimeline {
+				break
+			}
+			f := fs[i]
+			r := htmlTLRow{Label: Safe(f.Rule+" · "+f.Cookie, 34), Y: y, TextY: y + 4, MY1: y - 8, MY2: y + 8,
+				Class: severityClass[f.Severity], X1: x(f.Time), X2: x(f.Time), Anchor: "f" + strconv.Itoa(i+1),
+				Title: fmt.Sprintf("%s %s on %s: first %s", f.Severity, f.Rule, f.Host, f.Time.UTC().Format(TimeFormat))}
+			if !f.LastTime.IsZero() && f.LastTime.After(f.Time) {
+				r.X2 = x(f.LastTime)
+				r.LineVisible = true
+				r.Title += ", last " + f.LastTime.UTC().Format(TimeFormat)
+			}
+			for _, l := range f.Chain {
+				r.Marks = append(r.Marks, htmlTick{X: x(l.Time), Label: l.Kind + " frame " + strconv.FormatUint(l.Frame, 10)})
+			}
+			tl.Rows = append(tl.Rows, r)
+			rows++
+			y += rowH
+		}
+	}
+	if shown > rows {
+		tl.Note = fmt.Sprintf("The first %d of %d findings above info.", rows, shown)
 	}
 	tl.Height = y + 4
 	return tl
