@@ -410,6 +410,9 @@ func (a *Aggregator) Add(f Finding) bool {
 	return true
 }
 
+// Len is the number of findings so far.
+func (a *Aggregator) Len() int { return len(a.list) }
+
 // Findings returns the findings in a total order: file, frame, catalogue
 // order, then the remaining fields, so output is reproducible.
 func (a *Aggregator) Findings() []Finding {

@@ -38,7 +38,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 			}
 			src, err = capture.NewReader(path, cfg.stdin)
 		} else {
-			src, err = capture.Open(path)
+			src, err = openCapture(path, cfg.progress, agg) // progress.go
 		}
 		if err != nil {
 			return sum, nil, err

@@ -69,6 +69,7 @@ type config struct {
 	correlate correlate.Config // cross-connection window and limits
 	explain   bool             // --explain: each finding in plain words
 	quiet     bool             // -q: no progress bar, no summary line on stderr
+	progress  *progressBar     // progress.go; nil when not drawn
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -162,7 +163,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	cfg.stdin = stdin
+	cfg.progress = newProgress(stderr, cfg.files, cfg.quiet)
 	sum, findings, err := analyze(cfg, stderr)
+	cfg.progress.Stop()
 	if err != nil {
 		fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
 		return exitError
