@@ -23,12 +23,18 @@ deps:
 			exit 1; \
 		fi; \
 	fi
+	@# CI renders the HTML report in headless Chromium (the tests fail without it under CI=true).
+	@if [ "$$CI" = true ] && ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium (the HTML report tests render in it)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/cookiewatch
 
 demo: build
-	$(BIN) -r testdata/pcap/login.pcap --fail-on none
+	$(BIN) demo
 
 vet: deps
 	$(GO) vet ./...

@@ -34,6 +34,10 @@ Examples:
   cookiewatch demo --format html -o report.html # the report to hand out (open it in a browser)
   sudo cookiewatch demo --live --duration 30s   # live on loopback, findings as they happen
 
+The same analysis on real traffic:
+  cookiewatch -r capture.pcapng --explain       # forensics on a capture file
+  tcpdump -i eth1 -U -w - tcp | cookiewatch -r - # live from a mirror port
+
 Options:
 `
 
@@ -117,11 +121,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-var demoIntro = fmt.Sprintf(`cookiewatch demo: what a man in the middle sees (a capture recorded on loopback and embedded
-in cookiewatch). A victim at %s logs in to http://%s/, a Flask-style app at %s,
-over plain HTTP. The app sets its session cookie without Secure, HttpOnly or SameSite, the
-victim's browser sends it back on every request, and an attacker at %s who copied
-it off the wire replays it and is let into the victim's account.
+var demoIntro = fmt.Sprintf(`cookiewatch demo: what a man in the middle sees. This capture was recorded on loopback
+and is embedded in cookiewatch:
+
+  1. a victim (%s) logs in to http://%s/, a Flask-style app (%s), over plain HTTP;
+  2. the app sets its session cookie without Secure, HttpOnly or SameSite;
+  3. the victim's browser sends the cookie back on every request, in clear;
+  4. an attacker (%s) who copied it off the wire replays it and is let in.
 
 `, demoapp.VictimAddr, demoapp.Host, demoapp.ServerAddr, demoapp.AttackerAddr)
 
@@ -155,3 +161,17 @@ func htmlTitle(files []string, stdin io.Reader) string {
 	}
 	return fmt.Sprintf("cookiewatch report: %d captures", len(files))
 }
+
+const rulesUsage = `Usage: cookiewatch rules [RULE-ID]
+
+Lists the rule catalogue (ID, severity, confidence, CWE, what it judges,
+title), or prints one rule in full: the attack it enables and the fix per
+framework.
+
+Examples:
+  cookiewatch rules                          # the catalogue
+  cookiewatch rules session-reuse            # one rule in full
+  cookiewatch -r capture.pcapng --explain    # forensics: findings with their rule's explanation
+  tcpdump -i eth1 -U -w - tcp | cookiewatch -r -   # live from a mirror port
+  cookiewatch demo --explain                 # classroom: the recorded demo, explained
+`

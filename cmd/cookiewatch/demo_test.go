@@ -252,3 +252,35 @@ func TestDemoLive(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpExamples: the main help and the demo's help carry examples for
+// the three uses (forensics on a file, live on a mirror port, classroom).
+func TestHelpExamples(t *testing.T) {
+	var o, e bytes.Buffer
+	if code := run([]string{"--help"}, nil, &o, &e); code != exitClean {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, want := range []string{"Forensics on a capture file", "cookiewatch -r incident.pcapng", "mirror (SPAN) port", "| cookiewatch -r -", "Classroom", "cookiewatch demo --explain", "--format html -o report.html", "-explain", "-q"} {
+		if !strings.Contains(e.String(), want) {
+			t.Errorf("cookiewatch --help lacks %q", want)
+		}
+	}
+	e.Reset()
+	if code := run([]string{"demo", "-h"}, nil, &o, &e); code != exitClean {
+		t.Fatalf("demo -h exit %d", code)
+	}
+	for _, want := range []string{"Examples:", "cookiewatch demo --explain", "--format html -o report.html", "sudo cookiewatch demo --live", "-duration", "-attacker", "cookiewatch -r capture.pcapng", "| cookiewatch -r -"} {
+		if !strings.Contains(e.String(), want) {
+			t.Errorf("cookiewatch demo -h lacks %q", want)
+		}
+	}
+	e.Reset()
+	if code := run([]string{"rules", "-h"}, nil, &o, &e); code != exitClean {
+		t.Fatalf("rules -h exit %d", code)
+	}
+	for _, want := range []string{"Examples:", "cookiewatch rules session-reuse", "cookiewatch -r capture.pcapng", "| cookiewatch -r -", "cookiewatch demo"} {
+		if !strings.Contains(e.String(), want) {
+			t.Errorf("cookiewatch rules -h lacks %q", want)
+		}
+	}
+}

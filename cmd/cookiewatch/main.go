@@ -38,13 +38,27 @@ func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
 const usageText = `Usage: cookiewatch -r FILE [-r FILE...] [options] [BPF filter expression]
+       cookiewatch demo [--live] [--explain] [--format FORMAT] [-o FILE]
        cookiewatch rules [RULE-ID]
 
 Reads pcap or pcapng captures (gzip-compressed too; "-" is standard input),
 reassembles TCP, parses plaintext HTTP/1.x on any port and reports session
 cookies sent or set in cleartext, cookies set without the attributes that
-protect them, credentials and session IDs in requests (see docs/rules.md).
+protect them, credentials and session IDs in requests, and sessions replayed
+or leaked across connections (see docs/rules.md).
 Cookie values are redacted unless --show-values.
+
+Examples:
+  Forensics on a capture file:
+    cookiewatch -r incident.pcapng --hosts                 # host report, then findings by host
+    cookiewatch -r incident.pcapng --explain               # each finding in plain words, with the fix
+    cookiewatch -r incident.pcapng --format html -o report.html   # one page to hand to the developers
+  Live, from a mirror (SPAN) port or a tap on eth1 (needs root or CAP_NET_RAW for tcpdump):
+    tcpdump -i eth1 -U -w - 'tcp' | cookiewatch -r - --format json
+  Classroom:
+    cookiewatch demo                                       # a recorded login, cookie theft and replay
+    cookiewatch demo --explain                             # and what each finding means
+    sudo cookiewatch demo --live                           # the same, live on loopback
 
 Exit status: 0 no finding at or above --fail-on, 1 at least one, 2 error.
 
@@ -265,6 +279,10 @@ func colorTerminal(w io.Writer) bool {
 
 // runRules lists the catalogue, or prints one rule in full.
 func runRules(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stderr, rulesUsage)
+		return exitClean
+	}
 	if len(args) > 1 {
 		fmt.Fprintln(stderr, "cookiewatch: usage: cookiewatch rules [RULE-ID]")
 		return exitError
