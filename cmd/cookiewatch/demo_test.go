@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -281,6 +282,55 @@ func TestHelpExamples(t *testing.T) {
 	for _, want := range []string{"Examples:", "cookiewatch rules session-reuse", "cookiewatch -r capture.pcapng", "| cookiewatch -r -", "cookiewatch demo"} {
 		if !strings.Contains(e.String(), want) {
 			t.Errorf("cookiewatch rules -h lacks %q", want)
+		}
+	}
+}
+
+// TestDemoLiveWithoutPrivilege runs `demo --live` as an unprivileged user
+// (as root, the test binary re-executes itself as nobody with setpriv) and
+// checks that it stops with exit 2 and says how to get the privilege.
+func TestDemoLiveWithoutPrivilege(t *testing.T) {
+	if os.Getenv("COOKIEWATCH_HELPER") == "demo-live" {
+		os.Exit(run([]string{"demo", "--live", "--duration", "1s", "--port", "0"}, nil, os.Stdout, os.Stderr))
+	}
+	if testing.Short() {
+		t.Skip("runs a helper process")
+	}
+	dir, err := os.MkdirTemp("", "cookiewatch-nopriv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "cookiewatch.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{bin, "-test.run=^TestDemoLiveWithoutPrivilege$"}
+	if os.Geteuid() == 0 {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Skip("root without setpriv (util-linux): cannot drop the privilege to test its absence")
+		}
+		args = append([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "COOKIEWATCH_HELPER=demo-live")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitError {
+		t.Fatalf("unprivileged demo --live: %v (want exit %d)\n%s", err, exitError, out)
+	}
+	for _, want := range []string{"needs root or CAP_NET_RAW", "sudo cookiewatch demo --live", "setcap cap_net_raw"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }
