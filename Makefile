@@ -11,7 +11,7 @@ FUZZ_PKGS := ./httpparse ./capture ./cmd/cookiewatch ./tlsdecrypt
 # Where the shared corpus of public captures lives (tests read it; CI fails without it).
 export COOKIEWATCH_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: all deps build demo test vet fuzz fuzz-ci fuzz-short testdata clean
+.PHONY: all deps build demo demo-pcap test vet fuzz fuzz-ci fuzz-short testdata clean
 
 all: build
 
@@ -26,12 +26,18 @@ deps:
 			exit 1; \
 		fi; \
 	fi
+	@# CI renders the HTML report in headless Chromium (the tests fail without it under CI=true).
+	@if [ "$$CI" = true ] && ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium (the HTML report tests render in it)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/cookiewatch
 
 demo: build
-	$(BIN) -r testdata/pcap/login.pcap --fail-on none
+	$(BIN) demo
 
 vet: deps
 	$(GO) vet ./...
@@ -40,6 +46,11 @@ vet: deps
 
 test: deps vet
 	$(GO) test -count=1 ./...
+
+# Record the embedded demo capture again: the vulnerable app, victim and
+# attacker of internal/demoapp on loopback, captured with libpcap (needs root).
+demo-pcap: deps
+	$(GO) run ./internal/demoapp/gen -o internal/demoapp/demo.pcap
 
 # Rebuild the sample captures from their transcripts (deterministic).
 testdata: deps

@@ -18,8 +18,9 @@ import (
 // their first finding), followed by the summary. Severities are coloured
 // only when Color is set, which the caller does for a terminal.
 type Table struct {
-	w     io.Writer
-	color bool
+	w       io.Writer
+	color   bool
+	explain RuleLookup // set by Explain: plain-words explanations after the tables
 }
 
 // NewTable returns a table writer to w; color adds ANSI colours to severities.
@@ -95,6 +96,11 @@ func (t *Table) Close(s Summary, fs []rules.Finding) error {
 	if len(fs) == 0 {
 		if _, err := fmt.Fprintln(t.w, "No findings."); err != nil {
 			return fmt.Errorf("report: %w", err)
+		}
+	}
+	if t.explain != nil {
+		if err := WriteExplanations(t.w, fs, NewExplainer(t.explain, fs)); err != nil {
+			return err
 		}
 	}
 	if _, err := fmt.Fprintf(t.w, "%s\n%s\n", s.FindingsLine(), s.Line()); err != nil {

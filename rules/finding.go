@@ -441,6 +441,9 @@ func (a *Aggregator) Merge(o *Aggregator) {
 	}
 }
 
+// Len is the number of findings so far.
+func (a *Aggregator) Len() int { return len(a.list) }
+
 // Findings returns the findings in a total order: file, frame, catalogue
 // order, then the remaining fields, so output is reproducible.
 func (a *Aggregator) Findings() []Finding {

@@ -46,7 +46,11 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 		if path == "-" {
 			workers = 1
 		}
-		sum.Files = append(sum.Files, path)
+		name := path
+		if n, ok := cfg.stdin.(interface{ CaptureName() string }); ok && path == "-" {
+			name = n.CaptureName() // an embedded capture (cookiewatch demo)
+		}
+		sum.Files = append(sum.Files, name)
 		chs := make([]chan corrEvent, workers)
 		for i := range chs {
 			chs[i] = make(chan corrEvent, 256)
@@ -64,7 +68,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 				sp = newPipeline(cfg, &rules.Aggregator{Each: cfg.each})
 				sp.keys = p.keys
 			}
-			sp.file = path
+			sp.file = name
 			sp.feed = &feed{ch: chs[i]}
 			sc := capture.Config{}
 			if workers > 1 {
@@ -119,9 +123,12 @@ func (r *shardResult) run(cfg config, path string, sc capture.Config, p *pipelin
 	defer close(p.feed.ch)
 	var src *capture.File
 	var err error
-	if path == "-" {
-		src, err = capture.NewReader("-", cfg.stdin)
-	} else {
+	switch {
+	case path == "-":
+		src, err = capture.NewReader(p.file, cfg.stdin)
+	case sc.Shard == 0:
+		src, err = openCapture(path, cfg.progress, p.agg) // progress.go: one worker draws the bar
+	default:
 		src, err = capture.Open(path)
 	}
 	if err != nil {

@@ -42,21 +42,32 @@ type corrEvent struct {
 	t              time.Time
 }
 
-// feed is one worker's side of the correlation.
+// feed is one worker's side of the correlation. With direct set (a live
+// capture: one worker, findings wanted at once) events are applied as they
+// come instead of going through ch and merge.
 type feed struct {
-	ch    chan corrEvent
-	frame func() uint64 // the worker's capture.Analyzer.Frame
-	seq   uint64
+	ch     chan corrEvent
+	direct *correlation
+	frame  func() uint64 // the worker's capture.Analyzer.Frame
+	seq    uint64
 }
 
 func (f *feed) send(e corrEvent) {
+	if f.direct != nil {
+		f.direct.apply(e)
+		return
+	}
 	f.seq++
 	e.at, e.seq = f.frame(), f.seq
 	f.ch <- e
 }
 
 // mark is capture.Config.Progress.
-func (f *feed) mark(frame uint64) { f.ch <- corrEvent{at: frame, mark: true} }
+func (f *feed) mark(frame uint64) {
+	if f.direct == nil {
+		f.ch <- corrEvent{at: frame, mark: true}
+	}
+}
 
 func (f *feed) request(file string, req *httpparse.Request) {
 	f.send(corrEvent{frame: req.Frame, client: req.Client, server: req.Server, file: file, req: req})

@@ -39,13 +39,27 @@ func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
 const usageText = `Usage: cookiewatch -r FILE [-r FILE...] [options] [BPF filter expression]
+       cookiewatch demo [--live] [--explain] [--format FORMAT] [-o FILE]
        cookiewatch rules [RULE-ID]
 
 Reads pcap or pcapng captures (gzip-compressed too; "-" is standard input),
 reassembles TCP, parses plaintext HTTP/1.x on any port and reports session
 cookies sent or set in cleartext, cookies set without the attributes that
-protect them, credentials and session IDs in requests (see docs/rules.md).
+protect them, credentials and session IDs in requests, and sessions replayed
+or leaked across connections (see docs/rules.md).
 Cookie values are redacted unless --show-values.
+
+Examples:
+  Forensics on a capture file:
+    cookiewatch -r incident.pcapng --hosts                 # host report, then findings by host
+    cookiewatch -r incident.pcapng --explain               # each finding in plain words, with the fix
+    cookiewatch -r incident.pcapng --format html -o report.html   # one page to hand to the developers
+  Live, from a mirror (SPAN) port or a tap on eth1 (needs root or CAP_NET_RAW for tcpdump):
+    tcpdump -i eth1 -U -w - 'tcp' | cookiewatch -r - --format json
+  Classroom:
+    cookiewatch demo                                       # a recorded login, cookie theft and replay
+    cookiewatch demo --explain                             # and what each finding means
+    sudo cookiewatch demo --live                           # the same, live on loopback
 
 Exit status: 0 no finding at or above --fail-on, 1 at least one, 2 error.
 
@@ -71,11 +85,17 @@ type config struct {
 	workers   int
 	keylog    string // --tls-keylog: NSS key log for TLS decryption
 	tlsHook   func(*httpparse.Message)
+	explain   bool         // --explain: each finding in plain words
+	quiet     bool         // -q: no progress bar, no summary line on stderr
+	progress  *progressBar // progress.go; nil when not drawn
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "rules" {
 		return runRules(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "demo" {
+		return runDemo(args[1:], stdout, stderr) // demo.go
 	}
 	fs := flag.NewFlagSet("cookiewatch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -86,7 +106,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cfg config
 	var files fileList
 	fs.Var(&files, "r", "read packets from capture `file` (pcap, pcapng, gzip; - for stdin); repeatable")
-	fs.StringVar(&cfg.format, "format", "table", "output `format`: table, json (JSON Lines), csv or sarif")
+	fs.StringVar(&cfg.format, "format", "table", "output `format`: table, json (JSON Lines), csv, sarif or html (one self-contained page; use with -o)")
 	fs.StringVar(&cfg.output, "o", "", "write the report to `file` instead of standard output")
 	fs.StringVar(&cfg.filter, "f", "", "BPF filter `expression` (as tcpdump; may also be given as trailing arguments)")
 	fs.BoolVar(&cfg.opts.Classifier.All, "all-cookies", false, "treat every cookie as a session cookie")
@@ -109,6 +129,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.capture.MaxFragmentBytes, "max-fragment-bytes", 0, "IPv4 fragment bytes held for reassembly (default 16 MiB)")
 	fs.IntVar(&cfg.limits.MaxPending, "max-pending", 0, "unanswered HTTP requests kept per connection (pipelining depth; default 100)")
 	fs.StringVar(&cfg.keylog, "tls-keylog", "", "decrypt TLS with the secrets in NSS key log `file` (SSLKEYLOGFILE); pcapng Decryption Secrets Blocks are used too")
+	fs.BoolVar(&cfg.explain, "explain", false, "explain each finding in plain words: the attack, who can exploit it, the fix for the framework that set the cookie")
+	fs.BoolVar(&cfg.quiet, "q", false, "quiet: no progress bar and no summary line on standard error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean
@@ -131,9 +153,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	switch cfg.format {
-	case "table", "json", "jsonl", "csv", "sarif":
+	case "table", "json", "jsonl", "csv", "sarif", "html":
 	default:
-		fmt.Fprintf(stderr, "cookiewatch: unknown -format %q (want table, json, csv or sarif)\n", cfg.format)
+		fmt.Fprintf(stderr, "cookiewatch: unknown -format %q (want table, json, csv, sarif or html)\n", cfg.format)
 		return exitError
 	}
 	failOn, failNever := rules.High, false
@@ -169,7 +191,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	cfg.stdin = stdin
+	cfg.progress = newProgress(stderr, cfg.files, cfg.quiet)
 	sum, findings, err := analyze(cfg, stderr)
+	cfg.progress.Stop()
 	if err != nil {
 		fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
 		return exitError
@@ -199,13 +223,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var w findingWriter
 	switch cfg.format {
 	case "table":
-		w = report.NewTable(out, cfg.output == "" && colorTerminal(stdout))
+		t := report.NewTable(out, cfg.output == "" && colorTerminal(stdout))
+		if cfg.explain {
+			t.Explain(ruleByID)
+		}
+		w = t
 	case "json", "jsonl":
 		w = report.NewJSONLines(out)
 	case "csv":
 		w = report.NewCSV(out)
 	case "sarif":
 		w = report.NewSARIF(out)
+	case "html":
+		w = report.NewHTML(out, report.HTMLOptions{Title: htmlTitle(cfg.files, stdin), Lookup: ruleByID})
 	}
 	werr := writeAll(w, sum, findings, cfg.hosts)
 	if err := closeOut(); werr == nil && err != nil {
@@ -218,7 +248,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, warn := range sum.Warnings {
 		fmt.Fprintf(stderr, "cookiewatch: warning: %s\n", warn)
 	}
-	if cfg.output != "" || cfg.format != "table" {
+	if (cfg.output != "" || cfg.format != "table") && !cfg.quiet {
 		fmt.Fprintf(stderr, "cookiewatch: %s\n", sum.FindingsLine())
 	}
 	return exitCode(findings, failOn, failNever)
@@ -263,6 +293,10 @@ func colorTerminal(w io.Writer) bool {
 
 // runRules lists the catalogue, or prints one rule in full.
 func runRules(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stderr, rulesUsage)
+		return exitClean
+	}
 	if len(args) > 1 {
 		fmt.Fprintln(stderr, "cookiewatch: usage: cookiewatch rules [RULE-ID]")
 		return exitError
