@@ -20,6 +20,9 @@ type pipeline struct {
 	occurrences int
 	messages    uint64
 	protos      map[httpparse.Proto]uint64
+
+	// found, when set (live capture), takes every finding instead of agg.
+	found func(rules.Finding)
 }
 
 // Open implements capture.Handler.
@@ -69,6 +72,10 @@ func (p *pipeline) add(fs []rules.Finding) {
 		f.Message = p.messages
 		f.File = p.file
 		p.occurrences++
+		if p.found != nil {
+			p.found(f)
+			continue
+		}
 		p.agg.Add(f)
 	}
 }

@@ -32,11 +32,16 @@ func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
 const usageText = `Usage: cookiewatch -r FILE [-r FILE...] [options] [BPF filter expression]
+       cookiewatch -i INTERFACE [-w FILE] [options] [BPF filter expression]
+       cookiewatch -D
 
 Reads pcap or pcapng captures (gzip-compressed too; "-" is standard input),
 reassembles TCP, parses plaintext HTTP/1.x on any port and reports session
 cookies sent or set in cleartext and session cookies set without Secure,
 HttpOnly or SameSite. Cookie values are redacted unless --show-values.
+With -i it captures live (tcpdump's flags), streams findings as they are
+found and, at SIGINT or SIGTERM, flushes every open connection and prints
+the final report and statistics.
 
 Options:
 `
@@ -52,6 +57,7 @@ type config struct {
 	limits     httpparse.Limits
 	stdin      io.Reader
 	showValues bool
+	live       liveConfig
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -71,6 +77,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.opts.ShowValues, "show-values", false, "print cookie values in clear (they are credentials)")
 	fs.DurationVar(&cfg.capture.IdleTimeout, "idle-timeout", 0, "flush TCP connections idle this long in capture time (default 2m)")
 	fs.IntVar(&cfg.limits.MaxHeaderBytes, "max-header-bytes", 0, "largest HTTP header block parsed, in bytes (default 65536)")
+	addLiveFlags(fs, &cfg.live)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean
@@ -86,8 +93,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cfg.filter = strings.Join(rest, " ")
 	}
 	cfg.capture.Filter = cfg.filter
+	if cfg.live.liveMode() {
+		ctx, stop := signalContext()
+		defer stop()
+		return runLive(ctx, cfg, stdout, stderr)
+	}
 	if len(cfg.files) == 0 {
-		fmt.Fprintln(stderr, "cookiewatch: no input: give a capture file with -r FILE (see -h)")
+		fmt.Fprintln(stderr, "cookiewatch: no input: give a capture file with -r FILE or an interface with -i IFACE (see -h)")
 		return exitError
 	}
 	var w findingWriter
