@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cookiewatch/cookiewatch/rules"
 )
 
 // loginServer is the test's own login-like app on the server side of p:
@@ -481,6 +484,67 @@ func TestLiveErrors(t *testing.T) {
 		want := "sudo setcap cap_net_raw,cap_net_admin=eip " + bin
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr %q lacks %q", stderr.String(), want)
+		}
+	})
+}
+
+// TestLiveDuration runs in-process on lo and stops by --duration.
+func TestLiveDuration(t *testing.T) {
+	if os.Geteuid() != 0 {
+		needPrivilege(t, fmt.Errorf("uid %d", os.Geteuid()))
+	}
+	start := time.Now()
+	code, stdout, stderr := runCLI(t, nil, "-i", "lo", "--duration", "300ms", "--format", "json", "tcp port 9")
+	if code != exitClean {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond || el > 5*time.Second {
+		t.Errorf("ran %v for --duration 300ms", el)
+	}
+	if !strings.Contains(stdout, `"stop":"duration"`) || !strings.Contains(stderr, "stats: ") {
+		t.Errorf("stdout %q\nstderr %q", stdout, stderr)
+	}
+}
+
+// TestLiveFindingsBounded checks the live folding: new findings stream at
+// once, known ones fold, and past --max-findings new ones still stream but
+// are not kept.
+func TestLiveFindingsBounded(t *testing.T) {
+	mk := func(host, cookie string) rules.Finding {
+		return rules.Finding{Rule: "cleartext-cookie", Host: host, Cookie: cookie, Count: 1}
+	}
+	for _, each := range []bool{false, true} {
+		t.Run(fmt.Sprintf("each=%v", each), func(t *testing.T) {
+			var streamed []string
+			agg := &rules.Aggregator{Each: each}
+			lf := &liveFindings{agg: agg, keys: map[string]struct{}{}, max: 2, stop: func() { t.Error("stopped") },
+				stream: func(f rules.Finding) error { streamed = append(streamed, f.Host+"/"+f.Cookie); return nil }}
+			for _, f := range []rules.Finding{mk("a", "sid"), mk("a", "sid"), mk("b", "sid"), mk("c", "sid"), mk("a", "sid")} {
+				lf.add(f)
+			}
+			want, kept, notKept := "a/sid b/sid c/sid", 2, 1
+			if each {
+				want, kept, notKept = "a/sid a/sid b/sid c/sid a/sid", 2, 3
+			}
+			if got := strings.Join(streamed, " "); got != want {
+				t.Errorf("streamed %q, want %q", got, want)
+			}
+			fs := agg.Findings()
+			if len(fs) != kept || lf.notKept != notKept {
+				t.Errorf("kept %d, not kept %d; want %d, %d", len(fs), lf.notKept, kept, notKept)
+			}
+			if !each && fs[0].Count != 3 {
+				t.Errorf("a/sid folded %d times, want 3", fs[0].Count)
+			}
+		})
+	}
+	t.Run("a write error stops the capture", func(t *testing.T) {
+		stopped := false
+		lf := &liveFindings{agg: &rules.Aggregator{}, keys: map[string]struct{}{}, max: 10, stop: func() { stopped = true },
+			stream: func(rules.Finding) error { return io.ErrClosedPipe }}
+		lf.add(mk("a", "sid"))
+		if !stopped || !errors.Is(lf.err, io.ErrClosedPipe) {
+			t.Errorf("stopped %v, err %v", stopped, lf.err)
 		}
 	})
 }
