@@ -75,7 +75,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.opts.Classifier.All, "all-cookies", false, "treat every cookie as a session cookie")
 	fs.BoolVar(&cfg.each, "each", false, "report every occurrence instead of once per rule, host and cookie")
 	fs.BoolVar(&cfg.opts.ShowValues, "show-values", false, "print cookie values in clear (they are credentials)")
-	fs.DurationVar(&cfg.capture.IdleTimeout, "idle-timeout", 0, "flush TCP connections idle this long in capture time (default 2m)")
+	fs.DurationVar(&cfg.capture.IdleTimeout, "idle-timeout", 0, "flush TCP connections idle this long in capture time (live: wall-clock time) (default 2m)")
 	fs.IntVar(&cfg.limits.MaxHeaderBytes, "max-header-bytes", 0, "largest HTTP header block parsed, in bytes (default 65536)")
 	addLiveFlags(fs, &cfg.live)
 	if err := fs.Parse(args); err != nil {

@@ -65,7 +65,7 @@ func TestLiveSoak(t *testing.T) {
 	lp := startLive(t, p.CliNS, bin, "-i", p.CliIf, "--format", "json", "--stats", "60", "tcp port 80")
 	pid := lp.cmd.Process.Pid
 	fmt.Fprintf(out, "# cookiewatch live soak: %v on a veth pair, %d req/s target, %d workers, %d hosts\n", dur, rate, workers, hosts)
-	fmt.Fprintln(out, "minute\trss_kib\thwm_kib\trequests\tidle_conns_open\tstats")
+	fmt.Fprintln(out, "minute\trss_kib\thwm_kib\tanon_kib\trequests\tidle_conns_open\tstats")
 
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
@@ -150,7 +150,7 @@ func TestLiveSoak(t *testing.T) {
 
 	start := time.Now()
 	sample := func(minute int) {
-		rss, hwm := procMem(t, pid)
+		rss, hwm, anon := procMem(t, pid)
 		_, stderr := lp.lines()
 		last := ""
 		for i := len(stderr) - 1; i >= 0; i-- {
@@ -162,7 +162,7 @@ func TestLiveSoak(t *testing.T) {
 		idleMu.Lock()
 		open := len(idle)
 		idleMu.Unlock()
-		fmt.Fprintf(out, "%d\t%d\t%d\t%d\t%d\t%s\n", minute, rss, hwm, requests.Load(), open, last)
+		fmt.Fprintf(out, "%d\t%d\t%d\t%d\t%d\t%d\t%s\n", minute, rss, hwm, anon, requests.Load(), open, last)
 		out.Sync()
 	}
 	sample(0)
@@ -196,12 +196,14 @@ func TestLiveSoak(t *testing.T) {
 	}
 }
 
-// procMem returns VmRSS and VmHWM of pid in KiB.
-func procMem(t *testing.T, pid int) (rss, hwm int) {
+// procMem returns VmRSS, VmHWM and RssAnon of pid in KiB. RssAnon is the
+// Go heap and stacks; the rest of VmRSS is mostly the binary and libpcap's
+// ring buffer, which is resident from the start and does not grow.
+func procMem(t *testing.T, pid int) (rss, hwm, anon int) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Logf("reading memory: %v", err)
-		return -1, -1
+		return -1, -1, -1
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -213,6 +215,9 @@ func procMem(t *testing.T, pid int) (rss, hwm int) {
 		if n, _ := fmt.Sscanf(sc.Text(), "VmHWM: %d kB", &v); n == 1 {
 			hwm = v
 		}
+		if n, _ := fmt.Sscanf(sc.Text(), "RssAnon: %d kB", &v); n == 1 {
+			anon = v
+		}
 	}
-	return rss, hwm
+	return rss, hwm, anon
 }
