@@ -246,20 +246,20 @@ type LiveOptions struct {
 	Now     func() time.Time // wall clock; nil means time.Now (tests set it)
 }
 
-// timeoutErr is what a Source returns when no packet came within its read
-// timeout (libpcap's value; test sources return it too).
-var timeoutErr = pcap.NextErrorTimeoutExpired
-
 // RunLive reads a live source until ctx is done (then it drains what the
 // kernel already captured, within opt.Drain), opt.Count packets were read,
 // or reading fails. Packets are numbered and analysed as Run does, so frame
 // numbers are those of a pcap written by opt.Tee. Idle connections are
 // flushed by wall-clock time, also while no packets arrive. At the end every
 // open connection is flushed and closed, whatever the reason for stopping.
-// It returns nil when stopped by ctx or Count.
+// It returns nil when stopped by ctx or Count. Config.Filter must be empty:
+// a live filter belongs in the kernel (LiveConfig.Filter).
 func (a *Analyzer) RunLive(ctx context.Context, src Source, opt LiveOptions) error {
 	if a.ran {
 		return errors.New("capture: Analyzer run twice")
+	}
+	if a.cfg.Filter != "" {
+		return errors.New("capture: RunLive with Config.Filter set: give the filter to OpenLive")
 	}
 	a.ran = true
 	lt := src.LinkType()
@@ -304,7 +304,7 @@ func (a *Analyzer) liveLoop(ctx context.Context, src Source, lt layers.LinkType,
 		}
 		data, ci, err := src.ReadPacketData()
 		switch {
-		case err == timeoutErr:
+		case err == pcap.NextErrorTimeoutExpired: // no packet within the read timeout
 			if !drainUntil.IsZero() {
 				return nil // the kernel has nothing more
 			}

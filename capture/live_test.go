@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcap"
 	"github.com/google/gopacket/reassembly"
 
 	"github.com/cookiewatch/cookiewatch/capture/capturetest"
@@ -41,7 +42,7 @@ func (f *fakeLive) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	if f.err != nil {
 		return nil, gopacket.CaptureInfo{}, f.err
 	}
-	return nil, gopacket.CaptureInfo{}, timeoutErr
+	return nil, gopacket.CaptureInfo{}, pcap.NextErrorTimeoutExpired
 }
 
 func (f *fakeLive) LinkType() layers.LinkType { return layers.LinkTypeEthernet }

@@ -277,6 +277,7 @@ func runLive(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 
 	st := &report.LiveStats{Interface: src.Interface(), LinkType: src.LinkType().String(), Filter: cfg.filter,
 		WriteFile: lc.write, Started: time.Now().UTC()}
+	began := time.Now() // monotonic, unlike st.Started
 	var statsErr error
 	sample := func() {
 		ps, err := src.Stats()
@@ -288,7 +289,7 @@ func runLive(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		st.ParserBytes = h.buffered()
 		st.ConnsIdleFlushed = a.Stats().ConnsIdleFlushed
 		st.FindingsNotKept = lf.notKept
-		st.Seconds = time.Since(st.Started).Seconds()
+		st.Seconds = time.Since(began).Seconds()
 	}
 	summary := func() report.Summary {
 		var sum report.Summary
