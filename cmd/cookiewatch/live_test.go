@@ -548,3 +548,50 @@ func TestLiveFindingsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestLiveIdleFlushByWallClock leaves a connection silent in the middle of
+// a request's header block, with no other traffic: only the wall-clock idle
+// flush can close it, and its complete cookie line is reported while
+// cookiewatch keeps running.
+func TestLiveIdleFlushByWallClock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs network namespaces")
+	}
+	p := newVethPair(t)
+	bin := buildCLI(t)
+	ln := p.Listen(t, 8084)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	lp := startLive(t, p.CliNS, bin, "-i", p.CliIf, "--format", "json", "--idle-timeout", "1s", "tcp port 8084")
+	c, err := p.Dial(t.Context(), "tcp", p.SrvAddr+":8084")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /inbox HTTP/1.1\r\nHost: idle.test\r\nCookie: sessionid=%s\r\nAccept: ", strings.Repeat("q", 24))
+	sent := time.Now()
+	if !lp.waitFor(6*time.Second, func(stdout, _ []string) bool { return containsLine(stdout, `"cookie":"sessionid"`) }) {
+		t.Fatal("the idle connection was not flushed by wall-clock time while running")
+	}
+	if el := time.Since(sent); el < time.Second {
+		t.Errorf("flushed %v after the last packet, before the 1s idle timeout", el)
+	}
+	if code := lp.stop(t, os.Interrupt); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	stdout, _ := lp.lines()
+	findings, summary := jsonRecords(t, stdout)
+	if len(findings) == 0 || findings[0]["truncated_header"] != true || findings[0]["host"] != "idle.test" {
+		t.Errorf("findings %v", findings)
+	}
+	if live, _ := summary["live"].(map[string]any); live == nil || live["connections_idle_flushed"] != float64(1) {
+		t.Errorf("live stats %v, want 1 connection flushed for idleness", summary["live"])
+	}
+}

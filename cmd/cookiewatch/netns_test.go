@@ -98,12 +98,15 @@ func inNS(ns *os.File, f func() error) error {
 	return ferr
 }
 
-// Listen listens on the server side.
+// Listen listens on the server side. Accepted connections send no TCP
+// keep-alive probes (Go's default would send one every 15 s).
 func (p *vethPair) Listen(t *testing.T, port int) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	err := inNS(p.srv, func() (err error) {
-		ln, err = net.Listen("tcp4", fmt.Sprintf("%s:%d", p.SrvAddr, port))
+		// No TCP keep-alive probes: a connection left idle must stay silent.
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err = lc.Listen(context.Background(), "tcp4", fmt.Sprintf("%s:%d", p.SrvAddr, port))
 		return err
 	})
 	if err != nil {
@@ -121,7 +124,7 @@ func (p *vethPair) Dial(ctx context.Context, network, addr string) (net.Conn, er
 	}
 	var c net.Conn
 	err = inNS(p.cli, func() (err error) {
-		d := net.Dialer{Timeout: 5 * time.Second}
+		d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1}
 		c, err = d.DialContext(ctx, "tcp4", addr)
 		return err
 	})
