@@ -46,6 +46,9 @@ type Summary struct {
 	Correlation     Correlation    `json:"correlation"` // cross-connection state and its evictions
 
 	TLSDecryption *TLSDecryption `json:"tls_decryption,omitempty"` // with a key log only (tlsdecrypt.go)
+
+	// Live describes a live capture (-i); nil for files.
+	Live *LiveStats `json:"live,omitempty"`
 }
 
 // Tally fills the by-severity, host and cookie counts from the reported findings.
@@ -85,8 +88,13 @@ func (s Summary) FindingsLine() string {
 // Line is the one-line summary printed after the table and on stderr.
 func (s Summary) Line() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "read %d packets in %d file(s): %d TCP connections (%d HTTP, %d TLS), %d requests, %d responses; %d findings (%d occurrences)",
-		s.Packets, len(s.Files), s.TCPConnections, s.HTTPConnections, s.TLSConnections, s.Requests, s.Responses, s.Findings, s.Occurrences)
+	if s.Live != nil {
+		fmt.Fprintf(&b, "captured %d packets on %s", s.Packets, s.Live.Interface)
+	} else {
+		fmt.Fprintf(&b, "read %d packets in %d file(s)", s.Packets, len(s.Files))
+	}
+	fmt.Fprintf(&b, ": %d TCP connections (%d HTTP, %d TLS), %d requests, %d responses; %d findings (%d occurrences)",
+		s.TCPConnections, s.HTTPConnections, s.TLSConnections, s.Requests, s.Responses, s.Findings, s.Occurrences)
 	if s.Gaps > 0 {
 		fmt.Fprintf(&b, "; %d TCP gaps", s.Gaps)
 	}

@@ -30,6 +30,9 @@ type pipeline struct {
 	tstats      tlsdecrypt.Stats
 	h2conns     uint64
 	tlsHook     func(*httpparse.Message) // tests: sees each decrypted message head
+
+	// found, when set (live capture), takes every finding instead of agg.
+	found func(rules.Finding)
 }
 
 func newPipeline(cfg config, agg *rules.Aggregator) *pipeline {
@@ -193,6 +196,10 @@ func (p *pipeline) add(fs []rules.Finding) {
 		f.Message = p.messages
 		f.File = p.file
 		p.occurrences++
+		if p.found != nil {
+			p.found(f)
+			continue
+		}
 		p.agg.Add(f)
 	}
 }

@@ -23,6 +23,7 @@ import (
 type correlation struct {
 	c           *correlate.Correlator // used by merge only while workers run
 	agg         *rules.Aggregator     // cross-connection findings
+	found       func(rules.Finding)   // live capture: takes the findings instead of agg
 	occurrences int
 }
 
@@ -171,6 +172,10 @@ func (c *correlation) apply(e corrEvent) {
 func (c *correlation) add(fs []rules.Finding) {
 	for _, f := range fs {
 		c.occurrences++
+		if c.found != nil {
+			c.found(f)
+			continue
+		}
 		c.agg.Add(f)
 	}
 }

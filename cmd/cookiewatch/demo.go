@@ -84,7 +84,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var d demoFlags
-	var lc liveConfig
+	var lc demoLiveConfig
 	fs.BoolVar(&lc.live, "live", false, "run the app, victim and attacker on loopback and capture on lo (root or CAP_NET_RAW)")
 	fs.DurationVar(&lc.duration, "duration", time.Minute, "--live: stop after this long (Ctrl-C stops earlier)")
 	fs.DurationVar(&lc.every, "every", 3*time.Second, "--live: pause between the victim's (and attacker's) steps")
@@ -109,7 +109,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	if lc.live {
-		return runLive(lc, d, stdout, stderr) // demo_live.go
+		return runDemoLive(lc, d, stdout, stderr) // demo_live.go
 	}
 	if d.narrated() {
 		fmt.Fprint(stdout, demoIntro)

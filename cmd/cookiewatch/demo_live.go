@@ -25,8 +25,8 @@ import (
 	"github.com/cookiewatch/cookiewatch/rules"
 )
 
-// liveConfig is what the demo's --live flags say.
-type liveConfig struct {
+// demoLiveConfig is what the demo's --live flags say.
+type demoLiveConfig struct {
 	live            bool
 	duration, every time.Duration
 	attacker        bool
@@ -50,12 +50,12 @@ or give the binary the capabilities once and run it as yourself afterwards:
 cookiewatch demo shows the same story from a capture recorded this way.
 `
 
-// runLive is `cookiewatch demo --live`: the app, the victim and the attacker
+// runDemoLive is `cookiewatch demo --live`: the app, the victim and the attacker
 // of package demoapp on loopback addresses, captured on lo by the demo's own
 // small capture loop (demoapp.Loopback; a general live source belongs to
 // package capture), findings printed as they happen, then the full report of
 // everything captured, in the requested format.
-func runLive(lc liveConfig, d demoFlags, stdout, stderr io.Writer) int {
+func runDemoLive(lc demoLiveConfig, d demoFlags, stdout, stderr io.Writer) int {
 	if lc.duration <= 0 || lc.every <= 0 {
 		fmt.Fprintln(stderr, "cookiewatch demo: --duration and --every must be positive")
 		return exitError

@@ -261,7 +261,7 @@ func TestHelpExamples(t *testing.T) {
 	if code := run([]string{"--help"}, nil, &o, &e); code != exitClean {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, want := range []string{"Forensics on a capture file", "cookiewatch -r incident.pcapng", "mirror (SPAN) port", "| cookiewatch -r -", "Classroom", "cookiewatch demo --explain", "--format html -o report.html", "-explain", "-q"} {
+	for _, want := range []string{"Forensics on a capture file", "cookiewatch -r incident.pcapng", "mirror (SPAN) port", "cookiewatch -i eth1", "Classroom", "cookiewatch demo --explain", "--format html -o report.html", "-explain", "-q"} {
 		if !strings.Contains(e.String(), want) {
 			t.Errorf("cookiewatch --help lacks %q", want)
 		}

@@ -39,6 +39,8 @@ func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
 const usageText = `Usage: cookiewatch -r FILE [-r FILE...] [options] [BPF filter expression]
+       cookiewatch -i INTERFACE [-w FILE] [options] [BPF filter expression]
+       cookiewatch -D
        cookiewatch demo [--live] [--explain] [--format FORMAT] [-o FILE]
        cookiewatch rules [RULE-ID]
 
@@ -47,21 +49,26 @@ reassembles TCP, parses plaintext HTTP/1.x on any port and reports session
 cookies sent or set in cleartext, cookies set without the attributes that
 protect them, credentials and session IDs in requests, and sessions replayed
 or leaked across connections (see docs/rules.md).
-Cookie values are redacted unless --show-values.
+Cookie values are redacted unless --show-values. With -i it captures live
+(tcpdump's flags), streams findings as they are found and, at SIGINT or
+SIGTERM, flushes every open connection and prints the final report and
+statistics.
 
 Examples:
   Forensics on a capture file:
     cookiewatch -r incident.pcapng --hosts                 # host report, then findings by host
     cookiewatch -r incident.pcapng --explain               # each finding in plain words, with the fix
     cookiewatch -r incident.pcapng --format html -o report.html   # one page to hand to the developers
-  Live, from a mirror (SPAN) port or a tap on eth1 (needs root or CAP_NET_RAW for tcpdump):
-    tcpdump -i eth1 -U -w - 'tcp' | cookiewatch -r - --format json
+  Live, from a mirror (SPAN) port or a tap on eth1 (root or CAP_NET_RAW):
+    cookiewatch -i eth1 --format json --stats 60 -w evidence.pcap tcp   # JSON Lines as found
+    cookiewatch -D                                         # list interfaces
   Classroom:
     cookiewatch demo                                       # a recorded login, cookie theft and replay
     cookiewatch demo --explain                             # and what each finding means
     sudo cookiewatch demo --live                           # the same, live on loopback
 
 Exit status: 0 no finding at or above --fail-on, 1 at least one, 2 error.
+Live capture (-i) exits 0 after a clean stop (signal, -c, --duration), 2 on an error.
 
 Options:
 `
@@ -88,6 +95,7 @@ type config struct {
 	explain   bool         // --explain: each finding in plain words
 	quiet     bool         // -q: no progress bar, no summary line on stderr
 	progress  *progressBar // progress.go; nil when not drawn
+	live      liveConfig
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -115,7 +123,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.policy, "policy", "", "read the policy `file` (YAML; see docs/policy.example.yaml)")
 	fs.StringVar(&cfg.baseline, "baseline", "", "report only findings whose fingerprint is not in this previous JSON report `file`")
 	fs.StringVar(&cfg.failOn, "fail-on", "", "exit 1 when a reported finding has this `severity` or higher: info, low, medium, high, critical or none (default high, or the policy's fail_on)")
-	fs.DurationVar(&cfg.capture.IdleTimeout, "idle-timeout", 0, "flush TCP connections idle this long in capture time (default 2m)")
+	fs.DurationVar(&cfg.capture.IdleTimeout, "idle-timeout", 0, "flush TCP connections idle this long in capture time (live: wall-clock time) (default 2m)")
 	fs.IntVar(&cfg.limits.MaxHeaderBytes, "max-header-bytes", 0, "largest HTTP header block parsed, in bytes (default 65536)")
 	fs.BoolVar(&cfg.hosts, "hosts", false, "print the host report (TLS, plaintext, HSTS, exposed session cookies, findings) before the findings")
 	fs.DurationVar(&cfg.correlate.Window, "window", 0, "correlation window in capture time: session reuse within it, idle session values evicted after it (default 1h)")
@@ -131,6 +139,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.keylog, "tls-keylog", "", "decrypt TLS with the secrets in NSS key log `file` (SSLKEYLOGFILE); pcapng Decryption Secrets Blocks are used too")
 	fs.BoolVar(&cfg.explain, "explain", false, "explain each finding in plain words: the attack, who can exploit it, the fix for the framework that set the cookie")
 	fs.BoolVar(&cfg.quiet, "q", false, "quiet: no progress bar and no summary line on standard error")
+	addLiveFlags(fs, &cfg.live)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean
@@ -148,10 +157,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cfg.filter = strings.Join(rest, " ")
 	}
 	cfg.capture.Filter = cfg.filter
-	if len(cfg.files) == 0 {
-		fmt.Fprintln(stderr, "cookiewatch: no input: give a capture file with -r FILE (see -h)")
-		return exitError
-	}
 	switch cfg.format {
 	case "table", "json", "jsonl", "csv", "sarif", "html":
 	default:
@@ -181,6 +186,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 			failOn, failNever = s, false
 		}
+	}
+	if cfg.live.liveMode() { // after the policy: live findings are judged by it too
+		ctx, stop := signalContext()
+		defer stop()
+		return runLive(ctx, cfg, stdout, stderr)
+	}
+	if len(cfg.files) == 0 {
+		fmt.Fprintln(stderr, "cookiewatch: no input: give a capture file with -r FILE or an interface with -i IFACE (see -h)")
+		return exitError
 	}
 	var known map[string]bool
 	if cfg.baseline != "" {
