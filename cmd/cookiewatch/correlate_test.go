@@ -19,9 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket/pcap"
-	"github.com/google/gopacket/pcapgo"
-
 	"github.com/cookiewatch/cookiewatch/capture/capturetest"
 )
 
@@ -277,77 +274,5 @@ func TestLoopbackTLSLeak(t *testing.T) {
 	h := hostByName(summary["hosts"].([]any), "app.test")
 	if h == nil || h["seen"] != "both" || !slices.Contains(h["tls_versions"].([]any), any("TLS 1.3")) {
 		t.Errorf("summary host app.test: %v", h)
-	}
-}
-
-// startLoopbackCapture records packets on lo matching filter into a pcap
-// file until the returned function is called; it returns the file's path.
-// It needs CAP_NET_RAW (see needPrivilege).
-func startLoopbackCapture(t *testing.T, filter string) func() string {
-	t.Helper()
-	inactive, err := pcap.NewInactiveHandle("lo")
-	if err != nil {
-		needPrivilege(t, err)
-	}
-	must(t, inactive.SetSnapLen(65535))
-	must(t, inactive.SetBufferSize(32<<20)) // ring slots are snaplen-sized: the default 2 MB drops packets
-	must(t, inactive.SetImmediateMode(true))
-	must(t, inactive.SetTimeout(50*time.Millisecond))
-	h, err := inactive.Activate()
-	inactive.CleanUp()
-	if err != nil {
-		needPrivilege(t, err)
-	}
-	t.Cleanup(h.Close)
-	must(t, h.SetBPFFilter(filter))
-	path := filepath.Join(t.TempDir(), "loopback-tls.pcap")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw := pcapgo.NewWriter(out)
-	must(t, pw.WriteFileHeader(65535, h.LinkType()))
-	stopc := make(chan struct{})
-	done := make(chan error)
-	go func() {
-		var err error
-		deadline := time.Now().Add(60 * time.Second)
-		stopping := false
-		for time.Now().Before(deadline) {
-			if !stopping {
-				select {
-				case <-stopc:
-					stopping, deadline = true, time.Now().Add(time.Second) // drain what the kernel still holds
-				default:
-				}
-			}
-			data, ci, rerr := h.ReadPacketData()
-			if rerr == pcap.NextErrorTimeoutExpired {
-				continue
-			}
-			if rerr != nil {
-				err = rerr
-				break
-			}
-			if err = pw.WritePacket(ci, data); err != nil {
-				break
-			}
-		}
-		if !stopping {
-			<-stopc
-		}
-		done <- err
-	}()
-	return func() string {
-		time.Sleep(300 * time.Millisecond)
-		close(stopc)
-		if err := <-done; err != nil {
-			t.Fatalf("capture on lo: %v", err)
-		}
-		must(t, out.Close())
-		if st, err := h.Stats(); err == nil && st.PacketsDropped > 0 {
-			t.Errorf("the kernel dropped %d packets: the capture is incomplete", st.PacketsDropped)
-		}
-		return path
 	}
 }

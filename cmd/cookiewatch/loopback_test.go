@@ -32,76 +32,7 @@ func TestLoopbackCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-
-	inactive, err := pcap.NewInactiveHandle("lo")
-	if err != nil {
-		ln.Close()
-		needPrivilege(t, err)
-	}
-	defer inactive.CleanUp()
-	must(t, inactive.SetSnapLen(65535))
-	// With TPACKET_V2 each ring slot is snaplen-sized: libpcap's default 2 MB
-	// buffer would hold a few dozen packets and the kernel would drop the rest.
-	must(t, inactive.SetBufferSize(32<<20))
-	must(t, inactive.SetImmediateMode(true))
-	must(t, inactive.SetTimeout(50*time.Millisecond))
-	h, err := inactive.Activate()
-	if err != nil {
-		ln.Close()
-		needPrivilege(t, err)
-	}
-	defer h.Close()
-	must(t, h.SetBPFFilter(fmt.Sprintf("tcp port %d", port)))
-
-	path := filepath.Join(t.TempDir(), "loopback.pcap")
-	if p := os.Getenv("COOKIEWATCH_KEEP_PCAP"); p != "" {
-		path = p // keep the capture for inspection
-	}
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw := pcapgo.NewWriter(out)
-	must(t, pw.WriteFileHeader(65535, h.LinkType()))
-
-	// Capture in the background until told to stop (bounded by the deadline too).
-	stop := make(chan struct{})
-	captured := make(chan int)
-	var captureErr error
-	go func() {
-		n := 0
-		stopping := false
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			if !stopping {
-				select {
-				case <-stop:
-					// Keep reading a little longer: the kernel hands packets
-					// over in blocks, so some may still be on their way.
-					stopping = true
-					deadline = time.Now().Add(time.Second)
-				default:
-				}
-			}
-			data, ci, err := h.ReadPacketData()
-			if err == pcap.NextErrorTimeoutExpired {
-				continue
-			}
-			if err != nil {
-				captureErr = err
-				break
-			}
-			if err := pw.WritePacket(ci, data); err != nil {
-				captureErr = err
-				break
-			}
-			n++
-		}
-		if !stopping {
-			<-stop
-		}
-		captured <- n
-	}()
+	stop := startLoopbackCapture(t, fmt.Sprintf("tcp port %d", port))
 
 	// A login-like app: /login sets a session cookie without Secure or SameSite.
 	mux := http.NewServeMux()
@@ -133,16 +64,10 @@ func TestLoopbackCapture(t *testing.T) {
 		resp.Body.Close()
 	}
 	client.CloseIdleConnections()
-	time.Sleep(300 * time.Millisecond) // let the last packets reach the capture
-	close(stop)
-	if n := <-captured; n == 0 || captureErr != nil {
-		t.Fatalf("captured %d packets on lo, error %v", n, captureErr)
-	}
-	must(t, out.Close())
-	if st, err := h.Stats(); err == nil {
-		t.Logf("libpcap: %d received, %d dropped by kernel, %d by interface", st.PacketsReceived, st.PacketsDropped, st.PacketsIfDropped)
-		if st.PacketsDropped > 0 {
-			t.Errorf("the kernel dropped %d packets: the test's capture is incomplete", st.PacketsDropped)
+	path := stop()
+	if p := os.Getenv("COOKIEWATCH_KEEP_PCAP"); p != "" { // keep the capture for inspection
+		if data, err := os.ReadFile(path); err == nil {
+			os.WriteFile(p, data, 0o644)
 		}
 	}
 
@@ -204,5 +129,77 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// startLoopbackCapture records packets on lo matching filter into a pcap
+// file until the returned function is called; it returns the file's path.
+// It needs CAP_NET_RAW (see needPrivilege).
+func startLoopbackCapture(t *testing.T, filter string) func() string {
+	t.Helper()
+	inactive, err := pcap.NewInactiveHandle("lo")
+	if err != nil {
+		needPrivilege(t, err)
+	}
+	must(t, inactive.SetSnapLen(65535))
+	must(t, inactive.SetBufferSize(32<<20)) // ring slots are snaplen-sized: the default 2 MB drops packets
+	must(t, inactive.SetImmediateMode(true))
+	must(t, inactive.SetTimeout(50*time.Millisecond))
+	h, err := inactive.Activate()
+	inactive.CleanUp()
+	if err != nil {
+		needPrivilege(t, err)
+	}
+	t.Cleanup(h.Close)
+	must(t, h.SetBPFFilter(filter))
+	path := filepath.Join(t.TempDir(), "loopback.pcap")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := pcapgo.NewWriter(out)
+	must(t, pw.WriteFileHeader(65535, h.LinkType()))
+	stopc := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		var err error
+		deadline := time.Now().Add(60 * time.Second)
+		stopping := false
+		for time.Now().Before(deadline) {
+			if !stopping {
+				select {
+				case <-stopc:
+					stopping, deadline = true, time.Now().Add(time.Second) // drain what the kernel still holds
+				default:
+				}
+			}
+			data, ci, rerr := h.ReadPacketData()
+			if rerr == pcap.NextErrorTimeoutExpired {
+				continue
+			}
+			if rerr != nil {
+				err = rerr
+				break
+			}
+			if err = pw.WritePacket(ci, data); err != nil {
+				break
+			}
+		}
+		if !stopping {
+			<-stopc
+		}
+		done <- err
+	}()
+	return func() string {
+		time.Sleep(300 * time.Millisecond)
+		close(stopc)
+		if err := <-done; err != nil {
+			t.Fatalf("capture on lo: %v", err)
+		}
+		must(t, out.Close())
+		if st, err := h.Stats(); err == nil && st.PacketsDropped > 0 {
+			t.Errorf("the kernel dropped %d packets: the capture is incomplete", st.PacketsDropped)
+		}
+		return path
 	}
 }
