@@ -258,11 +258,22 @@ func EvaluateResponse(resp *httpparse.Response, tls bool, opt Options) []Finding
 
 func evaluate(obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options) []Finding {
 	var out []Finding
+	var msg Finding // what every finding of this message shares, built once
 	setIndex := 0
 	for pos, o := range obs {
 		if o.Kind == KindSetCookie {
 			setIndex++
 		}
+		// What every finding of this observation shares, built on its
+		// first finding only (most observations fire no rule).
+		var (
+			built bool
+			value *Value
+			attrs *Attributes
+			g     FrameworkGuess
+			fw    FrameworkInfo
+			sess  Session
+		)
 		for i, r := range catalogue {
 			if opt.Disabled[r.ID] || !r.applies(o) {
 				continue
@@ -271,26 +282,41 @@ func evaluate(obs []Observation, m *httpparse.Message, req *httpparse.Request, r
 			if sev == SeverityInvalid {
 				continue
 			}
-			f := base(r, m, req, tls(o), opt)
+			if msg.Count == 0 {
+				msg = base(m, req, opt)
+			}
+			if !built {
+				built = true
+				switch o.Kind {
+				case KindSetCookie:
+					value, attrs = newValue(o.Value, opt.ShowValues), newAttributes(o.SetCookie)
+				case KindCookie, KindURLParam, KindRefererParam:
+					value = newValue(o.Value, opt.ShowValues)
+				}
+				g = GuessFramework(o.Class.Owner, hints.Server, hints.PoweredBy)
+				d, _ := FrameworkByID(g.ID)
+				fw = FrameworkInfo{ID: d.ID, Name: d.Name, Reason: g.Reason}
+				sess = Session{o.Session, o.Class.Confidence.String(), o.Class.Reason}
+			}
+			f := msg
+			f.Rule, f.Title, f.Confidence, f.CWE = r.ID, r.Title, r.Confidence, r.CWE
+			f.TLS = tls(o)
 			f.Severity, f.order, f.pos = sev, i, pos
 			f.Subject, f.Cookie = o.Kind.String(), o.Name
-			f.Session = Session{o.Session, o.Class.Confidence.String(), o.Class.Reason}
-			g := GuessFramework(o.Class.Owner, hints.Server, hints.PoweredBy)
-			fw, _ := FrameworkByID(g.ID)
-			f.Framework = FrameworkInfo{ID: fw.ID, Name: fw.Name, Reason: g.Reason}
+			f.Session, f.Framework = sess, fw
 			f.Fix = Remediation(r, g.ID)
 			switch o.Kind {
 			case KindSetCookie:
 				f.Direction = "response"
-				f.Value = newValue(o.Value, opt.ShowValues)
-				f.Status, f.Attrs, f.Deletion = resp.Status, newAttributes(o.SetCookie), o.Deletion
+				f.Value = value
+				f.Status, f.Attrs, f.Deletion = resp.Status, attrs, o.Deletion
 				f.LineIndex = setIndex - 1
 				if opt.ShowValues {
 					f.Line = o.SetCookie.Raw
 				}
 			case KindCookie:
 				f.Direction = "request"
-				f.Value = newValue(o.Value, opt.ShowValues)
+				f.Value = value
 				f.LineIndex = o.Line
 				if opt.ShowValues && f.LineIndex < len(req.Headers) {
 					f.Line = req.Headers[f.LineIndex].Value
@@ -299,7 +325,7 @@ func evaluate(obs []Observation, m *httpparse.Message, req *httpparse.Request, r
 				f.Direction, f.Scheme = "request", o.Scheme // the credentials stay out, even with ShowValues
 			case KindURLParam, KindRefererParam:
 				f.Direction = "request"
-				f.Value = newValue(o.Value, opt.ShowValues)
+				f.Value = value
 			}
 			if resp != nil && f.Direction == "response" {
 				f.Status = resp.Status
@@ -313,11 +339,11 @@ func evaluate(obs []Observation, m *httpparse.Message, req *httpparse.Request, r
 
 func tls(o Observation) bool { return o.TLS }
 
-func base(r Rule, m *httpparse.Message, req *httpparse.Request, tls bool, opt Options) Finding {
+// base is what every finding of a message shares (Count is 1: set means built).
+func base(m *httpparse.Message, req *httpparse.Request, opt Options) Finding {
 	f := Finding{
-		Rule: r.ID, Title: r.Title, Severity: r.Severity, Confidence: r.Confidence, CWE: r.CWE,
 		Client: m.Client, Server: m.Server, Frame: m.Frame, Time: m.Time, LastTime: m.Time,
-		TLS: tls, Truncated: m.Truncated, Count: 1,
+		Truncated: m.Truncated, Count: 1,
 	}
 	if req != nil {
 		f.Host, f.Method, f.Path = req.Host, req.Method, req.Path
@@ -383,22 +409,37 @@ func Fingerprint(rule, host, name string) string {
 // merged agree with one filled alone; Count and LastTime grow.
 type Aggregator struct {
 	Each  bool
-	index map[string]int
-	list  []Finding
+	index map[aggKey]*Finding
+	list  []*Finding // one allocation per finding kept: growing the list copies pointers only
+}
+
+// aggKey is Key as a comparable value, without building a string.
+type aggKey struct{ rule, host, cookie string }
+
+func (f *Finding) aggKey() aggKey {
+	h := f.Host
+	for i := 0; i < len(h); i++ {
+		if 'A' <= h[i] && h[i] <= 'Z' {
+			h = strings.ToLower(h)
+			break
+		}
+	}
+	return aggKey{f.Rule, h, f.Cookie}
 }
 
 // Add records f and reports whether it is new (not folded into an earlier one).
 func (a *Aggregator) Add(f Finding) bool {
 	if a.Each {
-		a.list = append(a.list, f)
+		nf := new(Finding)
+		*nf = f
+		a.list = append(a.list, nf)
 		return true
 	}
 	if a.index == nil {
-		a.index = map[string]int{}
+		a.index = map[aggKey]*Finding{}
 	}
-	k := f.Key()
-	if i, ok := a.index[k]; ok {
-		g := &a.list[i]
+	k := f.aggKey()
+	if g, ok := a.index[k]; ok {
 		count, last, sev := g.Count+f.Count, g.LastTime, g.Severity
 		if f.LastTime.After(last) {
 			last = f.LastTime
@@ -412,8 +453,10 @@ func (a *Aggregator) Add(f Finding) bool {
 		g.Count, g.LastTime, g.Severity = count, last, sev
 		return false
 	}
-	a.index[k] = len(a.list)
-	a.list = append(a.list, f)
+	nf := new(Finding) // f itself must not escape: folded occurrences cost nothing
+	*nf = f
+	a.index[k] = nf
+	a.list = append(a.list, nf)
 	return true
 }
 
@@ -437,6 +480,7 @@ func evidenceBefore(x, y Finding) bool {
 // occurrence had been added to a.
 func (a *Aggregator) Merge(o *Aggregator) {
 	for _, f := range o.list {
+		f := *f
 		a.Add(f)
 	}
 }
@@ -447,7 +491,10 @@ func (a *Aggregator) Len() int { return len(a.list) }
 // Findings returns the findings in a total order: file, frame, catalogue
 // order, then the remaining fields, so output is reproducible.
 func (a *Aggregator) Findings() []Finding {
-	out := slices.Clone(a.list)
+	out := make([]Finding, len(a.list))
+	for i, f := range a.list {
+		out[i] = *f
+	}
 	slices.SortStableFunc(out, Compare)
 	return out
 }
