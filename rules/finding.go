@@ -248,16 +248,26 @@ func (opt Options) severity(r Rule, o Observation) Severity {
 // EvaluateRequest returns the findings for one request. hints are the stack
 // headers last seen from the request's host, if any.
 func EvaluateRequest(req *httpparse.Request, tls bool, hints Hints, opt Options) []Finding {
-	return evaluate(observeRequest(req, tls, opt), &req.Message, req, nil, hints, opt)
+	return AppendRequest(nil, req, tls, hints, opt)
+}
+
+// AppendRequest is EvaluateRequest appending to dst (a caller's reused
+// buffer: the hot path then allocates no slice per message).
+func AppendRequest(dst []Finding, req *httpparse.Request, tls bool, hints Hints, opt Options) []Finding {
+	return evaluate(dst, observeRequest(req, tls, opt), &req.Message, req, nil, hints, opt)
 }
 
 // EvaluateResponse returns the findings for one response.
 func EvaluateResponse(resp *httpparse.Response, tls bool, opt Options) []Finding {
-	return evaluate(observeResponse(resp, tls, opt), &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt)
+	return AppendResponse(nil, resp, tls, opt)
 }
 
-func evaluate(obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options) []Finding {
-	var out []Finding
+// AppendResponse is EvaluateResponse appending to dst.
+func AppendResponse(dst []Finding, resp *httpparse.Response, tls bool, opt Options) []Finding {
+	return evaluate(dst, observeResponse(resp, tls, opt), &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt)
+}
+
+func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options) []Finding {
 	var msg Finding // what every finding of this message shares, built once
 	setIndex := 0
 	for pos, o := range obs {

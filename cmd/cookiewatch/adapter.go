@@ -33,6 +33,8 @@ type pipeline struct {
 
 	// found, when set (live capture), takes every finding instead of agg.
 	found func(rules.Finding)
+
+	scratch []rules.Finding // reused by add: one message's findings
 }
 
 func newPipeline(cfg config, agg *rules.Aggregator) *pipeline {
@@ -169,7 +171,8 @@ func headerIs(name, want string) bool {
 // Request implements httpparse.Handler.
 func (c *conn) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
 	p := c.p
-	p.add(rules.EvaluateRequest(req, false, c.hints, p.opts))
+	p.scratch = rules.AppendRequest(p.scratch[:0], req, false, c.hints, p.opts)
+	p.add(p.scratch)
 	p.feed.request(p.file, req)
 }
 
@@ -177,7 +180,8 @@ func (c *conn) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
 func (c *conn) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
 	p := c.p
 	c.noteHints(resp.Headers)
-	p.add(rules.EvaluateResponse(resp, false, p.opts))
+	p.scratch = rules.AppendResponse(p.scratch[:0], resp, false, p.opts)
+	p.add(p.scratch)
 	p.feed.response(p.file, resp)
 }
 
