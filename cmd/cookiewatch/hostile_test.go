@@ -247,7 +247,7 @@ func TestHostileTinyConnections(t *testing.T) {
 	// Many connections (no handshake) each sending one header line and
 	// never finishing the block: each holds a partial header until it is
 	// evicted or flushed, so held memory follows --max-conns, not their number.
-	n := scale(200_000)
+	n := scale(1_000_000)
 	const maxConns = 10_000
 	var cfg config
 	cfg.capture.MaxConns = maxConns
