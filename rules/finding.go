@@ -509,6 +509,14 @@ func (a *Aggregator) Findings() []Finding {
 	return out
 }
 
+// Release is Findings for the last reader: it also drops the aggregator's
+// own references, so the findings are held once, not twice, from then on.
+func (a *Aggregator) Release() []Finding {
+	out := a.Findings()
+	a.list, a.index = nil, nil
+	return out
+}
+
 // Compare orders findings totally for reports.
 func Compare(x, y Finding) int {
 	return cmp.Or(

@@ -80,13 +80,14 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 		wg.Wait()
 		<-merged
 		var shardStats []capture.Stats
-		for _, r := range res {
+		for i, r := range res {
 			if r.open != nil {
 				return sum, nil, r.open
 			}
 			shardStats = append(shardStats, r.stats)
 			if r.p != nil {
 				p.merge(r.p)
+				res[i].p = nil // its findings live on in agg: let the worker's copy go
 			}
 		}
 		cstats.Add(capture.MergeShards(shardStats))
@@ -101,7 +102,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 	p.occurrences += corr.occurrences
 	agg.Merge(corr.agg)
 	fillSummary(&sum, cstats, p)
-	fs := agg.Findings()
+	fs := agg.Release() // the aggregator is not used again: no second copy
 	sum.Findings = len(fs)
 	sum.Hosts = hostRows(cc, fs)
 	sum.Correlation = correlationSummary(cc)
