@@ -152,13 +152,13 @@ func TestLiveCapture(t *testing.T) {
 	const users, visits = 12, 2
 	login(t, p, base, "user0", visits)
 	// Findings stream: the first login shows before any exit.
-	if !lp.waitFor(5*time.Second, func(stdout, _ []string) bool { return containsLine(stdout, `"rule":"cleartext-set-cookie"`) }) {
+	if !lp.waitFor(15*time.Second, func(stdout, _ []string) bool { return containsLine(stdout, `"rule":"cleartext-set-cookie"`) }) {
 		t.Fatal("no finding streamed within 5s of the first login")
 	}
 	for i := 1; i < users; i++ {
 		login(t, p, base, fmt.Sprintf("user%d", i), visits)
 	}
-	if !lp.waitFor(5*time.Second, func(_, stderr []string) bool { return containsLine(stderr, "stats:") }) {
+	if !lp.waitFor(15*time.Second, func(_, stderr []string) bool { return containsLine(stderr, "stats:") }) {
 		t.Error("no periodic statistics with --stats 1")
 	}
 	_, before := lp.lines()
@@ -294,7 +294,7 @@ func TestLiveTableAny(t *testing.T) {
 	}
 	// Four distinct (rule, host, cookie) keys above info: four such lines,
 	// however many users.
-	if !lp.waitFor(5*time.Second, func(stdout, _ []string) bool { return len(notInfoLines(stdout)) >= 4 }) {
+	if !lp.waitFor(15*time.Second, func(stdout, _ []string) bool { return len(notInfoLines(stdout)) >= 4 }) {
 		stdout, _ := lp.lines()
 		t.Fatalf("streamed lines before SIGINT: %q", stdout)
 	}
@@ -385,7 +385,7 @@ func TestLiveSIGTERMMidResponse(t *testing.T) {
 			got = append(got, buf[:n]...)
 		}
 	}
-	if !lp.waitFor(5*time.Second, func(stdout, _ []string) bool { return containsLine(stdout, `"cookie":"sessionid"`) }) {
+	if !lp.waitFor(15*time.Second, func(stdout, _ []string) bool { return containsLine(stdout, `"cookie":"sessionid"`) }) {
 		t.Fatal("the complete header block was not reported while running")
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -604,7 +604,7 @@ func TestLiveIdleFlushByWallClock(t *testing.T) {
 	defer c.Close()
 	fmt.Fprintf(c, "GET /inbox HTTP/1.1\r\nHost: idle.test\r\nCookie: sessionid=%s\r\nAccept: ", strings.Repeat("q", 24))
 	sent := time.Now()
-	if !lp.waitFor(6*time.Second, func(stdout, _ []string) bool { return containsLine(stdout, `"cookie":"sessionid"`) }) {
+	if !lp.waitFor(15*time.Second, func(stdout, _ []string) bool { return containsLine(stdout, `"cookie":"sessionid"`) }) {
 		t.Fatal("the idle connection was not flushed by wall-clock time while running")
 	}
 	if el := time.Since(sent); el < time.Second {
