@@ -161,6 +161,12 @@ func compareSetCookie(line string) string {
 	// (difference 5); compare only when every attribute value is clean.
 	clean := true
 	for _, av := range strings.Split(line, ";")[1:] {
+		// net/http does not trim around the '=' of an attribute ("Secure =1",
+		// "Max-Age= 1" are unknown or invalid there, honoured by the RFC's
+		// algorithm): with the last occurrence winning, compare none then.
+		if n, v, ok := strings.Cut(trimWSP(av), "="); ok && (n != trimWSP(n) || v != trimWSP(v)) {
+			clean = false
+		}
 		_, v, _ := strings.Cut(av, "=")
 		v = trimWSP(v)
 		for i := 0; i < len(v); i++ {
@@ -187,10 +193,15 @@ func compareSetCookie(line string) string {
 	// accepts (difference 6): with the last occurrence winning, a line with
 	// such a value can end differently, so compare only without one.
 	stdMaxAgeOK := true
+	// net/http also does not trim around the '=' ("Max-Age= 1" and
+	// "Max-Age =1" are ignored there, honoured by the RFC's algorithm).
 	for _, av := range strings.Split(line, ";")[1:] {
-		n, v, _ := strings.Cut(av, "=")
+		n, v, _ := strings.Cut(trimWSP(av), "=")
 		if strings.EqualFold(trimWSP(n), "max-age") {
-			v = trimWSP(v)
+			if n != trimWSP(n) || v != trimWSP(v) {
+				stdMaxAgeOK = false
+				continue
+			}
 			if secs, err := strconv.Atoi(v); err != nil || (secs != 0 && v[0] == '0') || strings.HasPrefix(v, "+") {
 				stdMaxAgeOK = false
 			}
