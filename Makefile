@@ -60,11 +60,13 @@ testdata: deps
 # is written to the package's testdata/fuzz/<Target>/ by go test: commit it
 # (it then runs in every go test) and name the fix after it.
 fuzz: deps
-	@set -e; for pkg in $(FUZZ_PKGS); do \
+	@failed=""; for pkg in $(FUZZ_PKGS); do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+			echo "== $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$pkg:$$t"; \
 		done; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz targets that found a failing input:$$failed"; exit 1; fi
 
 # The CI's bounded fuzz run: every target for FUZZCI_TIME.
 fuzz-ci:
