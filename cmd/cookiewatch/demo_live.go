@@ -51,9 +51,9 @@ cookiewatch demo shows the same story from a capture recorded this way.
 `
 
 // runDemoLive is `cookiewatch demo --live`: the app, the victim and the attacker
-// of package demoapp on loopback addresses, captured on lo by the demo's own
-// small capture loop (demoapp.Loopback; a general live source belongs to
-// package capture), findings printed as they happen, then the full report of
+// of package demoapp on loopback addresses, captured on lo (demoapp.Loopback:
+// capture.OpenLive with a read loop that drains on stop), findings printed
+// as they happen, then the full report of
 // everything captured, in the requested format.
 func runDemoLive(lc demoLiveConfig, d demoFlags, stdout, stderr io.Writer) int {
 	if lc.duration <= 0 || lc.every <= 0 {

@@ -3,25 +3,25 @@ package demoapp
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcap"
+
+	"github.com/cookiewatch/cookiewatch/capture"
 )
 
 // ErrNoPrivilege means the process may not capture packets: it needs root
 // or the CAP_NET_RAW capability.
 var ErrNoPrivilege = errors.New("demoapp: capturing on the loopback interface needs root or CAP_NET_RAW")
 
-// Loopback captures on the loopback interface "lo" with libpcap. It is the
-// demo's own small live source, set up as cmd/cookiewatch's loopback test
-// does (32 MB buffer, immediate mode, draining on stop); a general live
-// capture (-i) belongs to package capture.
+// Loopback captures on the loopback interface "lo" for the demo. It opens
+// lo with capture.OpenLive (immediate mode, 32 MB ring, filter in the
+// kernel) and adds the demo's own read loop, which drains on stop.
 type Loopback struct {
-	h    *pcap.Handle
+	src  *capture.Live
 	once sync.Once
 }
 
@@ -31,46 +31,21 @@ const Snaplen = 262144
 // OpenLoopback starts capturing on lo with a BPF filter. A missing
 // privilege is reported as ErrNoPrivilege.
 func OpenLoopback(filter string) (*Loopback, error) {
-	in, err := pcap.NewInactiveHandle("lo")
+	// With TPACKET_V2 each ring slot is snaplen-sized: libpcap's default 2 MB
+	// buffer holds only a few packets and the kernel would drop the rest.
+	src, err := capture.OpenLive(capture.LiveConfig{Interface: "lo", Snaplen: Snaplen, BufferSize: 32 << 20,
+		ReadTimeout: 50 * time.Millisecond, Filter: filter})
+	if errors.Is(err, capture.ErrPermission) {
+		return nil, fmt.Errorf("%w (%v)", ErrNoPrivilege, err)
+	}
 	if err != nil {
-		return nil, privilege(err)
+		return nil, fmt.Errorf("demoapp: capture on lo: %w", err)
 	}
-	defer in.CleanUp()
-	for _, e := range []error{
-		in.SetSnapLen(Snaplen),
-		// With TPACKET_V2 each ring slot is snaplen-sized: the default 2 MB
-		// buffer holds only a few packets and the kernel would drop the rest.
-		in.SetBufferSize(32 << 20),
-		in.SetImmediateMode(true),
-		in.SetTimeout(50 * time.Millisecond),
-	} {
-		if e != nil {
-			return nil, fmt.Errorf("demoapp: lo: %w", e)
-		}
-	}
-	h, err := in.Activate()
-	if err != nil {
-		return nil, privilege(err)
-	}
-	if filter != "" {
-		if err := h.SetBPFFilter(filter); err != nil {
-			h.Close()
-			return nil, fmt.Errorf("demoapp: BPF filter %q: %w", filter, err)
-		}
-	}
-	return &Loopback{h: h}, nil
-}
-
-func privilege(err error) error {
-	s := strings.ToLower(err.Error())
-	if strings.Contains(s, "permission") || strings.Contains(s, "not permitted") {
-		return fmt.Errorf("%w (%v)", ErrNoPrivilege, err)
-	}
-	return fmt.Errorf("demoapp: capture on lo: %w", err)
+	return &Loopback{src: src}, nil
 }
 
 // LinkType is the link type of captured frames (Ethernet on Linux lo).
-func (l *Loopback) LinkType() layers.LinkType { return l.h.LinkType() }
+func (l *Loopback) LinkType() layers.LinkType { return l.src.LinkType() }
 
 // Run hands every captured frame to fn, in the calling goroutine, until stop
 // is closed; then it keeps reading until the kernel has nothing more for
@@ -89,7 +64,7 @@ func (l *Loopback) Run(stop <-chan struct{}, fn func(data []byte, ci gopacket.Ca
 		} else if now := time.Now(); now.After(drainUntil) || now.Sub(quietSince) > 200*time.Millisecond {
 			return nil
 		}
-		data, ci, err := l.h.ReadPacketData()
+		data, ci, err := l.src.ReadPacketData()
 		if err == pcap.NextErrorTimeoutExpired {
 			continue
 		}
@@ -104,12 +79,12 @@ func (l *Loopback) Run(stop <-chan struct{}, fn func(data []byte, ci gopacket.Ca
 // Dropped returns the packets the kernel dropped because the capture fell
 // behind (0 when libpcap cannot tell).
 func (l *Loopback) Dropped() int {
-	st, err := l.h.Stats()
+	st, err := l.src.Stats()
 	if err != nil {
 		return 0
 	}
-	return st.PacketsDropped
+	return int(st.Dropped)
 }
 
 // Close stops the capture; later calls do nothing.
-func (l *Loopback) Close() { l.once.Do(l.h.Close) }
+func (l *Loopback) Close() { l.once.Do(l.src.Close) }
