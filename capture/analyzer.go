@@ -300,7 +300,7 @@ func (a *Analyzer) Run(src Source) error {
 		}
 	}
 	plt, _ := src.(PacketLinkTyper)
-	err := a.loop(src, fileLT, plt)
+	err := a.guardedLoop(src, fileLT, plt)
 	a.flushAll()
 	return err
 }
@@ -314,6 +314,7 @@ type zeroCopySource interface {
 
 func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper) error {
 	read := src.ReadPacketData
+	ss, _ := src.(*ShardSource)
 	if zc, ok := src.(zeroCopySource); ok {
 		read = zc.ZeroCopyReadPacketData
 	}
@@ -368,6 +369,9 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 			}
 		}
 		a.tick(ts) // before the packet: a connection idle too long ends first
+		if ss != nil && ss.skip() {
+			continue // another shard's connection (the Splitter decoded it)
+		}
 		a.packet(lt, data, ci)
 	}
 }

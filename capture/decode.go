@@ -39,6 +39,7 @@ const (
 	skip80211NoSNAP  = "80211-non-snap"
 	skipNflogNoPkt   = "nflog-no-payload"
 	skipFragHeld     = "ipv4-fragment-held"
+	skipPeekFragment = "ipv4-fragment-peek" // only from a peek decoder, never counted
 	skipFragBad      = "ipv4-fragment-bad"
 )
 
@@ -98,6 +99,9 @@ type decoder struct {
 	// counters the Analyzer copies into Stats
 	fragments, reassembled, fragDiscarded uint64
 	ipTruncated                           bool // IP said more bytes than captured
+	// peek: decode without keeping state (the Splitter's decoder): an IPv4
+	// fragment is reported as skipPeekFragment instead of being held.
+	peek bool
 }
 
 // fragCost is what a held fragment costs besides its bytes (ip4defrag keeps
@@ -398,6 +402,9 @@ func (d *decoder) ipv4(p []byte, depth int) string {
 // fragment hands an IPv4 fragment to ip4defrag, which keeps it (so it gets
 // its own copy) until the datagram is complete.
 func (d *decoder) fragment(p []byte, depth int) string {
+	if d.peek {
+		return skipPeekFragment
+	}
 	d.fragments++
 	ip := new(layers.IPv4)
 	buf := append([]byte(nil), p...)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unsafe"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -49,6 +50,7 @@ type File struct {
 	br     *bufio.Reader // shared with pcapgo (it reuses a *bufio.Reader as is)
 	pcap   *pcapgo.Reader
 	ng     *pcapgo.NgReader
+	mm     *mmapPcap // a classic pcap file mapped into memory (mmap.go)
 	gz     bool
 	rawLT  int   // the header's link type (gopacket's LinkType is a uint8)
 	good   int64 // offset just after the last record read successfully
@@ -80,6 +82,14 @@ func Open(path string) (*File, error) {
 			return nil, fmt.Errorf("capture: %w", err)
 		}
 		rc = f
+		m, err := openMmap(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("capture: %s: file header: %w", path, err)
+		}
+		if m != nil {
+			return &File{path: path, closer: f, mm: m, rawLT: m.rawLT, good: int64(m.off)}, nil
+		}
 	}
 	f, err := newFile(path, rc)
 	if err != nil {
@@ -174,9 +184,16 @@ func (f *File) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 		ci   gopacket.CaptureInfo
 		err  error
 	)
-	if f.pcap != nil {
+	switch {
+	case f.mm != nil:
+		data, ci, err = f.mm.next()
+		if err == nil {
+			f.good = int64(f.mm.off)
+			return data, ci, nil
+		}
+	case f.pcap != nil:
 		data, ci, err = f.pcap.ZeroCopyReadPacketData()
-	} else {
+	default:
 		data, ci, err = f.ng.ZeroCopyReadPacketData()
 	}
 	if err != nil {
@@ -195,6 +212,9 @@ func (f *File) TruncatedOffset() int64 { return f.good }
 
 // LinkType is the link type of the file (pcapng: of its first interface).
 func (f *File) LinkType() layers.LinkType {
+	if f.mm != nil {
+		return f.mm.linkType
+	}
 	if f.pcap != nil {
 		return f.pcap.LinkType()
 	}
@@ -204,7 +224,7 @@ func (f *File) LinkType() layers.LinkType {
 // RawLinkType is the file's link type as its header says (pcap), which may
 // not fit gopacket's 8-bit LinkType; for pcapng it is int(LinkType()).
 func (f *File) RawLinkType() int {
-	if f.pcap != nil {
+	if f.pcap != nil || f.mm != nil {
 		return f.rawLT
 	}
 	return int(f.ng.LinkType())
@@ -213,7 +233,7 @@ func (f *File) RawLinkType() int {
 // PacketLinkType is the link type of the interface that captured the packet.
 func (f *File) PacketLinkType(ci gopacket.CaptureInfo) layers.LinkType {
 	if f.ng == nil {
-		return f.pcap.LinkType()
+		return f.LinkType()
 	}
 	if len(ci.AncillaryData) > 0 {
 		if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
@@ -238,8 +258,26 @@ func (f *File) Format() string {
 	return s
 }
 
-// Close closes the underlying file (not standard input's descriptor).
+// Mapped reports whether the file is read from a memory mapping. Packet
+// bytes then stay valid until Close, and a file cut shorter while it is
+// being read makes the reads fault (see Analyzer.Run).
+func (f *File) Mapped() bool { return f.mm != nil }
+
+// inMapping reports whether addr lies in the file's mapping.
+func (f *File) inMapping(addr uintptr) bool {
+	if f.mm == nil || len(f.mm.data) == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(&f.mm.data[0]))
+	return addr >= start && addr < start+uintptr(len(f.mm.data))
+}
+
+// Close closes the underlying file (not standard input's descriptor) and
+// unmaps it.
 func (f *File) Close() error {
+	if f.mm != nil {
+		f.mm.close()
+	}
 	if f.closer == nil {
 		return nil
 	}

@@ -60,6 +60,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 			corr.merge(chs)
 			close(merged)
 		}()
+		split, splitFile := openSplitter(cfg, path, workers)
 		res := make([]shardResult, workers)
 		var wg sync.WaitGroup
 		for i := range res {
@@ -75,9 +76,20 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 				sc = capture.Config{Shard: i, Shards: workers}
 				res[i].p = sp
 			}
-			wg.Go(func() { res[i].run(cfg, path, sc, sp) })
+			var ss *capture.ShardSource
+			if split != nil {
+				ss = split.Shard(i)
+			}
+			wg.Go(func() { res[i].run(cfg, path, sc, sp, ss) })
+		}
+		if split != nil {
+			go split.Run()
 		}
 		wg.Wait()
+		if split != nil {
+			split.Close()
+			splitFile.Close()
+		}
 		<-merged
 		var shardStats []capture.Stats
 		for i, r := range res {
@@ -110,6 +122,27 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 	return sum, fs, nil
 }
 
+// openSplitter opens path for a capture.Splitter when several workers can
+// share one reading of it: a classic pcap file that is mapped into memory,
+// with no BPF filter and no progress bar (those read the usual way, each
+// worker reading the whole file). It returns nil, nil otherwise (also when
+// the file does not open: the workers report that).
+func openSplitter(cfg config, path string, workers int) (*capture.Splitter, *capture.File) {
+	if workers < 2 || path == "-" || cfg.capture.Filter != "" || cfg.progress != nil {
+		return nil, nil
+	}
+	f, err := capture.Open(path)
+	if err != nil {
+		return nil, nil
+	}
+	s, err := capture.NewSplitter(f, workers)
+	if err != nil {
+		f.Close()
+		return nil, nil
+	}
+	return s, f
+}
+
 // shardResult is what one worker's run over one file gives.
 type shardResult struct {
 	stats capture.Stats
@@ -120,11 +153,16 @@ type shardResult struct {
 
 // run runs one Analyzer over path with the shard settings of sc, feeding
 // p, and closes p's correlation feed when done.
-func (r *shardResult) run(cfg config, path string, sc capture.Config, p *pipeline) {
+func (r *shardResult) run(cfg config, path string, sc capture.Config, p *pipeline, ss *capture.ShardSource) {
 	defer close(p.feed.ch)
-	var src *capture.File
+	if ss != nil {
+		defer ss.Done()
+	}
+	var src capture.Source
 	var err error
 	switch {
+	case ss != nil:
+		src = ss
 	case path == "-":
 		src, err = capture.NewReader(p.file, cfg.stdin)
 	case sc.Shard == 0:
@@ -136,7 +174,9 @@ func (r *shardResult) run(cfg config, path string, sc capture.Config, p *pipelin
 		r.open = err
 		return
 	}
-	defer src.Close()
+	if f, ok := src.(*capture.File); ok {
+		defer f.Close()
+	}
 	acfg := cfg.capture
 	acfg.Shard, acfg.Shards = sc.Shard, sc.Shards
 	acfg.Progress = p.feed.mark

@@ -3,9 +3,11 @@
 // reused gopacket DecodingLayerParser, as the issue defines it. -reader says
 // which packet reader: libpcap (pcap_next_ex through gopacket/pcap, zero
 // copy) or pcapgo (gopacket's pure-Go reader over a 64 KiB bufio.Reader,
-// zero copy: the reader cookiewatch uses for files).
+// zero copy) or file (capture.Open: the reader cookiewatch uses for files,
+// which maps a classic pcap file into memory and falls back to pcapgo for
+// pcapng, gzip and small files).
 //
-//	cwfloor -reader libpcap|pcapgo FILE
+//	cwfloor -reader libpcap|pcapgo|file FILE
 package main
 
 import (
@@ -21,6 +23,8 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcap"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/cookiewatch/cookiewatch/capture"
 )
 
 type zeroCopy interface {
@@ -32,9 +36,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cwfloor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	reader := fs.String("reader", "libpcap", "packet `reader`: libpcap or pcapgo")
+	reader := fs.String("reader", "libpcap", "packet `reader`: libpcap, pcapgo or file")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: cwfloor [-reader libpcap|pcapgo] FILE")
+		fmt.Fprintln(stderr, "usage: cwfloor [-reader libpcap|pcapgo|file] FILE")
 		return 2
 	}
 	path := fs.Arg(0)
@@ -61,6 +65,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		src = r
+	case "file":
+		f, err := capture.Open(path)
+		if err != nil {
+			fmt.Fprintln(stderr, "cwfloor:", err)
+			return 2
+		}
+		defer f.Close()
+		src = f
 	default:
 		fmt.Fprintf(stderr, "cwfloor: unknown -reader %q\n", *reader)
 		return 2

@@ -1,0 +1,170 @@
+//go:build unix
+
+package capture
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// mmapPcap reads a classic pcap file (not gzipped, not pcapng) mapped into
+// memory: a record's bytes are handed out where they lie, with no read
+// system call and no copy. It follows pcapgo.Reader's rules exactly (header
+// checks, snap length and original length checks, timestamp arithmetic) so
+// that the packets are the same (TestMmapMatchesPcapgo); it differs in one
+// place on purpose: a file that ends right after a record header is
+// truncated, where pcapgo reports a clean end.
+//
+// Why not pcapgo here: it copies every packet through a bufio.Reader, and
+// with several workers each reading the whole file that copy (and its read
+// system calls) is paid once per worker; mapped pages are shared by the
+// workers and by the page cache (docs/performance.md).
+type mmapPcap struct {
+	data     []byte // the whole file
+	off      int    // where the next record starts
+	big      bool   // byte order of the file
+	nanos    uint32 // 1 (nanosecond file) or 1000 (microsecond file)
+	snaplen  uint32
+	linkType layers.LinkType
+	rawLT    int
+	released int // the mapping before this offset has been given back (release)
+	// manualRelease: pages are given back by releaseTo only (a Splitter
+	// reads ahead of the shards that use the packets)
+	manualRelease bool
+}
+
+// releaseEvery is how much of the mapping is read before the pages behind
+// the reader are dropped from the process (MADV_DONTNEED on a shared file
+// mapping: they stay in the page cache, and a later access would just map
+// them again). Without it every page read counts in the resident set, and
+// a 2 GB capture would show 2 GB of RSS.
+const releaseEvery = 8 << 20
+
+// mmapMinSize: smaller files are read the usual way (mapping costs more).
+var mmapMinSize int64 = 1 << 20
+
+// openMmap maps f if it is a regular classic-pcap file worth mapping. It
+// returns nil, nil when the file should be read the usual way (too small,
+// another format, mapping refused); an error only for a bad pcap header.
+func openMmap(f *os.File) (*mmapPcap, error) {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() < mmapMinSize || int64(int(st.Size())) != st.Size() {
+		return nil, nil
+	}
+	var magic [4]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil {
+		return nil, nil
+	}
+	switch binary.LittleEndian.Uint32(magic[:]) {
+	case 0xA1B2C3D4, 0xD4C3B2A1, 0xA1B23C4D, 0x4D3CB2A1:
+	default:
+		return nil, nil
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil
+	}
+	_ = syscall.Madvise(data, syscall.MADV_SEQUENTIAL) // a hint for read-ahead only
+	m, err := newMmapPcap(data)
+	if err != nil {
+		_ = syscall.Munmap(data)
+		return nil, err
+	}
+	return m, nil
+}
+
+// newMmapPcap checks the file header as pcapgo.NewReader does.
+func newMmapPcap(data []byte) (*mmapPcap, error) {
+	m := &mmapPcap{data: data, off: 24}
+	var bo binary.ByteOrder
+	switch binary.LittleEndian.Uint32(data[0:4]) {
+	case 0xA1B23C4D:
+		bo, m.nanos = binary.LittleEndian, 1
+	case 0x4D3CB2A1:
+		bo, m.nanos, m.big = binary.BigEndian, 1, true
+	case 0xA1B2C3D4:
+		bo, m.nanos = binary.LittleEndian, 1000
+	default: // 0xD4C3B2A1
+		bo, m.nanos, m.big = binary.BigEndian, 1000, true
+	}
+	if v := bo.Uint16(data[4:6]); v != 2 {
+		return nil, fmt.Errorf("Unknown major version %d", v)
+	}
+	if v := bo.Uint16(data[6:8]); v != 4 {
+		return nil, fmt.Errorf("Unknown minor version %d", v)
+	}
+	m.snaplen = bo.Uint32(data[16:20])
+	lt := bo.Uint32(data[20:24])
+	m.linkType = layers.LinkType(lt)
+	m.rawLT = int(lt & 0xffff)
+	return m, nil
+}
+
+func (m *mmapPcap) u32(b []byte) uint32 {
+	if m.big {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+var errRecordHeaderOnly = errors.New("record header without its packet data")
+
+// next returns the next record's bytes (valid until close) and capture info.
+func (m *mmapPcap) next() ([]byte, gopacket.CaptureInfo, error) {
+	var ci gopacket.CaptureInfo
+	rest := m.data[m.off:]
+	if len(rest) == 0 {
+		return nil, ci, io.EOF
+	}
+	if len(rest) < 16 {
+		return nil, ci, io.ErrUnexpectedEOF
+	}
+	h := rest[:16]
+	ci.Timestamp = time.Unix(int64(m.u32(h[0:4])), int64(m.u32(h[4:8])*m.nanos)).UTC()
+	ci.CaptureLength = int(m.u32(h[8:12]))
+	ci.Length = int(m.u32(h[12:16]))
+	if ci.CaptureLength > int(m.snaplen) {
+		return nil, ci, fmt.Errorf("capture length exceeds snap length: %d > %d", ci.CaptureLength, m.snaplen)
+	}
+	if ci.CaptureLength > ci.Length {
+		return nil, ci, fmt.Errorf("capture length exceeds original packet length: %d > %d", ci.CaptureLength, ci.Length)
+	}
+	if ci.CaptureLength > len(rest)-16 {
+		if len(rest) == 16 {
+			return nil, ci, errRecordHeaderOnly
+		}
+		return nil, ci, io.ErrUnexpectedEOF
+	}
+	data := rest[16 : 16+ci.CaptureLength : 16+ci.CaptureLength]
+	m.off += 16 + ci.CaptureLength
+	if m.off-m.released >= 2*releaseEvery && !m.manualRelease {
+		m.releaseTo(m.off - releaseEvery)
+	}
+	return data, ci, nil
+}
+
+// releaseTo drops the pages before offset end (packets no longer used).
+func (m *mmapPcap) releaseTo(end int) {
+	end &^= os.Getpagesize() - 1
+	if end > m.released {
+		_ = syscall.Madvise(m.data[m.released:end], syscall.MADV_DONTNEED)
+		m.released = end
+	}
+}
+
+func (m *mmapPcap) close() error {
+	if m.data == nil {
+		return nil
+	}
+	err := syscall.Munmap(m.data)
+	m.data = nil
+	return err
+}

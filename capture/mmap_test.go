@@ -1,0 +1,344 @@
+//go:build unix
+
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/cookiewatch/cookiewatch/internal/gen"
+)
+
+// compareReaders reads data with the mapped-file reader and with pcapgo and
+// fails on any difference in packets, capture info, link type or where
+// and whether each stops with an error. The one intended difference: a file
+// ending right after a record header is truncated for us and a clean end for
+// pcapgo.
+func compareReaders(t testing.TB, data []byte) {
+	r, perr := pcapgo.NewReader(bufio.NewReader(bytes.NewReader(data)))
+	if len(data) < 24 {
+		return // both refuse; openMmap never maps such a file
+	}
+	m, merr := newMmapPcap(data)
+	if (perr == nil) != (merr == nil) {
+		t.Fatalf("header: pcapgo %v, mmap %v", perr, merr)
+	}
+	if perr != nil {
+		return
+	}
+	if r.LinkType() != m.linkType {
+		t.Fatalf("link type: pcapgo %v, mmap %v", r.LinkType(), m.linkType)
+	}
+	for i := 1; ; i++ {
+		pd, pci, perr := r.ZeroCopyReadPacketData()
+		md, mci, merr := m.next()
+		if perr == io.EOF && errors.Is(merr, errRecordHeaderOnly) {
+			return
+		}
+		if (perr == nil) != (merr == nil) || (perr == io.EOF) != (merr == io.EOF) {
+			t.Fatalf("record %d: pcapgo error %v, mmap error %v", i, perr, merr)
+		}
+		if perr != nil {
+			return
+		}
+		if !bytes.Equal(pd, md) || !pci.Timestamp.Equal(mci.Timestamp) || pci.CaptureLength != mci.CaptureLength || pci.Length != mci.Length {
+			t.Fatalf("record %d differs: pcapgo %v %d bytes, mmap %v %d bytes", i, pci, len(pd), mci, len(md))
+		}
+	}
+}
+
+// TestMmapMatchesPcapgo compares the two readers on every classic pcap of
+// the repository and of the shared corpus, whole and cut at many points.
+func TestMmapMatchesPcapgo(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(corpusDir, "pcaps", "*"))
+	more, _ := filepath.Glob("../testdata/pcap/*.pcap")
+	files = append(files, more...)
+	n := 0
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) < 4 || (string(data[:4]) != "\xd4\xc3\xb2\xa1" && string(data[:4]) != "\xa1\xb2\xc3\xd4" &&
+			string(data[:4]) != "\x4d\x3c\xb2\xa1" && string(data[:4]) != "\xa1\xb2\x3c\x4d") {
+			continue // pcapng or gzip: not mapped
+		}
+		n++
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			compareReaders(t, data)
+			for _, cut := range []int{24, 30, 40, 41, len(data) / 3, len(data) / 2, len(data) - 1} {
+				if cut > 0 && cut < len(data) {
+					compareReaders(t, data[:cut])
+				}
+			}
+		})
+	}
+	if n < 3 {
+		t.Fatalf("only %d classic pcap files compared", n)
+	}
+}
+
+// FuzzMmapPcap compares the mapped-file reader with pcapgo on any input.
+func FuzzMmapPcap(f *testing.F) {
+	if data, err := os.ReadFile("../testdata/pcap/login.pcap"); err == nil {
+		f.Add(data)
+		f.Add(data[:100])
+	}
+	f.Add([]byte("\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00\x01\x00\x00\x00" +
+		"\x01\x00\x00\x00\x40\x42\x0f\x00\x04\x00\x00\x00\x04\x00\x00\x00abcd"))
+	f.Fuzz(func(t *testing.T, data []byte) { compareReaders(t, data) })
+}
+
+// genCapture writes a generated capture of about size bytes to dir.
+func genCapture(t *testing.T, dir string, size int64) string {
+	path := filepath.Join(dir, "gen.pcap")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Generate(gen.Config{Seed: 3, Bytes: size, Conns: 50}, out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestOpenMapsLargePcap: a classic pcap file over the size threshold is
+// mapped and gives the same analysis as the pcapgo path.
+func TestOpenMapsLargePcap(t *testing.T) {
+	path := genCapture(t, t.TempDir(), 3<<20)
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !f.Mapped() || f.Format() != "pcap" {
+		t.Fatalf("Mapped %v, format %q", f.Mapped(), f.Format())
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	g, err := NewReader(path, in) // the pcapgo path
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Mapped() {
+		t.Fatal("NewReader mapped")
+	}
+	var recs [2]*recorder
+	for i, src := range []*File{f, g} {
+		recs[i] = &recorder{}
+		a, err := NewAnalyzer(Config{}, recs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Run(src); err != nil {
+			t.Fatal(err)
+		}
+		if a.Stats().Packets < 1000 {
+			t.Fatalf("only %d packets", a.Stats().Packets)
+		}
+	}
+	a, na := digest(recs[0])
+	b, nb := digest(recs[1])
+	if a != b || na < 1<<20 {
+		t.Fatalf("mapped and pcapgo analyses differ or are small (%d, %d bytes delivered)", na, nb)
+	}
+}
+
+// digest summarises what a recorder got: every connection's key, delivered
+// bytes, frame spans and gaps, in order; and how many bytes were delivered.
+func digest(r *recorder) (string, int) {
+	h := sha256.New()
+	n := 0
+	for _, c := range r.conns {
+		fmt.Fprintf(h, "%v %d|", c.key, c.closes)
+		for d := range 2 {
+			h.Write(c.bytes[d].Bytes())
+			n += c.bytes[d].Len()
+			fmt.Fprintf(h, "%v %v|", c.spans[d], c.gaps[d])
+		}
+	}
+	return fmt.Sprintf("%x", h.Sum(nil)), n
+}
+
+// TestMappedFileShrinks: a mapped file cut shorter by someone else during
+// the run ends the run with ErrTruncated instead of a crash (SIGBUS).
+func TestMappedFileShrinks(t *testing.T) {
+	path := genCapture(t, t.TempDir(), 8<<20)
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !f.Mapped() {
+		t.Fatal("not mapped")
+	}
+	if err := os.Truncate(path, 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAnalyzer(Config{}, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Run(f)
+	if !errors.Is(err, ErrTruncated) {
+		t.Fatalf("Run: %v, want ErrTruncated", err)
+	}
+	if st := a.Stats(); !st.Truncated || st.Packets == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Log(err)
+}
+
+// TestSplitterMatchesShards: two shards fed by a Splitter deliver exactly
+// what two shards that each read the whole file deliver (bytes, frame
+// spans, gaps, merged counters), on every classic pcap of the corpus and the
+// repository (mapped whatever their size) and a generated capture with
+// faults.
+func TestSplitterMatchesShards(t *testing.T) {
+	defer func(n int64) { mmapMinSize = n }(mmapMinSize)
+	mmapMinSize = 0
+	files, _ := filepath.Glob(filepath.Join(corpusDir, "pcaps", "*"))
+	more, _ := filepath.Glob("../testdata/pcap/*.pcap")
+	files = append(files, more...)
+	g := genCapture(t, t.TempDir(), 4<<20)
+	data, err := os.ReadFile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.pcap")
+	if err := os.WriteFile(cut, data[:len(data)*2/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, g, cut)
+	n := 0
+	for _, path := range files {
+		f, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.Mapped() {
+			f.Close()
+			continue
+		}
+		n++
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			defer f.Close()
+			const shards = 2
+			// Each shard reads the whole file.
+			var want [shards]string
+			var wantStats []Stats
+			for i := range shards {
+				g, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				src, err := NewReader(path, g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec := &recorder{}
+				a, err := NewAnalyzer(Config{Shard: i, Shards: shards}, rec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = a.Run(src)
+				g.Close()
+				want[i], _ = digest(rec)
+				want[i] += fmt.Sprint(err)
+				wantStats = append(wantStats, a.Stats())
+			}
+			// One Splitter.
+			sp, err := NewSplitter(f, shards)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [shards]string
+			gotStats := make([]Stats, shards)
+			done := make(chan int)
+			for i := range shards {
+				go func() {
+					rec := &recorder{}
+					a, err := NewAnalyzer(Config{Shard: i, Shards: shards}, rec)
+					if err != nil {
+						panic(err)
+					}
+					err = a.Run(sp.Shard(i))
+					sp.Shard(i).Done()
+					got[i], _ = digest(rec)
+					got[i] += fmt.Sprint(err)
+					gotStats[i] = a.Stats()
+					done <- i
+				}()
+			}
+			go sp.Run()
+			for range shards {
+				<-done
+			}
+			sp.Close()
+			if got != want {
+				t.Errorf("shard deliveries or errors differ:\n%q\n%q", want, got)
+			}
+			ws, gs := MergeShards(wantStats), MergeShards(gotStats)
+			if fmt.Sprint(ws) != fmt.Sprint(gs) {
+				t.Errorf("stats differ:\nwhole reads %+v\nsplitter    %+v", ws, gs)
+			}
+		})
+	}
+	if n < 10 {
+		t.Fatalf("only %d files compared", n)
+	}
+}
+
+// TestSplitterShardStopsEarly: a shard that stops reading (its Analyzer
+// returned) does not hold up the others, and Close returns.
+func TestSplitterShardStopsEarly(t *testing.T) {
+	path := genCapture(t, t.TempDir(), 4<<20)
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sp, err := NewSplitter(f, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go sp.Run()
+	s0, s1 := sp.Shard(0), sp.Shard(1)
+	for range 10 {
+		if _, _, err := s0.ZeroCopyReadPacketData(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s0.Done()
+	n := 0
+	for {
+		_, _, err := s1.ZeroCopyReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	s1.Done()
+	sp.Close()
+	if n < 1000 {
+		t.Fatalf("shard 1 read %d frames", n)
+	}
+}

@@ -1,0 +1,239 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// Splitter reads a memory-mapped capture file once for the Analyzers that
+// split its connections (Config.Shards). Without it every shard reads and
+// decodes the whole file itself; with it one goroutine walks the records,
+// decodes each frame's headers once (without keeping state) to find the
+// shard of its connection, and hands every shard the list of all frames with
+// their owner. A shard counts and times every frame (frame numbers, idle
+// flush and per-frame counters stay those of a single reader) but decodes
+// only its own frames and the ones no single shard owns (IPv4 fragments,
+// non-TCP frames: those are decoded by every shard, as without a Splitter).
+// Packet bytes are read where they lie in the mapping: nothing is copied.
+type Splitter struct {
+	f      *File
+	m      *mmapPcap
+	n      int
+	dec    *decoder
+	shards []*ShardSource
+	free   chan *frameBatch
+	done   chan struct{} // closed by Close: stop reading
+	ended  chan struct{} // closed when Run returns
+	closed atomic.Bool
+	err    error // the read error that ended the file (set before the channels close)
+	errOff int64
+}
+
+// frameRef is one frame of the file: where its bytes lie and which shard
+// owns its connection (-1: every shard decodes it).
+type frameRef struct {
+	off   int64
+	n     int32 // captured length
+	orig  int32 // original length
+	ts    int64 // Unix nanoseconds
+	owner int32
+}
+
+// frameBatch is a run of frames every shard reads; the last shard done with
+// it gives it back to the Splitter.
+type frameBatch struct {
+	refs []frameRef
+	end  int64 // offset just after its last frame
+	left atomic.Int32
+}
+
+const (
+	batchFrames = 2048
+	batchesMax  = 32 // in flight: bounds how far the reader runs ahead
+)
+
+// NewSplitter prepares to read f for n shards; f must be Mapped. Call Run
+// in its own goroutine and give Shard(i) to the Analyzer of shard i.
+func NewSplitter(f *File, n int) (*Splitter, error) {
+	if !f.Mapped() || n < 2 {
+		return nil, errors.New("capture: a Splitter needs a mapped file and at least 2 shards")
+	}
+	s := &Splitter{f: f, m: f.mm, n: n, dec: newDecoder(0), free: make(chan *frameBatch, batchesMax), done: make(chan struct{}), ended: make(chan struct{})}
+	s.dec.peek = true
+	s.m.manualRelease = true
+	for range batchesMax {
+		s.free <- &frameBatch{refs: make([]frameRef, 0, batchFrames)}
+	}
+	for i := range n {
+		s.shards = append(s.shards, &ShardSource{s: s, shard: i, ch: make(chan *frameBatch, batchesMax)})
+	}
+	return s, nil
+}
+
+// Shard is the Source for the Analyzer of shard i (Config{Shard: i, Shards: n}).
+func (s *Splitter) Shard(i int) *ShardSource { return s.shards[i] }
+
+// Run reads the file to its end or first error and hands out the frames;
+// the shards see the same end (io.EOF or the same error).
+func (s *Splitter) Run() {
+	defer close(s.ended)
+	defer func() {
+		for _, sh := range s.shards {
+			close(sh.ch)
+		}
+	}()
+	s.err = s.read()
+}
+
+func (s *Splitter) read() (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if r := recover(); r != nil {
+			if fe, ok := r.(interface{ Addr() uintptr }); ok && s.f.inMapping(fe.Addr()) {
+				s.errOff = -1
+				err = fmt.Errorf("%w: the file shrank while it was read", ErrTruncated)
+				return
+			}
+			panic(r)
+		}
+	}()
+	lt := s.f.LinkType()
+	shards := uint64(s.n)
+	b := s.batch()
+	if b == nil {
+		return nil
+	}
+	for {
+		off := int64(s.m.off) + 16
+		data, ci, err := s.f.ZeroCopyReadPacketData()
+		if err != nil {
+			s.send(b)
+			if err == io.EOF {
+				return nil
+			}
+			s.errOff = s.f.TruncatedOffset()
+			return err
+		}
+		owner := int32(-1)
+		if s.dec.decode(lt, data, ci) == "" {
+			owner = int32(flowHash(s.dec.netFlow, &s.dec.tcp) % shards)
+		}
+		b.refs = append(b.refs, frameRef{off: off, n: int32(len(data)), orig: int32(ci.Length), ts: ci.Timestamp.UnixNano(), owner: owner})
+		if len(b.refs) == cap(b.refs) {
+			b.end = int64(s.m.off)
+			s.send(b)
+			if b = s.batch(); b == nil {
+				return nil // Close: nobody reads any more
+			}
+		}
+	}
+}
+
+// batch returns an empty batch, waiting for one to come back if all are in
+// flight; the pages of a batch every shard is done with are given back.
+func (s *Splitter) batch() *frameBatch {
+	var b *frameBatch
+	select {
+	case b = <-s.free:
+	case <-s.done:
+		return nil
+	}
+	if b.end > 0 {
+		s.m.releaseTo(int(b.end))
+	}
+	b.refs, b.end = b.refs[:0], 0
+	b.left.Store(int32(s.n))
+	return b
+}
+
+func (s *Splitter) send(b *frameBatch) {
+	for _, sh := range s.shards {
+		sh.ch <- b
+	}
+}
+
+// Close stops Run if it is still reading and waits for it to return; call
+// it after every shard's Analyzer has returned and before closing the file.
+func (s *Splitter) Close() {
+	if !s.closed.Swap(true) {
+		close(s.done)
+	}
+	<-s.ended
+}
+
+// ShardSource is what one shard's Analyzer reads from a Splitter: every
+// frame of the file, each with its owner.
+type ShardSource struct {
+	s     *Splitter
+	shard int
+	ch    chan *frameBatch
+	cur   *frameBatch
+	i     int
+	owner int32 // of the frame last returned
+}
+
+// ZeroCopyReadPacketData returns the next frame; its bytes stay valid until
+// the file is closed. Frames of other shards come too (see Splitter).
+func (ss *ShardSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	for ss.cur == nil || ss.i == len(ss.cur.refs) {
+		if ss.cur != nil && ss.cur.left.Add(-1) == 0 {
+			ss.s.free <- ss.cur
+		}
+		b, ok := <-ss.ch
+		if !ok {
+			ss.cur = nil
+			if ss.s.err != nil {
+				return nil, gopacket.CaptureInfo{}, ss.s.err
+			}
+			return nil, gopacket.CaptureInfo{}, io.EOF
+		}
+		ss.cur, ss.i = b, 0
+	}
+	r := &ss.cur.refs[ss.i]
+	ss.i++
+	ss.owner = r.owner
+	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, r.ts).UTC(), CaptureLength: int(r.n), Length: int(r.orig)}
+	return ss.s.m.data[r.off : r.off+int64(r.n) : r.off+int64(r.n)], ci, nil
+}
+
+// Done says this shard reads no more (its Analyzer returned): the frames
+// still coming are let go, so the other shards are not held up.
+func (ss *ShardSource) Done() {
+	if ss.cur != nil && ss.cur.left.Add(-1) == 0 {
+		ss.s.free <- ss.cur
+	}
+	ss.cur = nil
+	go func() {
+		for b := range ss.ch {
+			if b.left.Add(-1) == 0 {
+				ss.s.free <- b
+			}
+		}
+	}()
+}
+
+// ReadPacketData is ZeroCopyReadPacketData with a copy.
+func (ss *ShardSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	data, ci, err := ss.ZeroCopyReadPacketData()
+	if err != nil {
+		return nil, ci, err
+	}
+	return append([]byte(nil), data...), ci, nil
+}
+
+// skip reports whether the frame last returned belongs to another shard.
+func (ss *ShardSource) skip() bool { return ss.owner >= 0 && int(ss.owner) != ss.shard }
+
+func (ss *ShardSource) LinkType() layers.LinkType   { return ss.s.f.LinkType() }
+func (ss *ShardSource) RawLinkType() int            { return ss.s.f.RawLinkType() }
+func (ss *ShardSource) TruncatedOffset() int64      { return ss.s.errOff }
+func (ss *ShardSource) Mapped() bool                { return true }
+func (ss *ShardSource) inMapping(addr uintptr) bool { return ss.s.f.inMapping(addr) }
