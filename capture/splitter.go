@@ -55,8 +55,8 @@ type frameBatch struct {
 }
 
 const (
-	batchFrames = 2048
-	batchesMax  = 32 // in flight: bounds how far the reader runs ahead
+	batchFrames = 512
+	batchesMax  = 16 // in flight: bounds how far the reader runs ahead, and the mapped pages resident (8192 frames)
 )
 
 // NewSplitter prepares to read f for n shards; f must be Mapped. Call Run

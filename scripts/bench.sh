@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # bench.sh — the benchmark of issue 6 (make bench). On one generated capture
 # it times cookiewatch, tshark extracting the same headers, and the decode
-# floor (cwfloor: read + DecodingLayerParser Ethernet/IP/TCP) with both packet
-# readers, and prints wall, CPU, MB/s, packets/s and peak RSS for each, the
+# floor (cwfloor: read + DecodingLayerParser Ethernet/IP/TCP) with three packet
+# readers (file: cookiewatch's own reader, which maps classic pcap files into
+# memory; pcapgo; libpcap), and prints wall, CPU, MB/s, packets/s and peak RSS for each, the
 # ratios, the recall against the generator's ground truth and whether the
 # findings of 1 and 2 workers are identical.
 #
 # Environment: BENCH_DATA (default /work/bench-data), SIZE (1G), SEED (1),
 # REPEAT (3 timed runs per fast tool; the median is shown), TSHARK (1; 0
 # skips it), FAULTS (1: also a 200M fault-injected capture for its recall),
-# WORKERS (cookiewatch's -workers for the timed run; default: its default).
+# WORKERS (cookiewatch's -workers for the timed run; default: its default),
+# FLAT (1: also peak RSS on a 100M and a 2G capture, the 2G one deleted after).
 # MB is 10^6 bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,10 +56,11 @@ measure() {
 }
 
 CW_ARGS=(--fail-on none) # exit 1 on findings would read as a failed run
-if [ -n "${WORKERS:-}" ]; then CW_ARGS=(-workers "$WORKERS"); fi
+if [ -n "${WORKERS:-}" ]; then CW_ARGS+=(-workers "$WORKERS"); fi
 echo "runs (repeat $REPEAT, interleaved):"
 for i in $(seq "$REPEAT"); do
 	measure cookiewatch "$BIN/cookiewatch" -r "$F" "${CW_ARGS[@]}"
+	measure floor-file "$BIN/cwfloor" -reader file "$F"
 	measure floor-pcapgo "$BIN/cwfloor" -reader pcapgo "$F"
 	measure floor-libpcap "$BIN/cwfloor" -reader libpcap "$F"
 done
@@ -75,8 +78,8 @@ awk -v bytes="$BYTES" -v packets="$PACKETS" '
 	}
 	END {
 		printf "%-14s %9s %9s %9s %12s %10s %5s\n", "tool", "wall s", "CPU s", "MB/s", "packets/s", "RSS MiB", "runs"
-		split("cookiewatch floor-pcapgo floor-libpcap tshark", order, " ")
-		for (o = 1; o <= 4; o++) {
+		split("cookiewatch floor-file floor-pcapgo floor-libpcap tshark", order, " ")
+		for (o = 1; o <= 5; o++) {
 			t = order[o]; if (!(t in n)) continue
 			wm = median(w, t, n[t]); cm = median(c, t, n[t]); rm = median(r, t, n[t])
 			W[t] = wm
@@ -84,7 +87,8 @@ awk -v bytes="$BYTES" -v packets="$PACKETS" '
 		}
 		print ""
 		if ("tshark" in W) printf "cookiewatch/tshark throughput:         %.1fx (target >= 50x)\n", W["tshark"] / W["cookiewatch"]
-		printf "cookiewatch/floor (pcapgo, its reader): %.0f%% (target >= 60%%)\n", 100 * W["floor-pcapgo"] / W["cookiewatch"]
+		printf "cookiewatch/floor (file: its reader):   %.0f%% (target >= 60%%)\n", 100 * W["floor-file"] / W["cookiewatch"]
+		printf "cookiewatch/floor (pcapgo):             %.0f%%\n", 100 * W["floor-pcapgo"] / W["cookiewatch"]
 		printf "cookiewatch/floor (libpcap):            %.0f%%\n", 100 * W["floor-libpcap"] / W["cookiewatch"]
 	}' "$TMP/runs"
 if [ "$TSHARK" = 1 ]; then
@@ -110,4 +114,20 @@ if [ "$FAULTS" = 1 ]; then
 	fi
 	echo "fault-injected capture $FF:"
 	"$BIN/cookiewatch" -r "$FF" --each --all-cookies --show-values --format json --fail-on none | "$BIN/cwrecall" -truth "$FF.truth" || true
+fi
+if [ "${FLAT:-0}" = 1 ]; then
+	echo
+	echo "memory flatness (peak RSS of cookiewatch, table output, default workers):"
+	for sz in 100M 2G; do
+		FS=$DATA/bench-$sz-seed$SEED.pcap
+		if [ ! -s "$FS" ]; then
+			"$BIN/cwgen" -o "$FS" -size "$sz" -seed "$SEED" >/dev/null
+		fi
+		/usr/bin/time -f "%e %U %S %M" -o "$TMP/time" "$BIN/cookiewatch" -r "$FS" "${CW_ARGS[@]}" >/dev/null 2>&1
+		read -r w u sy kb <"$TMP/time"
+		echo "  $sz: $(stat -c %s "$FS") bytes, wall $w s, peak RSS $((kb / 1024)) MiB"
+		echo "$sz $kb" >>"$TMP/flat"
+		if [ "$sz" = 2G ]; then rm -f "$FS" "$FS.truth"; fi
+	done
+	awk '{ r[$1] = $2 } END { printf "  2G/100M peak RSS: %.2fx (target <= 1.2x, and <= 100 MB)\n", r["2G"] / r["100M"] }' "$TMP/flat"
 fi
