@@ -74,9 +74,9 @@ type conn struct {
 	p     *pipeline
 	info  httpparse.ConnInfo
 	hc    *httpparse.Conn
-	hints rules.Hints      // Server / X-Powered-By last seen on this connection
-	host  string           // Host of the last declined request (a copy)
-	tls   *tlsConn         // with keys only
+	hints rules.Hints // Server / X-Powered-By last seen on this connection
+	host  string      // Host of the last declined request (a copy)
+	tls   *tlsConn    // with keys only
 }
 
 // httpSpans views capture spans as httpparse spans without copying them
