@@ -10,13 +10,10 @@ import (
 
 // appendFinding appends the JSON Lines record of f (with its newline) as
 // encoding/json writes findingRecord with HTML escaping off, field by field
-// and without reflection; ok is false for a finding it leaves to
-// encoding/json (one with a chain, whose links marshal themselves).
-// TestAppendFindingAsJSON holds it to encoding/json's bytes.
+// and without reflection. TestAppendFindingAsJSON holds it to
+// encoding/json's bytes. (ok is always true: a finding it could not write
+// would be left to encoding/json.)
 func appendFinding(b []byte, f *rules.Finding) ([]byte, bool) {
-	if f.Chain != nil {
-		return b, false
-	}
 	b = append(b, `{"type":"finding","version":`...)
 	b = strconv.AppendInt(b, SchemaVersion, 10)
 	b = append(b, `,"severity":`...)
@@ -117,6 +114,16 @@ func appendFinding(b []byte, f *rules.Finding) ([]byte, bool) {
 	if f.Truncated {
 		b = append(b, `,"truncated_header":true`...)
 	}
+	if len(f.Chain) > 0 {
+		b = append(b, `,"chain":[`...)
+		for i := range f.Chain {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendLink(b, &f.Chain[i])
+		}
+		b = append(b, ']')
+	}
 	b = append(b, `,"count":`...)
 	b = strconv.AppendInt(b, int64(f.Count), 10)
 	b = append(b, `,"confidence":`...)
@@ -130,6 +137,27 @@ func appendFinding(b []byte, f *rules.Finding) ([]byte, bool) {
 		b = append(b, '"')
 	}
 	return append(b, "}\n"...), true
+}
+
+// appendLink appends what Link.MarshalJSON writes: json.Marshal's bytes,
+// HTML escaping on.
+func appendLink(b []byte, l *rules.Link) []byte {
+	b = append(b, `{"kind":`...)
+	b = appendString(b, l.Kind, true)
+	if l.File != "" {
+		b = append(b, `,"file":`...)
+		b = appendString(b, l.File, true)
+	}
+	b = append(b, `,"frame":`...)
+	b = strconv.AppendUint(b, l.Frame, 10)
+	b = append(b, `,"time":"`...)
+	b = l.Time.UTC().AppendFormat(b, TimeFormat)
+	b = append(b, '"')
+	if l.Detail != "" {
+		b = append(b, `,"detail":`...)
+		b = appendString(b, l.Detail, true)
+	}
+	return append(b, '}')
 }
 
 func appendOmitEmpty(b []byte, key, s string) []byte {
@@ -169,13 +197,17 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 // appendJSONString appends s as a JSON string exactly as encoding/json
 // does with HTML escaping off: '"', '\\' and C0 controls escaped (\b \f \n
 // \r \t by name), invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString(b []byte, s string) []byte { return appendString(b, s, false) }
+
+// appendString is appendJSONString, with html: '<', '>' and '&' escaped
+// too, as json.Marshal does.
+func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if jsonSafe[c] {
+			if jsonSafe[c] && !(html && (c == '<' || c == '>' || c == '&')) {
 				i++
 				continue
 			}

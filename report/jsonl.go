@@ -40,8 +40,8 @@ type findingRecord struct {
 const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
 // Write writes one finding: its line is built by appendFinding, the bytes
-// encoding/json would write for its findingRecord (which writes the rare
-// finding appendFinding leaves to it).
+// encoding/json writes for its findingRecord (encoding/json writes it
+// should appendFinding ever leave one to it).
 func (j *JSONLines) Write(f rules.Finding) error {
 	if line, ok := appendFinding(j.line[:0], &f); ok {
 		j.line = line
