@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/pkg/twcache"
 	"github.com/olekukonko/tablewriter/pkg/twwidth"
 
 	"github.com/cookiewatch/cookiewatch/rules"
@@ -155,7 +157,10 @@ type tableRenderer struct {
 
 func newTableRenderer() *tableRenderer {
 	r := &tableRenderer{frames: map[[tableCols]int]frame{}, arrow: twwidth.Width("→"), ellipsis: twwidth.Width("…")}
-	r.tw = tablewriter.NewWriter(&r.buf)
+	// Reset purges the stringer cache by making a new one at its size (the
+	// default makes that 60 KB a frame); rows here are strings, which it
+	// never caches.
+	r.tw = tablewriter.NewTable(&r.buf, tablewriter.WithStringerCacheCustom(twcache.NewLRU[reflect.Type, reflect.Value](1)))
 	return r
 }
 
