@@ -418,17 +418,40 @@ func Fingerprint(rule, host, name string) string {
 // occurrences are added in, so Aggregators filled by several workers and
 // merged agree with one filled alone; Count and LastTime grow.
 //
-// A kept finding is stored once, in one array (no allocation per finding),
-// and owns its text: the strings that point into the message it came from
-// (host, path, cookie name, attributes…) are copied, and those that repeat
-// (hosts, names, reasons) are shared, so a kept finding does not hold its
-// message's whole header block and tens of thousands of findings take little
-// more than the array.
+// A kept finding is stored once, in blocks of findings (no allocation per
+// finding, no array moved as it grows), and owns its text: the strings that
+// point into the message it came from (host, path, cookie name,
+// attributes…) are copied, and those that repeat (hosts, names, reasons)
+// are shared, so a kept finding does not hold its message's whole header
+// block and tens of thousands of findings take little more than their
+// blocks.
 type Aggregator struct {
 	Each  bool
 	index map[aggKey]int32
-	list  []Finding
+	list  findingList
 	own   owner
+}
+
+// findingList stores findings in fixed-size blocks: growing it never copies
+// or frees a block, so the findings it holds cost their size, not up to
+// twice that while an array is moved.
+type findingList struct {
+	blocks [][]Finding
+	n      int
+}
+
+const blockSize = 256 // findings per block (about 137 KB)
+
+func (l *findingList) at(i int32) *Finding { return &l.blocks[i/blockSize][i%blockSize] }
+
+func (l *findingList) add(f *Finding) int32 {
+	if l.n%blockSize == 0 {
+		l.blocks = append(l.blocks, make([]Finding, blockSize))
+	}
+	i := int32(l.n)
+	*l.at(i) = *f
+	l.n++
+	return i
 }
 
 // aggKey is Key as a comparable value, without building a string.
@@ -457,7 +480,7 @@ func (a *Aggregator) add(f *Finding, detach bool) bool {
 		if detach {
 			a.own.detach(f)
 		}
-		a.list = append(a.list, *f)
+		a.list.add(f)
 		return true
 	}
 	if a.index == nil {
@@ -465,7 +488,7 @@ func (a *Aggregator) add(f *Finding, detach bool) bool {
 	}
 	k := f.aggKey()
 	if i, ok := a.index[k]; ok {
-		g := &a.list[i]
+		g := a.list.at(i)
 		count, last, sev := g.Count+f.Count, g.LastTime, g.Severity
 		if f.LastTime.After(last) {
 			last = f.LastTime
@@ -486,8 +509,7 @@ func (a *Aggregator) add(f *Finding, detach bool) bool {
 		a.own.detach(f)
 		k = f.aggKey() // the key's strings are kept too: use the copies
 	}
-	a.index[k] = int32(len(a.list))
-	a.list = append(a.list, *f)
+	a.index[k] = a.list.add(f)
 	return true
 }
 
@@ -511,67 +533,63 @@ func evidenceBefore(x, y *Finding) bool {
 // occurrence had been added to a, and empties o: its findings move, they
 // are not copied (into an empty a, o's storage is taken whole).
 func (a *Aggregator) Merge(o *Aggregator) {
-	if len(a.list) == 0 && a.Each == o.Each {
+	if a.list.n == 0 && a.Each == o.Each {
 		a.index, a.list, a.own = o.index, o.list, o.own
 	} else {
-		for i := range o.list {
-			a.add(&o.list[i], false)
+		for i := range int32(o.list.n) {
+			a.add(o.list.at(i), false)
 		}
 	}
 	*o = Aggregator{Each: o.Each}
 }
 
 // Len is the number of findings so far.
-func (a *Aggregator) Len() int { return len(a.list) }
+func (a *Aggregator) Len() int { return a.list.n }
 
 // Findings returns the findings in a total order: file, frame, catalogue
 // order, then the remaining fields, so output is reproducible.
 func (a *Aggregator) Findings() []Finding {
-	out := make([]Finding, len(a.list))
+	out := make([]Finding, a.list.n)
 	for k, i := range a.order() {
-		out[k] = a.list[i]
+		out[k] = *a.list.at(i)
 	}
 	return out
 }
 
-// Release is Findings for the last reader: the findings are sorted where
-// they are and handed over, so they are held once, not twice; a is empty
-// afterwards.
+// Release is Findings for the last reader: a is empty afterwards, and
+// each block of findings is let go as soon as it is copied out.
 func (a *Aggregator) Release() []Finding {
-	out := a.list
 	perm := a.order()
-	// Apply the permutation in place, one cycle at a time: out[k] takes the
-	// finding at perm[k]. perm entries are set to -1 as they are placed.
-	for k := range perm {
-		if perm[k] < 0 || int(perm[k]) == k {
-			continue
-		}
-		tmp := out[k]
-		j := k
-		for {
-			src := int(perm[j])
-			perm[j] = -1
-			if src == k {
-				out[j] = tmp
+	// pos[i] is where finding i goes: the blocks are copied in their order,
+	// and each dropped once copied.
+	pos := make([]int32, len(perm))
+	for k, i := range perm {
+		pos[i] = int32(k)
+	}
+	out := make([]Finding, a.list.n)
+	for b, block := range a.list.blocks {
+		for j := range block {
+			i := b*blockSize + j
+			if i >= a.list.n {
 				break
 			}
-			out[j] = out[src]
-			j = src
+			out[pos[i]] = block[j]
 		}
+		a.list.blocks[b] = nil
 	}
 	*a = Aggregator{Each: a.Each}
-	return out[:len(out):len(out)]
+	return out
 }
 
 // order returns the indexes of a.list in report order (Compare; ties, which
 // the total order leaves only for identical findings, in insertion order).
 func (a *Aggregator) order() []int32 {
-	perm := make([]int32, len(a.list))
+	perm := make([]int32, a.list.n)
 	for i := range perm {
 		perm[i] = int32(i)
 	}
 	slices.SortFunc(perm, func(i, j int32) int {
-		return cmp.Or(compare(&a.list[i], &a.list[j]), cmp.Compare(i, j))
+		return cmp.Or(compare(a.list.at(i), a.list.at(j)), cmp.Compare(i, j))
 	})
 	return perm
 }
