@@ -14,15 +14,16 @@ const SchemaVersion = 2
 // JSONLines writes one JSON object per finding as soon as it is given, then
 // a final summary record. Each line has "type": "finding" or "summary".
 type JSONLines struct {
-	w   io.Writer
-	enc *json.Encoder
+	w    terminalSafeJSON
+	enc  *json.Encoder
+	line []byte // reused
 }
 
 // NewJSONLines returns a writer of JSON Lines to w.
 func NewJSONLines(w io.Writer) *JSONLines {
 	enc := json.NewEncoder(terminalSafeJSON{w})
 	enc.SetEscapeHTML(false)
-	return &JSONLines{w: w, enc: enc}
+	return &JSONLines{w: terminalSafeJSON{w}, enc: enc}
 }
 
 type findingRecord struct {
@@ -38,17 +39,30 @@ type findingRecord struct {
 // TimeFormat is RFC 3339 with microseconds, in UTC.
 const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
-// Write writes one finding.
+// Write writes one finding: its line is built by appendFinding, the bytes
+// encoding/json writes for its findingRecord (encoding/json writes it
+// should appendFinding ever leave one to it).
 func (j *JSONLines) Write(f rules.Finding) error {
-	rec := findingRecord{Type: "finding", Version: SchemaVersion, Severity: f.Severity.String(), Finding: f,
+	if line, ok := appendFinding(j.line[:0], &f); ok {
+		j.line = line
+		if _, err := j.w.Write(line); err != nil {
+			return fmt.Errorf("report: writing JSON: %w", err)
+		}
+		return nil
+	}
+	if err := j.enc.Encode(newFindingRecord(&f)); err != nil {
+		return fmt.Errorf("report: writing JSON: %w", err)
+	}
+	return nil
+}
+
+func newFindingRecord(f *rules.Finding) findingRecord {
+	rec := findingRecord{Type: "finding", Version: SchemaVersion, Severity: f.Severity.String(), Finding: *f,
 		Confidence: f.Confidence.String(), Time: f.Time.UTC().Format(TimeFormat)}
 	if f.Count > 1 && !f.LastTime.Equal(f.Time) {
 		rec.LastTime = f.LastTime.UTC().Format(TimeFormat)
 	}
-	if err := j.enc.Encode(rec); err != nil {
-		return fmt.Errorf("report: writing JSON: %w", err)
-	}
-	return nil
+	return rec
 }
 
 type summaryRecord struct {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/binary"
 	"io"
 	"strconv"
 	"unicode"
@@ -16,9 +17,16 @@ import (
 type terminalSafeJSON struct{ w io.Writer }
 
 func (s terminalSafeJSON) Write(p []byte) (int, error) {
+	// Most lines are ASCII: skip to the first byte that is not, eight at a time.
+	i := 0
+	for ; i+8 <= len(p); i += 8 {
+		if binary.LittleEndian.Uint64(p[i:])&0x8080808080808080 != 0 {
+			break
+		}
+	}
 	var out []byte
 	last := 0
-	for i := 0; i < len(p); {
+	for i < len(p) {
 		if p[i] < utf8.RuneSelf {
 			i++
 			continue

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,16 +52,6 @@ type sarifLocation struct {
 	} `json:"physicalLocation"`
 }
 
-type sarifResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Level               string            `json:"level"`
-	Message             sarifMessage      `json:"message"`
-	Locations           []sarifLocation   `json:"locations"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	Properties          map[string]any    `json:"properties"`
-}
-
 // sarifLevel maps severities to SARIF levels.
 func sarifLevel(s rules.Severity) string {
 	switch {
@@ -98,51 +89,19 @@ func (s *SARIF) Close(sum Summary, fs []rules.Finding) error {
 		})
 	}
 	files := slices.Clone(sum.Files)
-	for _, f := range fs {
-		if f.File != "" && !slices.Contains(files, f.File) {
-			files = append(files, f.File)
+	for i := range fs {
+		if f := fs[i].File; f != "" && !slices.Contains(files, f) {
+			files = append(files, f)
 		}
 	}
 	var artifacts []map[string]any
 	for _, f := range files {
 		artifacts = append(artifacts, map[string]any{"location": map[string]any{"uri": fileURI(f)}, "roles": []string{"analysisTarget"}})
 	}
-	results := []sarifResult{}
-	for _, f := range fs {
-		msg := fmt.Sprintf("%s: %s %q on %s (frame %d", f.Title, f.Subject, f.Cookie, f.Host, f.Frame)
-		if f.Count > 1 {
-			msg += fmt.Sprintf(", %d occurrences", f.Count)
-		}
-		msg += "). Fix (" + f.Framework.Name + "): " + f.Fix
-		var loc sarifLocation
-		loc.PhysicalLocation.ArtifactLocation = sarifArtifactLocation{URI: fileURI(f.File), Index: slices.Index(files, f.File)}
-		props := map[string]any{
-			"severity": f.Severity.String(), "confidence": f.Confidence.String(), "frame": f.Frame,
-			"time": f.Time.UTC().Format(TimeFormat), "host": f.Host, "subject": f.Subject, "cookie": f.Cookie,
-			"count": f.Count, "client": f.Client.String(), "server": f.Server.String(), "direction": f.Direction,
-			"session": f.Session, "framework": f.Framework, "tls": f.TLS,
-		}
-		if f.Value != nil {
-			props["value"] = f.Value
-		}
-		if f.Scheme != "" {
-			props["scheme"] = f.Scheme
-		}
-		if f.Count > 1 {
-			props["last_time"] = f.LastTime.UTC().Format(TimeFormat)
-		}
-		if f.Method != "" {
-			props["method"], props["path"] = f.Method, f.Path
-		}
-		if f.Status != 0 {
-			props["status"] = f.Status
-		}
-		results = append(results, sarifResult{
-			RuleID: f.Rule, RuleIndex: index[f.Rule], Level: sarifLevel(f.Severity), Message: sarifMessage{msg},
-			Locations: []sarifLocation{loc}, PartialFingerprints: map[string]string{"cookiewatch/v1": f.Fingerprint},
-			Properties: props,
-		})
-	}
+	// The log is encoded with a placeholder for the results, which are then
+	// streamed in its place one by one, indented as the encoder indents
+	// them: the whole log is never held in memory.
+	const placeholder = "\x00results\x00"
 	log := map[string]any{
 		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
 		"version": "2.1.0",
@@ -152,17 +111,201 @@ func (s *SARIF) Close(sum Summary, fs []rules.Finding) error {
 				"rules": srules,
 			}},
 			"artifacts":  artifacts,
-			"results":    results,
+			"results":    placeholder,
 			"properties": map[string]any{"summary": sum},
 		}},
 	}
-	enc := json.NewEncoder(s.w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(log); err != nil {
 		return fmt.Errorf("report: writing SARIF: %w", err)
 	}
+	head, tail, ok := bytes.Cut(buf.Bytes(), []byte(`"\u0000results\u0000"`))
+	if !ok {
+		return fmt.Errorf("report: writing SARIF: no place for the results")
+	}
+	if _, err := s.w.Write(head); err != nil {
+		return fmt.Errorf("report: writing SARIF: %w", err)
+	}
+	if err := s.writeResults(fs, files, index); err != nil {
+		return err
+	}
+	if _, err := s.w.Write(tail); err != nil {
+		return fmt.Errorf("report: writing SARIF: %w", err)
+	}
 	return nil
+}
+
+// resultIndent is the indentation of the log's results (log, runs, run,
+// results).
+const resultIndent = "        "
+
+// writeResults writes the results array, as the log's encoder would.
+func (s *SARIF) writeResults(fs []rules.Finding, files []string, index map[string]int) error {
+	if len(fs) == 0 {
+		_, err := io.WriteString(s.w, "[]")
+		return err
+	}
+	var compact bytes.Buffer
+	enc := json.NewEncoder(&compact)
+	enc.SetEscapeHTML(false)
+	buf := make([]byte, 0, 128<<10)
+	buf = append(buf, "[\n"...)
+	for i := range fs {
+		if i > 0 {
+			buf = append(buf, ",\n"...)
+		}
+		buf = append(buf, resultIndent...)
+		compact.Reset()
+		if err := enc.Encode(sarifResultOf(&fs[i], files, index)); err != nil {
+			return fmt.Errorf("report: writing SARIF: %w", err)
+		}
+		buf = appendIndent(buf, bytes.TrimSuffix(compact.Bytes(), []byte("\n")), resultIndent, "  ")
+		if len(buf) >= 64<<10 {
+			if _, err := s.w.Write(buf); err != nil {
+				return fmt.Errorf("report: writing SARIF: %w", err)
+			}
+			buf = buf[:0]
+		}
+	}
+	buf = append(buf, "\n"+resultIndent[:len(resultIndent)-2]+"]"...)
+	if _, err := s.w.Write(buf); err != nil {
+		return fmt.Errorf("report: writing SARIF: %w", err)
+	}
+	return nil
+}
+
+// appendIndent is json.Indent for the compact JSON encoding/json writes
+// (no space outside strings), appended to dst: what an indenting Encoder
+// writes, without its scanner's cost per byte (TestAppendIndentAsJSON).
+func appendIndent(dst, src []byte, prefix, indent string) []byte {
+	depth := 0
+	open := false // just after '{' or '[': the next byte decides on a newline
+	newline := func() {
+		dst = append(dst, '\n')
+		dst = append(dst, prefix...)
+		for range depth {
+			dst = append(dst, indent...)
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if open && c != '}' && c != ']' {
+			open = false
+			depth++
+			newline()
+		}
+		switch c {
+		case '"':
+			// A string, escapes included, copied as it is.
+			j := i + 1
+			for {
+				k := -1
+				if j < len(src) {
+					k = bytes.IndexAny(src[j:], `"\`)
+				}
+				if k < 0 {
+					j = len(src) - 1 // not from encoding/json: copy the rest
+					break
+				}
+				j += k
+				if src[j] == '"' {
+					break
+				}
+				j += 2 // an escape: skip the escaped byte
+			}
+			dst = append(dst, src[i:j+1]...)
+			i = j
+		case '{', '[':
+			open = true
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline()
+		case ':':
+			dst = append(dst, c, ' ')
+		case '}', ']':
+			if open {
+				open = false // empty: no newline inside
+			} else {
+				depth--
+				newline()
+			}
+			dst = append(dst, c)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// sarifProperties are a result's properties. Their fields are in the order
+// of their names, as the map they replace was encoded, and present on the
+// same conditions.
+type sarifProperties struct {
+	Client     string              `json:"client"`
+	Confidence string              `json:"confidence"`
+	Cookie     string              `json:"cookie"`
+	Count      int                 `json:"count"`
+	Direction  string              `json:"direction"`
+	Frame      uint64              `json:"frame"`
+	Framework  rules.FrameworkInfo `json:"framework"`
+	Host       string              `json:"host"`
+	LastTime   string              `json:"last_time,omitempty"` // with Count > 1
+	Method     string              `json:"method,omitempty"`
+	Path       *string             `json:"path,omitempty"` // with Method
+	Scheme     string              `json:"scheme,omitempty"`
+	Server     string              `json:"server"`
+	Session    rules.Session       `json:"session"`
+	Severity   string              `json:"severity"`
+	Status     int                 `json:"status,omitempty"`
+	Subject    string              `json:"subject"`
+	Time       string              `json:"time"`
+	TLS        bool                `json:"tls"`
+	Value      *rules.Value        `json:"value,omitempty"`
+}
+
+type sarifFingerprints struct {
+	V1 string `json:"cookiewatch/v1"`
+}
+
+type sarifResultRecord struct {
+	RuleID              string            `json:"ruleId"`
+	RuleIndex           int               `json:"ruleIndex"`
+	Level               string            `json:"level"`
+	Message             sarifMessage      `json:"message"`
+	Locations           [1]sarifLocation  `json:"locations"`
+	PartialFingerprints sarifFingerprints `json:"partialFingerprints"`
+	Properties          *sarifProperties  `json:"properties"`
+}
+
+func sarifResultOf(f *rules.Finding, files []string, index map[string]int) *sarifResultRecord {
+	msg := fmt.Sprintf("%s: %s %q on %s (frame %d", f.Title, f.Subject, f.Cookie, f.Host, f.Frame)
+	if f.Count > 1 {
+		msg += fmt.Sprintf(", %d occurrences", f.Count)
+	}
+	msg += "). Fix (" + f.Framework.Name + "): " + f.Fix
+	r := &sarifResultRecord{
+		RuleID: f.Rule, RuleIndex: index[f.Rule], Level: sarifLevel(f.Severity), Message: sarifMessage{msg},
+		PartialFingerprints: sarifFingerprints{f.Fingerprint},
+		Properties: &sarifProperties{
+			Severity: f.Severity.String(), Confidence: f.Confidence.String(), Frame: f.Frame,
+			Time: f.Time.UTC().Format(TimeFormat), Host: f.Host, Subject: f.Subject, Cookie: f.Cookie,
+			Count: f.Count, Client: f.Client.String(), Server: f.Server.String(), Direction: f.Direction,
+			Session: f.Session, Framework: f.Framework, TLS: f.TLS, Value: f.Value, Scheme: f.Scheme, Status: f.Status,
+		},
+	}
+	r.Locations[0].PhysicalLocation.ArtifactLocation = sarifArtifactLocation{URI: fileURI(f.File), Index: slices.Index(files, f.File)}
+	p := r.Properties
+	if f.Count > 1 {
+		p.LastTime = f.LastTime.UTC().Format(TimeFormat)
+	}
+	if f.Method != "" {
+		p.Method, p.Path = f.Method, &f.Path
+	}
+	return r
 }
 
 // fileURI makes a capture path a relative or absolute URI reference.

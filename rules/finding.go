@@ -417,10 +417,41 @@ func Fingerprint(rule, host, name string) string {
 // earliest occurrence (frame, then header line: evidenceBefore), whatever order
 // occurrences are added in, so Aggregators filled by several workers and
 // merged agree with one filled alone; Count and LastTime grow.
+//
+// A kept finding is stored once, in blocks of findings (no allocation per
+// finding, no array moved as it grows), and owns its text: the strings that
+// point into the message it came from (host, path, cookie name,
+// attributes…) are copied, and those that repeat (hosts, names, reasons)
+// are shared, so a kept finding does not hold its message's whole header
+// block and tens of thousands of findings take little more than their
+// blocks.
 type Aggregator struct {
 	Each  bool
-	index map[aggKey]*Finding
-	list  []*Finding // one allocation per finding kept: growing the list copies pointers only
+	index map[aggKey]int32
+	list  findingList
+	own   owner
+}
+
+// findingList stores findings in fixed-size blocks: growing it never copies
+// or frees a block, so the findings it holds cost their size, not up to
+// twice that while an array is moved.
+type findingList struct {
+	blocks [][]Finding
+	n      int
+}
+
+const blockSize = 256 // findings per block (about 137 KB)
+
+func (l *findingList) at(i int32) *Finding { return &l.blocks[i/blockSize][i%blockSize] }
+
+func (l *findingList) add(f *Finding) int32 {
+	if l.n%blockSize == 0 {
+		l.blocks = append(l.blocks, make([]Finding, blockSize))
+	}
+	i := int32(l.n)
+	*l.at(i) = *f
+	l.n++
+	return i
 }
 
 // aggKey is Key as a comparable value, without building a string.
@@ -439,17 +470,25 @@ func (f *Finding) aggKey() aggKey {
 
 // Add records f and reports whether it is new (not folded into an earlier one).
 func (a *Aggregator) Add(f Finding) bool {
+	return a.add(&f, true)
+}
+
+// add records *f; detach says its strings may point into a message and must
+// be copied before they are kept (false for findings of another Aggregator).
+func (a *Aggregator) add(f *Finding, detach bool) bool {
 	if a.Each {
-		nf := new(Finding)
-		*nf = f
-		a.list = append(a.list, nf)
+		if detach {
+			a.own.detach(f)
+		}
+		a.list.add(f)
 		return true
 	}
 	if a.index == nil {
-		a.index = map[aggKey]*Finding{}
+		a.index = map[aggKey]int32{}
 	}
 	k := f.aggKey()
-	if g, ok := a.index[k]; ok {
+	if i, ok := a.index[k]; ok {
+		g := a.list.at(i)
 		count, last, sev := g.Count+f.Count, g.LastTime, g.Severity
 		if f.LastTime.After(last) {
 			last = f.LastTime
@@ -457,16 +496,20 @@ func (a *Aggregator) Add(f Finding) bool {
 		if f.Severity > sev { // a live value outranks a deletion
 			sev = f.Severity
 		}
-		if evidenceBefore(f, *g) {
-			*g = f
+		if evidenceBefore(f, g) {
+			*g = *f
+			if detach {
+				a.own.detach(g)
+			}
 		}
 		g.Count, g.LastTime, g.Severity = count, last, sev
 		return false
 	}
-	nf := new(Finding) // f itself must not escape: folded occurrences cost nothing
-	*nf = f
-	a.index[k] = nf
-	a.list = append(a.list, nf)
+	if detach {
+		a.own.detach(f)
+		k = f.aggKey() // the key's strings are kept too: use the copies
+	}
+	a.index[k] = a.list.add(f)
 	return true
 }
 
@@ -474,7 +517,7 @@ func (a *Aggregator) Add(f Finding) bool {
 // from an earlier frame; in the same frame and connection, from an earlier
 // message (Message, which callers number in stream order per connection)
 // or an earlier cookie of the message; else the first in report order.
-func evidenceBefore(x, y Finding) bool {
+func evidenceBefore(x, y *Finding) bool {
 	if c := cmp.Or(cmp.Compare(x.File, y.File), cmp.Compare(x.Frame, y.Frame)); c != 0 {
 		return c < 0
 	}
@@ -483,42 +526,134 @@ func evidenceBefore(x, y Finding) bool {
 			return c < 0
 		}
 	}
-	return Compare(x, y) < 0
+	return compare(x, y) < 0
 }
 
 // Merge adds every finding of o (folded or not) to a, as if each
-// occurrence had been added to a.
+// occurrence had been added to a, and empties o: its findings move, they
+// are not copied (into an empty a, o's storage is taken whole).
 func (a *Aggregator) Merge(o *Aggregator) {
-	for _, f := range o.list {
-		f := *f
-		a.Add(f)
+	if a.list.n == 0 && a.Each == o.Each {
+		a.index, a.list, a.own = o.index, o.list, o.own
+	} else {
+		for i := range int32(o.list.n) {
+			a.add(o.list.at(i), false)
+		}
 	}
+	*o = Aggregator{Each: o.Each}
 }
 
 // Len is the number of findings so far.
-func (a *Aggregator) Len() int { return len(a.list) }
+func (a *Aggregator) Len() int { return a.list.n }
 
 // Findings returns the findings in a total order: file, frame, catalogue
 // order, then the remaining fields, so output is reproducible.
 func (a *Aggregator) Findings() []Finding {
-	out := make([]Finding, len(a.list))
-	for i, f := range a.list {
-		out[i] = *f
+	out := make([]Finding, a.list.n)
+	for k, i := range a.order() {
+		out[k] = *a.list.at(i)
 	}
-	slices.SortStableFunc(out, Compare)
 	return out
 }
 
-// Release is Findings for the last reader: it also drops the aggregator's
-// own references, so the findings are held once, not twice, from then on.
+// Release is Findings for the last reader: a is empty afterwards, and
+// each block of findings is let go as soon as it is copied out.
 func (a *Aggregator) Release() []Finding {
-	out := a.Findings()
-	a.list, a.index = nil, nil
+	perm := a.order()
+	// pos[i] is where finding i goes: the blocks are copied in their order,
+	// and each dropped once copied.
+	pos := make([]int32, len(perm))
+	for k, i := range perm {
+		pos[i] = int32(k)
+	}
+	out := make([]Finding, a.list.n)
+	for b, block := range a.list.blocks {
+		for j := range block {
+			i := b*blockSize + j
+			if i >= a.list.n {
+				break
+			}
+			out[pos[i]] = block[j]
+		}
+		a.list.blocks[b] = nil
+	}
+	*a = Aggregator{Each: a.Each}
 	return out
+}
+
+// order returns the indexes of a.list in report order (Compare; ties, which
+// the total order leaves only for identical findings, in insertion order).
+func (a *Aggregator) order() []int32 {
+	perm := make([]int32, a.list.n)
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	slices.SortFunc(perm, func(i, j int32) int {
+		return cmp.Or(compare(a.list.at(i), a.list.at(j)), cmp.Compare(i, j))
+	})
+	return perm
+}
+
+// owner copies the strings of findings that an Aggregator keeps, sharing
+// those that repeat.
+type owner struct {
+	strs        map[string]string
+	attrs, dupA *Attributes // last Attributes copied, and its copy (findings of one cookie share one)
+	value, dupV *Value
+}
+
+// intern returns a copy of s that is shared by every equal string.
+func (o *owner) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := o.strs[s]; ok {
+		return v
+	}
+	if o.strs == nil {
+		o.strs = map[string]string{}
+	}
+	c := strings.Clone(s)
+	o.strs[c] = c
+	return c
+}
+
+// detach makes f own its text.
+func (o *owner) detach(f *Finding) {
+	// Rule, Title, Fix, Subject, Direction, the confidence and the
+	// framework's ID and name are the catalogue's own strings: kept as they are.
+	f.Host, f.Cookie, f.Scheme, f.Method = o.intern(f.Host), o.intern(f.Cookie), o.intern(f.Scheme), o.intern(f.Method)
+	f.File, f.Session.Reason, f.Framework.Reason = o.intern(f.File), o.intern(f.Session.Reason), o.intern(f.Framework.Reason)
+	f.Path, f.Line = strings.Clone(f.Path), strings.Clone(f.Line)
+	if f.Value != nil && f.Value.Raw != "" {
+		if f.Value != o.value {
+			v := *f.Value
+			v.Raw = strings.Clone(v.Raw)
+			o.value, o.dupV = f.Value, &v
+		}
+		f.Value = o.dupV
+	}
+	if f.Attrs != nil {
+		if f.Attrs != o.attrs {
+			c := *f.Attrs
+			c.SameSite, c.Domain, c.Path = o.intern(c.SameSite), o.intern(c.Domain), o.intern(c.Path)
+			c.Expires, c.Malformed = strings.Clone(c.Expires), o.intern(c.Malformed)
+			if c.Unknown != nil {
+				c.Unknown = slices.Clone(c.Unknown)
+				for i, u := range c.Unknown {
+					c.Unknown[i] = strings.Clone(u)
+				}
+			}
+			o.attrs, o.dupA = f.Attrs, &c
+		}
+		f.Attrs = o.dupA
+	}
 }
 
 // Compare orders findings totally for reports.
-func Compare(x, y Finding) int {
+func Compare(x, y Finding) int { return compare(&x, &y) }
+
+func compare(x, y *Finding) int {
 	return cmp.Or(
 		cmp.Compare(x.File, y.File),
 		cmp.Compare(x.Frame, y.Frame),

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -234,6 +235,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		out, closeOut = f, f.Close
 	}
+	// Every format writes many small pieces (a line or a cell at a time):
+	// one buffer turns them into few large writes.
+	bw := bufio.NewWriterSize(out, 256<<10)
+	out = bw
 	var w findingWriter
 	switch cfg.format {
 	case "table":
@@ -252,6 +257,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		w = report.NewHTML(out, report.HTMLOptions{Title: htmlTitle(cfg.files, stdin), Lookup: ruleByID})
 	}
 	werr := writeAll(w, sum, findings, cfg.hosts)
+	if err := bw.Flush(); werr == nil && err != nil {
+		werr = fmt.Errorf("writing the report: %w", err)
+	}
 	if err := closeOut(); werr == nil && err != nil {
 		werr = fmt.Errorf("writing %s: %w", cfg.output, err)
 	}

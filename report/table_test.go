@@ -1,0 +1,76 @@
+package report
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// TestTableRowsAsTablewriter: a host's table written into tablewriter's
+// frame (tableRenderer) is byte for byte what tablewriter writes for the
+// same rows, for cells of every kind the table shows and some it never
+// does: empty, long, non-ASCII, wide, combining, coloured, with spaces,
+// tabs or line breaks (which tablewriter renders itself).
+func TestTableRowsAsTablewriter(t *testing.T) {
+	pieces := []string{"", "a", "high", "cleartext-set-cookie", "sha256:0123456789ab (32 bytes)", "GET /x → 302",
+		"…", "日本語", "e\u0301", "🍪", "\x1b[1;31mhigh\x1b[0m", "a  b", "\\x00", `"quoted"`, "Java servlet / Spring Boot",
+		"12345678901234567890123456789012345678901234567890", "\u200b", "ｗｉｄｅ", "x\u202ey", "│", "─┼─",
+		// Cells tablewriter changes: left to it.
+		" lead", "trail ", "tab\there", "two\nlines", "\u00a0x", "\r"}
+	const framed = 21 // pieces[:framed] only make cells the frame path takes
+	rng := rand.New(rand.NewPCG(1, 2))
+	fast := 0
+	tr := newTableRenderer() // reused, as Close reuses it
+	for n := range 1000 {
+		pick := len(pieces)
+		if n%2 == 0 {
+			pick = framed
+		}
+		rows := make([][tableCols]string, 1+rng.IntN(6))
+		for r := range rows {
+			for c := range rows[r] {
+				k := 1 + rng.IntN(3)
+				var b strings.Builder
+				for range k {
+					b.WriteString(pieces[rng.IntN(pick)])
+				}
+				rows[r][c] = b.String()
+			}
+		}
+		all := true
+		for _, r := range rows {
+			for _, c := range r {
+				_, ok := tr.width(c)
+				all = all && ok
+			}
+		}
+		if all {
+			fast++
+		}
+		var got, want bytes.Buffer
+		if err := tr.render(&got, rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := renderWithTablewriter(&want, rows); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Fatalf("case %d: rows %q\ngot:\n%s\nwant (tablewriter):\n%s", n, rows, got.String(), want.String())
+		}
+	}
+	if fast < 300 {
+		t.Errorf("only %d of 1000 tables took the frame path", fast)
+	}
+}
+
+// TestTableFastPathTaken: the cells findings have in practice, ANSI colours
+// and arrows included, take the frame path (this test would pass either way
+// otherwise).
+func TestTableFastPathTaken(t *testing.T) {
+	for _, c := range []string{"\x1b[1;31mhigh\x1b[0m", "GET /x → 302", "…", "sha256:0123456789ab (32 bytes)", ""} {
+		if _, ok := newTableRenderer().width(c); !ok {
+			t.Errorf("width(%q) not ok", c)
+		}
+	}
+}
