@@ -174,6 +174,7 @@ type host struct {
 	logins    map[netip.Addr][]rules.Link
 	lossy     bool // some of its state was refused or evicted
 	decrypted bool // a message decrypted from TLS was seen (tls.go)
+	unmixed   int  // names with an exposure and no mixed-scheme-session yet
 }
 
 // name is one cookie name of a host.
@@ -531,9 +532,27 @@ func (c *Correlator) TLSHello(file string, t *httpparse.TLSInfo) {
 		h.tlsLast = &l
 	}
 	// Plaintext exposures already recorded for the host now make a mixed scheme.
+	c.mixedSchemes(h)
+}
+
+// mixedSchemes runs mixedScheme for each of the host's cookie names that has
+// an exposure and has not fired, in name order.
+func (c *Correlator) mixedSchemes(h *host) {
+	if h.unmixed == 0 {
+		return // mixedScheme would return at once for every name
+	}
 	for _, n := range slices.Sorted(maps.Keys(h.names)) {
 		c.mixedScheme(h, n, h.names[n])
 	}
+}
+
+// expose records e as the host's plaintext exposure of a session cookie name
+// when it is the earliest.
+func (h *host) expose(ns *name, e *exposure) {
+	if ns.exposed == nil {
+		h.unmixed++
+	}
+	ns.exposed = e
 }
 
 // mixedScheme fires mixed-scheme-session for a host's cookie name once.
@@ -548,6 +567,7 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 		return
 	}
 	ns.mixed = true
+	h.unmixed--
 	chain := []rules.Link{*tl}
 	if e.req != nil {
 		chain = append(chain, *e.req)
@@ -589,6 +609,18 @@ func (c *Correlator) Take() []rules.Finding {
 	return out
 }
 
+// Drain passes the findings decided since the last call to fn, in order
+// (those Take would return), and keeps their storage for the next ones
+// instead of handing it over: a caller that folds each finding as it comes
+// allocates nothing for them.
+func (c *Correlator) Drain(fn func(rules.Finding)) {
+	for _, f := range c.out {
+		fn(f)
+	}
+	clear(c.out)
+	c.out = c.out[:0]
+}
+
 // Request records a plaintext request read from file.
 func (c *Correlator) Request(file string, req *httpparse.Request) {
 	link := reqLink(file, req)
@@ -624,7 +656,7 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 			if ns.exposed == nil || before(e.link, ns.exposed.link) {
 				stored = new(exposure)
 				*stored = e
-				ns.exposed = stored
+				h.expose(ns, stored)
 			}
 			c.mixedScheme(h, ck.Name, ns)
 		}
@@ -805,7 +837,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		}
 		if cls.Session && !del {
 			if ns.exposed == nil || before(e.link, ns.exposed.link) {
-				ns.exposed = e
+				h.expose(ns, e)
 			}
 			c.mixedScheme(h, sc.Name, ns)
 		}
@@ -899,10 +931,7 @@ func (c *Correlator) End() []rules.Finding {
 		c.decideValue(e.Value.(*value))
 	}
 	for e := c.hostLR.Back(); e != nil; e = e.Prev() {
-		h := e.Value.(*host)
-		for _, n := range slices.Sorted(maps.Keys(h.names)) {
-			c.mixedScheme(h, n, h.names[n])
-		}
+		c.mixedSchemes(e.Value.(*host))
 	}
 	return c.Take()
 }

@@ -244,20 +244,24 @@ func (c *correlation) apply(e corrEvent) {
 		c.c.SeenPlaintext(e.host, e.t)
 		return
 	}
-	c.add(c.c.Take())
+	c.c.Drain(c.addOne)
 }
 
 // add folds cross-connection findings (their file and frames come from
 // their chain) into the correlation's aggregator.
 func (c *correlation) add(fs []rules.Finding) {
 	for _, f := range fs {
-		c.occurrences++
-		if c.found != nil {
-			c.found(f)
-			continue
-		}
-		c.agg.Add(f)
+		c.addOne(f)
 	}
+}
+
+func (c *correlation) addOne(f rules.Finding) {
+	c.occurrences++
+	if c.found != nil {
+		c.found(f)
+		return
+	}
+	c.agg.Add(f)
 }
 
 // hostRows converts the correlator's hosts into report rows with their
