@@ -98,3 +98,31 @@ func BenchmarkLoginRequest(b *testing.B) {
 		c.Take()
 	}
 }
+
+// BenchmarkResponseSetCookie is a plaintext response setting a session
+// cookie (a new value each time) and a preference cookie on a known host.
+func BenchmarkResponseSetCookie(b *testing.B) {
+	c, t := benchCorrelator(b, 1000, 50)
+	req := &httpparse.Request{
+		Message: httpparse.Message{Client: netip.MustParseAddrPort("10.0.0.7:40000"), Server: netip.MustParseAddrPort("192.0.2.80:80"), Frame: 5000, Time: t},
+		Method:  "GET", Host: "shop.example", Path: "/product/42",
+	}
+	resp := &httpparse.Response{
+		Message: httpparse.Message{Client: req.Client, Server: req.Server, Frame: 5001, Time: t,
+			Headers: []httpparse.Header{{Name: "Server", Value: "nginx"}, {Name: "Content-Type", Value: "text/html"},
+				{Name: "Content-Length", Value: "512"}, {Name: "Cache-Control", Value: "no-cache"},
+				{Name: "Set-Cookie", Value: "…"}, {Name: "Set-Cookie", Value: "…"}}},
+		Status: 200, Request: req,
+		SetCookies: []httpparse.SetCookie{
+			{Name: "sessionid", Value: "value-7-0123456789abcdef", HttpOnly: true, Path: "/"},
+			{Name: "theme", Value: "dark", Path: "/"},
+		},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp.Frame++
+		resp.Time = resp.Time.Add(time.Microsecond)
+		c.Response("b.pcap", resp)
+		c.Take()
+	}
+}

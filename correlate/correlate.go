@@ -686,6 +686,16 @@ func (c *Correlator) requestClass(ck httpparse.Cookie) rules.SessionClass {
 	return cls
 }
 
+// setCookieClass is Classifier.SetCookieClass. Without HttpOnly the value's
+// shape does not count, so the class is the request cookie's of the same
+// name, remembered (TestSetCookieClassByName holds the two to that).
+func (c *Correlator) setCookieClass(sc httpparse.SetCookie) rules.SessionClass {
+	if !sc.HttpOnly {
+		return c.requestClass(httpparse.Cookie{Name: sc.Name})
+	}
+	return c.cfg.Classifier.SetCookieClass(sc)
+}
+
 // use records that client sent value v in e, and checks session-reuse and
 // session-not-rotated.
 func (c *Correlator) use(h *host, v *value, client netip.Addr, e *exposure) {
@@ -787,17 +797,16 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		l := reqLink(file, resp.Request)
 		reqL = &l
 	}
-	link := respLink(file, resp)
+	loc := header(resp.Headers, "Location")
+	link := respLink(file, resp, loc)
 	c.advance(resp.Time)
 	h := c.touchHost(msgHostKey(host, resp.Server), resp.Time)
 	hk := h.name // the host's own copy: values keep it
 	h.plaintext = true
-	for _, hd := range resp.Headers {
-		if strings.EqualFold(hd.Name, "Strict-Transport-Security") {
-			h.hsts = true
-		}
+	if hasHeader(resp.Headers, "Strict-Transport-Security") {
+		h.hsts = true
 	}
-	redirect := resp.Status/100 == 3 && hasHTTPSLocation(resp.Headers)
+	redirect := resp.Status/100 == 3 && isHTTPS(loc)
 	client := resp.Client.Addr().Unmap()
 	method, path := "", ""
 	if resp.Request != nil {
@@ -808,7 +817,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		if sc.Err != nil {
 			continue // browsers ignore the line
 		}
-		cls := c.cfg.Classifier.SetCookieClass(sc)
+		cls := c.setCookieClass(sc)
 		del := sc.Deletes(resp.Time)
 		if !del && isAuthCookie(sc.Name) {
 			loggedIn = true
@@ -980,28 +989,40 @@ func reqLink(file string, req *httpparse.Request) rules.Link {
 	return rules.Link{Kind: "request", File: file, Frame: req.Frame, Time: req.Time, Detail: req.Method + " " + clip(req.Path)}
 }
 
-func respLink(file string, resp *httpparse.Response) rules.Link {
-	d := strconv.Itoa(resp.Status)
+// respLink is the link of a response whose Location header is loc.
+func respLink(file string, resp *httpparse.Response, loc string) rules.Link {
+	var buf [256]byte
+	d := strconv.AppendInt(buf[:0], int64(resp.Status), 10)
 	if resp.Request != nil {
-		d += " to " + resp.Request.Method + " " + clip(resp.Request.Path)
+		d = append(append(append(append(d, " to "...), resp.Request.Method...), ' '), clip(resp.Request.Path)...)
 	}
-	if loc := header(resp.Headers, "Location"); loc != "" {
-		d += " → " + clip(loc)
+	if loc != "" {
+		d = append(append(d, " → "...), clip(loc)...)
 	}
-	return rules.Link{Kind: "response", File: file, Frame: resp.Frame, Time: resp.Time, Detail: d}
+	return rules.Link{Kind: "response", File: file, Frame: resp.Frame, Time: resp.Time, Detail: string(d)}
 }
 
+// header returns the value of the first header field named n.
 func header(hs []httpparse.Header, n string) string {
 	for _, h := range hs {
-		if strings.EqualFold(h.Name, n) {
+		if len(h.Name) == len(n) && strings.EqualFold(h.Name, n) {
 			return h.Value
 		}
 	}
 	return ""
 }
 
-func hasHTTPSLocation(hs []httpparse.Header) bool {
-	loc := header(hs, "Location")
+// hasHeader reports whether a header field named n is present.
+func hasHeader(hs []httpparse.Header, n string) bool {
+	for _, h := range hs {
+		if len(h.Name) == len(n) && strings.EqualFold(h.Name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHTTPS(loc string) bool {
 	return len(loc) >= 8 && strings.EqualFold(loc[:8], "https://")
 }
 

@@ -31,7 +31,7 @@ func (c *Correlator) TLSResponse(file string, resp *httpparse.Response) {
 	if resp.Request != nil {
 		host = resp.Request.Host
 	}
-	link := respLink(file, resp)
+	link := respLink(file, resp, header(resp.Headers, "Location"))
 	link.Kind, link.Detail = "tls-response", link.Detail+" (decrypted TLS)"
 	c.advance(resp.Time)
 	h := c.touchHost(msgHostKey(host, resp.Server), resp.Time)
@@ -41,7 +41,7 @@ func (c *Correlator) TLSResponse(file string, resp *httpparse.Response) {
 		if sc.Err != nil || sc.Deletes(resp.Time) {
 			continue
 		}
-		cls := c.cfg.Classifier.SetCookieClass(sc)
+		cls := c.setCookieClass(sc)
 		if sc.Secure {
 			if ns := c.name(h, sc.Name, cls.Session); ns != nil && (ns.secure == nil || before(link, *ns.secure)) {
 				l := link
