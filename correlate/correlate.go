@@ -546,8 +546,8 @@ func (c *Correlator) mixedSchemes(h *host) {
 	}
 }
 
-// expose records e as the host's plaintext exposure of a session cookie name
-// when it is the earliest.
+// expose records e as the earliest plaintext exposure of a session cookie
+// name of the host (the caller compared it with the one before).
 func (h *host) expose(ns *name, e *exposure) {
 	if ns.exposed == nil {
 		h.unmixed++
