@@ -150,7 +150,10 @@ func (f *feed) seen(host string, frame uint64, t time.Time, addr [2]netip.AddrPo
 // correlator: each round takes every event at the smallest pending frame
 // (channels are in frame order, so none can come later), sorts them
 // canonically and hands them on.
-func (c *correlation) merge(chs []chan corrEvent) {
+func (c *correlation) merge(chs []chan corrEvent) { mergeEvents(chs, c.apply) }
+
+// mergeEvents is merge, handing each event to apply.
+func mergeEvents(chs []chan corrEvent, apply func(corrEvent)) {
 	ins := make([]mergeIn, len(chs))
 	for i, ch := range chs {
 		ins[i] = mergeIn{ch: ch, open: true}
@@ -180,7 +183,7 @@ func (c *correlation) merge(chs []chan corrEvent) {
 				cmp.Compare(a.seq, b.seq))
 		})
 		for _, e := range group {
-			c.apply(e)
+			apply(e)
 		}
 		clear(group) // drop the messages
 	}
