@@ -910,9 +910,8 @@ func (c *Correlator) decideValue(v *value) {
 			c.notRotated(h, v, &v.clients[i])
 		}
 	}
-	tl := c.tlsFor(v.host, v.server, v.sent.link)
-	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.setTLS != nil}
-	if !c.holds("cookie-set-over-tls-leaked", f) {
+	leaked, tl := c.leaked(v)
+	if !leaked {
 		return
 	}
 	if s := v.setTLS; s != nil && !s.secure && before(s.link, v.sent.link) {
@@ -933,9 +932,28 @@ func (c *Correlator) decideValue(v *value) {
 	c.emit("cookie-set-over-tls-leaked", v.host, v.name, v.sent, []rules.Link{*tl, v.sent.link}, conf)
 }
 
+// leaked reports whether cookie-set-over-tls-leaked holds for a value sent
+// in plaintext, and the TLS link of its host (tlsFor), if any.
+func (c *Correlator) leaked(v *value) (bool, *rules.Link) {
+	tl := c.tlsFor(v.host, v.server, v.sent.link)
+	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.setTLS != nil}
+	return c.holds("cookie-set-over-tls-leaked", f), tl
+}
+
 // End decides every pending rule at the end of input and returns the
 // findings not yet taken. The state is kept for Hosts and Stats.
 func (c *Correlator) End() []rules.Finding {
+	// Room for the leaks about to be decided (the bulk of End's findings),
+	// so the findings are not copied as the slice grows.
+	n := len(c.out)
+	for e := c.valLR.Back(); e != nil; e = e.Prev() {
+		if v := e.Value.(*value); v.sent != nil && !v.decided {
+			if ok, _ := c.leaked(v); ok {
+				n++
+			}
+		}
+	}
+	c.out = slices.Grow(c.out, n-len(c.out))
 	for e := c.valLR.Back(); e != nil; e = e.Prev() {
 		c.decideValue(e.Value.(*value))
 	}
