@@ -29,11 +29,13 @@
 package correlate
 
 import (
+	"cmp"
 	"container/list"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"maps"
 	"net/netip"
 	"slices"
@@ -66,10 +68,11 @@ const (
 	defaultMaxValues = 100000
 	defaultMaxNames  = 64
 	defaultMaxLogins = 256
-	maxClients       = 8  // client addresses kept per value
-	maxLoginsEach    = 4  // logins kept per client and host
-	maxHostList      = 4  // TLS versions or ALPN protocols kept per host
-	maxDetail        = 96 // bytes of a path kept in a link's detail
+	maxClients       = 8    // client addresses kept per value
+	maxLoginsEach    = 4    // logins kept per client and host
+	maxHostList      = 4    // TLS versions or ALPN protocols kept per host
+	maxDetail        = 96   // bytes of a path kept in a link's detail
+	maxClassNames    = 4096 // request cookie names whose class is remembered
 )
 
 func (c Config) withDefaults() Config {
@@ -100,14 +103,31 @@ type Stats struct {
 // Correlator holds the bounded cross-connection state of one run.
 type Correlator struct {
 	cfg    Config
-	key    []byte
+	mac    hash.Hash // HMAC-SHA256 keyed with the run's key, Reset for each value
 	hosts  map[string]*host
 	hostLR *list.List // of *host, most recently seen first
 	values map[[16]byte]*value
 	valLR  *list.List // of *value, most recently used first
-	now    time.Time  // latest capture time seen
-	out    []rules.Finding
-	evict  map[string]uint64
+	tick   uint64     // last value.used handed out
+	// byClient indexes the tracked values by host and client address (each
+	// value under every client of its clients list), so a login re-checks
+	// only its client's values on its host.
+	byClient map[hostClient][]*value
+	now      time.Time // latest capture time seen
+	out      []rules.Finding
+	evict    map[string]uint64
+
+	macIn   []byte   // reused: the hashed bytes of a value
+	macSum  [32]byte // reused: the HMAC
+	recheck []*value // reused by recheckLogins
+
+	reqClass map[string]rules.SessionClass // by cookie name (requestClass)
+}
+
+// hostClient keys Correlator.byClient.
+type hostClient struct {
+	host   string
+	client netip.Addr
 }
 
 // New returns a Correlator. It fails only when no random key can be drawn.
@@ -120,8 +140,10 @@ func New(cfg Config) (*Correlator, error) {
 			return nil, fmt.Errorf("correlate: drawing the value-hash key: %w", err)
 		}
 	}
-	return &Correlator{cfg: cfg, key: key, hosts: map[string]*host{}, hostLR: list.New(),
-		values: map[[16]byte]*value{}, valLR: list.New(), evict: map[string]uint64{}}, nil
+	return &Correlator{cfg: cfg, mac: hmac.New(sha256.New, key), hosts: map[string]*host{}, hostLR: list.New(),
+		values: map[[16]byte]*value{}, valLR: list.New(), byClient: map[hostClient][]*value{},
+		reqClass: map[string]rules.SessionClass{},
+		evict:    map[string]uint64{}}, nil
 }
 
 // at orders links by capture time, then file and frame.
@@ -152,6 +174,7 @@ type host struct {
 	logins    map[netip.Addr][]rules.Link
 	lossy     bool // some of its state was refused or evicted
 	decrypted bool // a message decrypted from TLS was seen (tls.go)
+	unmixed   int  // names with an exposure and no mixed-scheme-session yet
 }
 
 // name is one cookie name of a host.
@@ -192,6 +215,7 @@ type value struct {
 	decided  bool    // cookie-set-over-tls-leaked decided
 	setTLS   *tlsSet // earliest Set-Cookie of the value inside decrypted TLS (tls.go)
 	last     time.Time
+	used     uint64 // Correlator.tick when last moved to the front of valLR
 }
 
 // clientUse is one client address's requests carrying a value.
@@ -199,11 +223,15 @@ type clientUse struct {
 	addr        netip.Addr
 	first, last exposure
 	rotated     bool // session-not-rotated fired (or checked) for this client
+	idx         int  // position of the value in Correlator.byClient
 }
 
 // HostKey normalises a Host header, SNI or address for correlation: lower
 // case, no port, no trailing dot, IPv6 without brackets.
 func HostKey(h string) string {
+	if !needsHostKey(h) {
+		return h
+	}
 	h = strings.ToLower(strings.TrimSpace(h))
 	if ap, err := netip.ParseAddrPort(h); err == nil {
 		return ap.Addr().Unmap().String()
@@ -229,10 +257,7 @@ func HostKey(h string) string {
 // host or a Host value that needs normalising; host may point into a reused
 // buffer.
 func (c *Correlator) SeenPlaintext(host string, t time.Time) {
-	hk := host
-	if needsHostKey(host) {
-		hk = HostKey(host)
-	}
+	hk := HostKey(host)
 	if hk == "" {
 		return
 	}
@@ -242,16 +267,28 @@ func (c *Correlator) SeenPlaintext(host string, t time.Time) {
 	c.touchHost(hk, t).plaintext = true
 }
 
-// needsHostKey reports whether HostKey could change h: upper case, a port or
-// IPv6 literal, spaces or a trailing dot. A plain lower-case name or IPv4
-// address is its own key.
+// msgHostKey is the correlation key of a message's host: its Host, else its
+// server address.
+func msgHostKey(host string, server netip.AddrPort) string {
+	if hk := HostKey(host); hk != "" {
+		return hk
+	}
+	return server.Addr().Unmap().String()
+}
+
+// needsHostKey reports whether HostKey could change h. A name of lower-case
+// letters, digits, '-', '_' and '.' (not ending with '.') is its own key, and
+// so is an IPv4 address (netip accepts only its canonical form); anything
+// else (upper case, a port, an IPv6 literal, spaces, non-ASCII) goes through
+// HostKey.
 func needsHostKey(h string) bool {
 	if h == "" || h[len(h)-1] == '.' {
 		return true
 	}
 	for i := 0; i < len(h); i++ {
 		switch b := h[i]; {
-		case 'A' <= b && b <= 'Z', b == ':', b == '[', b == ' ', b == '\t':
+		case 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '.', b == '-', b == '_':
+		default:
 			return true
 		}
 	}
@@ -325,22 +362,73 @@ func (c *Correlator) dropValue(v *value, why string) {
 	c.decideValue(v)
 	c.valLR.Remove(v.elem)
 	delete(c.values, v.key)
+	for i := range v.clients {
+		c.unindex(v, &v.clients[i])
+	}
 	c.evict[why]++
+}
+
+// index adds v to byClient under the client of cu, its newest clientUse.
+func (c *Correlator) index(v *value, cu *clientUse) {
+	k := hostClient{v.host, cu.addr}
+	vs := c.byClient[k]
+	cu.idx = len(vs)
+	c.byClient[k] = append(vs, v)
+}
+
+// unindex removes v from byClient under the client of cu.
+func (c *Correlator) unindex(v *value, cu *clientUse) {
+	k := hostClient{v.host, cu.addr}
+	vs := c.byClient[k]
+	last := len(vs) - 1
+	if cu.idx != last { // move the last one into the hole
+		w := vs[last]
+		vs[cu.idx] = w
+		for j := range w.clients {
+			if w.clients[j].addr == cu.addr {
+				w.clients[j].idx = cu.idx
+			}
+		}
+	}
+	vs[last] = nil
+	if last == 0 {
+		delete(c.byClient, k)
+	} else {
+		c.byClient[k] = vs[:last]
+	}
+}
+
+// valueKey returns the keyed hash that knows a value of host/name. It does
+// not allocate.
+func (c *Correlator) valueKey(hostKey, cookie, val string) [16]byte {
+	b := append(c.macIn[:0], hostKey...)
+	b = append(b, 0)
+	b = append(b, cookie...)
+	b = append(b, 0)
+	b = append(b, val...)
+	c.macIn = b
+	c.mac.Reset()
+	c.mac.Write(b)
+	var k [16]byte
+	copy(k[:], c.mac.Sum(c.macSum[:0]))
+	return k
 }
 
 // valueState returns the state of a value of host/name, creating it.
 func (c *Correlator) valueState(hostKey, cookie, val string, t time.Time) *value {
-	m := hmac.New(sha256.New, c.key)
-	m.Write([]byte(hostKey))
-	m.Write([]byte{0})
-	m.Write([]byte(cookie))
-	m.Write([]byte{0})
-	m.Write([]byte(val))
-	var k [16]byte
-	copy(k[:], m.Sum(nil))
+	return c.trackValue(c.valueKey(hostKey, cookie, val), hostKey, cookie, val, nil, t)
+}
+
+// trackValue returns the state of the value of host/name whose key is k,
+// marked used at t, creating it (with rv as its rules.Value when not nil).
+func (c *Correlator) trackValue(k [16]byte, hostKey, cookie, val string, rv *rules.Value, t time.Time) *value {
+	c.tick++
 	v := c.values[k]
 	if v == nil {
-		v = &value{key: k, host: hostKey, name: cookie, val: rules.NewValue(val, false), last: t}
+		if rv == nil {
+			rv = rules.NewValue(val, false)
+		}
+		v = &value{key: k, host: hostKey, name: strings.Clone(cookie), val: rv, last: t, used: c.tick}
 		v.elem = c.valLR.PushFront(v)
 		c.values[k] = v
 		for len(c.values) > c.cfg.MaxValues {
@@ -351,6 +439,7 @@ func (c *Correlator) valueState(hostKey, cookie, val string, t time.Time) *value
 	if t.After(v.last) {
 		v.last = t
 	}
+	v.used = c.tick
 	c.valLR.MoveToFront(v.elem)
 	return v
 }
@@ -360,11 +449,21 @@ func (c *Correlator) valueState(hostKey, cookie, val string, t time.Time) *value
 // hello by name (SNI), else a TLS connection without SNI to the same server
 // address. It prefers the latest hello before at, else the earliest after.
 func (c *Correlator) tlsFor(hostKey string, addr netip.Addr, at rules.Link) *rules.Link {
-	var cands []*rules.Link
-	for _, k := range []string{hostKey, addr.Unmap().String()} {
-		if h := c.hosts[k]; h != nil && h.tls != nil {
-			cands = append(cands, h.tls, h.tlsLast)
-		}
+	var buf [4]*rules.Link
+	cands := buf[:0]
+	if h := c.hosts[hostKey]; h != nil && h.tls != nil {
+		cands = append(cands, h.tls, h.tlsLast)
+	}
+	var ab [64]byte // the address as a host key (its String), without allocating
+	ak := append(ab[:0], "invalid IP"...)
+	if addr.IsValid() {
+		ak = addr.Unmap().AppendTo(ab[:0])
+	}
+	if h := c.hosts[string(ak)]; h != nil && h.tls != nil {
+		cands = append(cands, h.tls, h.tlsLast)
+	}
+	if len(cands) == 0 {
+		return nil
 	}
 	var prior, after *rules.Link
 	for _, l := range cands {
@@ -433,9 +532,27 @@ func (c *Correlator) TLSHello(file string, t *httpparse.TLSInfo) {
 		h.tlsLast = &l
 	}
 	// Plaintext exposures already recorded for the host now make a mixed scheme.
+	c.mixedSchemes(h)
+}
+
+// mixedSchemes runs mixedScheme for each of the host's cookie names that has
+// an exposure and has not fired, in name order.
+func (c *Correlator) mixedSchemes(h *host) {
+	if h.unmixed == 0 {
+		return // mixedScheme would return at once for every name
+	}
 	for _, n := range slices.Sorted(maps.Keys(h.names)) {
 		c.mixedScheme(h, n, h.names[n])
 	}
+}
+
+// expose records e as the earliest plaintext exposure of a session cookie
+// name of the host (the caller compared it with the one before).
+func (h *host) expose(ns *name, e *exposure) {
+	if ns.exposed == nil {
+		h.unmixed++
+	}
+	ns.exposed = e
 }
 
 // mixedScheme fires mixed-scheme-session for a host's cookie name once.
@@ -450,6 +567,7 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 		return
 	}
 	ns.mixed = true
+	h.unmixed--
 	chain := []rules.Link{*tl}
 	if e.req != nil {
 		chain = append(chain, *e.req)
@@ -491,15 +609,24 @@ func (c *Correlator) Take() []rules.Finding {
 	return out
 }
 
+// Drain passes the findings decided since the last call to fn, in order
+// (those Take would return), and keeps their storage for the next ones
+// instead of handing it over: a caller that folds each finding as it comes
+// allocates nothing for them.
+func (c *Correlator) Drain(fn func(rules.Finding)) {
+	for _, f := range c.out {
+		fn(f)
+	}
+	clear(c.out)
+	c.out = c.out[:0]
+}
+
 // Request records a plaintext request read from file.
 func (c *Correlator) Request(file string, req *httpparse.Request) {
-	hk := HostKey(req.Host)
-	if hk == "" {
-		hk = req.Server.Addr().Unmap().String()
-	}
 	link := reqLink(file, req)
 	c.advance(req.Time)
-	h := c.touchHost(hk, req.Time)
+	h := c.touchHost(msgHostKey(req.Host, req.Server), req.Time)
+	hk := h.name // the host's own copy: values keep it
 	h.plaintext = true
 	client := req.Client.Addr().Unmap()
 	if req.Method == "POST" && isLoginPath(req.Path) {
@@ -509,25 +636,64 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 		defer c.recheckLogins(h, client) // requests after the login may have arrived first
 	}
 	for _, ck := range req.Cookies {
-		cls := c.cfg.Classifier.RequestCookieClass(ck)
+		cls := c.requestClass(ck)
 		if !cls.Session || ck.Value == "" {
 			continue
 		}
-		e := &exposure{link: link, val: rules.NewValue(ck.Value, false), direction: "request",
+		k := c.valueKey(hk, ck.Name, ck.Value)
+		var val *rules.Value
+		if v := c.values[k]; v != nil {
+			val = v.val // the same value: the same rules.Value
+		} else {
+			val = rules.NewValue(ck.Value, false)
+		}
+		// e stays on the stack unless the state keeps it (stored, shared by
+		// ns.exposed and v.sent).
+		e := exposure{link: link, val: val, direction: "request",
 			client: req.Client, server: req.Server, method: req.Method, path: req.Path, cls: cls}
+		var stored *exposure
 		if ns := c.name(h, ck.Name, true); ns != nil {
 			if ns.exposed == nil || before(e.link, ns.exposed.link) {
-				ns.exposed = e
+				stored = new(exposure)
+				*stored = e
+				h.expose(ns, stored)
 			}
 			c.mixedScheme(h, ck.Name, ns)
 		}
-		v := c.valueState(hk, ck.Name, ck.Value, req.Time)
+		v := c.trackValue(k, hk, ck.Name, ck.Value, val, req.Time)
 		if v.sent == nil || before(e.link, v.sent.link) {
-			v.sent = e
+			if stored == nil {
+				stored = new(exposure)
+				*stored = e
+			}
+			v.sent = stored
 			v.server = req.Server.Addr().Unmap()
 		}
-		c.use(h, v, client, e)
+		c.use(h, v, client, &e)
 	}
+}
+
+// requestClass is Classifier.RequestCookieClass, which depends on the
+// cookie's name only, remembered for up to maxClassNames names.
+func (c *Correlator) requestClass(ck httpparse.Cookie) rules.SessionClass {
+	if cls, ok := c.reqClass[ck.Name]; ok {
+		return cls
+	}
+	cls := c.cfg.Classifier.RequestCookieClass(httpparse.Cookie{Name: ck.Name})
+	if len(c.reqClass) < maxClassNames {
+		c.reqClass[strings.Clone(ck.Name)] = cls
+	}
+	return cls
+}
+
+// setCookieClass is Classifier.SetCookieClass. Without HttpOnly the value's
+// shape does not count, so the class is the request cookie's of the same
+// name, remembered (TestSetCookieClassByName holds the two to that).
+func (c *Correlator) setCookieClass(sc httpparse.SetCookie) rules.SessionClass {
+	if !sc.HttpOnly {
+		return c.requestClass(httpparse.Cookie{Name: sc.Name})
+	}
+	return c.cfg.Classifier.SetCookieClass(sc)
 }
 
 // use records that client sent value v in e, and checks session-reuse and
@@ -546,6 +712,7 @@ func (c *Correlator) use(h *host, v *value, client netip.Addr, e *exposure) {
 		}
 		v.clients = append(v.clients, clientUse{addr: client, first: *e, last: *e})
 		cu = &v.clients[len(v.clients)-1]
+		c.index(v, cu)
 	} else {
 		if before(e.link, cu.first.link) {
 			cu.first = *e
@@ -623,26 +790,23 @@ func (c *Correlator) login(h *host, client netip.Addr, l rules.Link) {
 
 // Response records a plaintext response read from file.
 func (c *Correlator) Response(file string, resp *httpparse.Response) {
-	hk := ""
+	host := ""
 	var reqL *rules.Link
 	if resp.Request != nil {
-		hk = HostKey(resp.Request.Host)
+		host = resp.Request.Host
 		l := reqLink(file, resp.Request)
 		reqL = &l
 	}
-	if hk == "" {
-		hk = resp.Server.Addr().Unmap().String()
-	}
-	link := respLink(file, resp)
+	loc := header(resp.Headers, "Location")
+	link := respLink(file, resp, loc)
 	c.advance(resp.Time)
-	h := c.touchHost(hk, resp.Time)
+	h := c.touchHost(msgHostKey(host, resp.Server), resp.Time)
+	hk := h.name // the host's own copy: values keep it
 	h.plaintext = true
-	for _, hd := range resp.Headers {
-		if strings.EqualFold(hd.Name, "Strict-Transport-Security") {
-			h.hsts = true
-		}
+	if hasHeader(resp.Headers, "Strict-Transport-Security") {
+		h.hsts = true
 	}
-	redirect := resp.Status/100 == 3 && hasHTTPSLocation(resp.Headers)
+	redirect := resp.Status/100 == 3 && isHTTPS(loc)
 	client := resp.Client.Addr().Unmap()
 	method, path := "", ""
 	if resp.Request != nil {
@@ -653,17 +817,22 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		if sc.Err != nil {
 			continue // browsers ignore the line
 		}
-		cls := c.cfg.Classifier.SetCookieClass(sc)
+		cls := c.setCookieClass(sc)
 		del := sc.Deletes(resp.Time)
-		e := &exposure{link: link, val: rules.NewValue(sc.Value, false), direction: "response",
-			client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
-			deletion: del, req: reqL, cls: cls}
 		if !del && isAuthCookie(sc.Name) {
 			loggedIn = true
 		}
+		var val *rules.Value
 		if cls.Session && !del && sc.Value != "" {
-			c.valueState(hk, sc.Name, sc.Value, resp.Time).setPlain = true
+			v := c.valueState(hk, sc.Name, sc.Value, resp.Time)
+			v.setPlain = true
+			val = v.val // the same value: the same rules.Value
+		} else {
+			val = rules.NewValue(sc.Value, false)
 		}
+		e := &exposure{link: link, val: val, direction: "response",
+			client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
+			deletion: del, req: reqL, cls: cls}
 		if f := (Fact{Redirect: redirect, SetsSession: cls.Session && !del}); c.holds("redirect-sets-session", f) {
 			chain := []rules.Link{link}
 			if reqL != nil {
@@ -677,7 +846,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		}
 		if cls.Session && !del {
 			if ns.exposed == nil || before(e.link, ns.exposed.link) {
-				ns.exposed = e
+				h.expose(ns, e)
 			}
 			c.mixedScheme(h, sc.Name, ns)
 		}
@@ -708,17 +877,25 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 
 // recheckLogins checks session-not-rotated for a client's values on h after
 // a login arrived (it may arrive after the requests it splits).
+// It visits the client's values on the host (byClient) in the order of the
+// value list, most recently used first.
 func (c *Correlator) recheckLogins(h *host, client netip.Addr) {
-	for e := c.valLR.Front(); e != nil; e = e.Next() {
-		v := e.Value.(*value)
-		if v.host != h.name {
-			continue
-		}
+	vs := c.byClient[hostClient{h.name, client}]
+	sorted := len(vs) > 1
+	if sorted {
+		vs = append(c.recheck[:0], vs...)
+		slices.SortFunc(vs, func(a, b *value) int { return cmp.Compare(b.used, a.used) })
+	}
+	for _, v := range vs {
 		for i := range v.clients {
 			if v.clients[i].addr == client {
 				c.notRotated(h, v, &v.clients[i])
 			}
 		}
+	}
+	if sorted {
+		clear(vs)
+		c.recheck = vs[:0]
 	}
 }
 
@@ -733,9 +910,8 @@ func (c *Correlator) decideValue(v *value) {
 			c.notRotated(h, v, &v.clients[i])
 		}
 	}
-	tl := c.tlsFor(v.host, v.server, v.sent.link)
-	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.setTLS != nil}
-	if !c.holds("cookie-set-over-tls-leaked", f) {
+	leaked, tl := c.leaked(v)
+	if !leaked {
 		return
 	}
 	if s := v.setTLS; s != nil && !s.secure && before(s.link, v.sent.link) {
@@ -756,17 +932,33 @@ func (c *Correlator) decideValue(v *value) {
 	c.emit("cookie-set-over-tls-leaked", v.host, v.name, v.sent, []rules.Link{*tl, v.sent.link}, conf)
 }
 
+// leaked reports whether cookie-set-over-tls-leaked holds for a value sent
+// in plaintext, and the TLS link of its host (tlsFor), if any.
+func (c *Correlator) leaked(v *value) (bool, *rules.Link) {
+	tl := c.tlsFor(v.host, v.server, v.sent.link)
+	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.setTLS != nil}
+	return c.holds("cookie-set-over-tls-leaked", f), tl
+}
+
 // End decides every pending rule at the end of input and returns the
 // findings not yet taken. The state is kept for Hosts and Stats.
 func (c *Correlator) End() []rules.Finding {
+	// Room for the leaks about to be decided (the bulk of End's findings),
+	// so the findings are not copied as the slice grows.
+	n := len(c.out)
+	for e := c.valLR.Back(); e != nil; e = e.Prev() {
+		if v := e.Value.(*value); v.sent != nil && !v.decided {
+			if ok, _ := c.leaked(v); ok {
+				n++
+			}
+		}
+	}
+	c.out = slices.Grow(c.out, n-len(c.out))
 	for e := c.valLR.Back(); e != nil; e = e.Prev() {
 		c.decideValue(e.Value.(*value))
 	}
 	for e := c.hostLR.Back(); e != nil; e = e.Prev() {
-		h := e.Value.(*host)
-		for _, n := range slices.Sorted(maps.Keys(h.names)) {
-			c.mixedScheme(h, n, h.names[n])
-		}
+		c.mixedSchemes(e.Value.(*host))
 	}
 	return c.Take()
 }
@@ -815,28 +1007,40 @@ func reqLink(file string, req *httpparse.Request) rules.Link {
 	return rules.Link{Kind: "request", File: file, Frame: req.Frame, Time: req.Time, Detail: req.Method + " " + clip(req.Path)}
 }
 
-func respLink(file string, resp *httpparse.Response) rules.Link {
-	d := strconv.Itoa(resp.Status)
+// respLink is the link of a response whose Location header is loc.
+func respLink(file string, resp *httpparse.Response, loc string) rules.Link {
+	var buf [256]byte
+	d := strconv.AppendInt(buf[:0], int64(resp.Status), 10)
 	if resp.Request != nil {
-		d += " to " + resp.Request.Method + " " + clip(resp.Request.Path)
+		d = append(append(append(append(d, " to "...), resp.Request.Method...), ' '), clip(resp.Request.Path)...)
 	}
-	if loc := header(resp.Headers, "Location"); loc != "" {
-		d += " → " + clip(loc)
+	if loc != "" {
+		d = append(append(d, " → "...), clip(loc)...)
 	}
-	return rules.Link{Kind: "response", File: file, Frame: resp.Frame, Time: resp.Time, Detail: d}
+	return rules.Link{Kind: "response", File: file, Frame: resp.Frame, Time: resp.Time, Detail: string(d)}
 }
 
+// header returns the value of the first header field named n.
 func header(hs []httpparse.Header, n string) string {
 	for _, h := range hs {
-		if strings.EqualFold(h.Name, n) {
+		if len(h.Name) == len(n) && strings.EqualFold(h.Name, n) {
 			return h.Value
 		}
 	}
 	return ""
 }
 
-func hasHTTPSLocation(hs []httpparse.Header) bool {
-	loc := header(hs, "Location")
+// hasHeader reports whether a header field named n is present.
+func hasHeader(hs []httpparse.Header, n string) bool {
+	for _, h := range hs {
+		if len(h.Name) == len(n) && strings.EqualFold(h.Name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHTTPS(loc string) bool {
 	return len(loc) >= 8 && strings.EqualFold(loc[:8], "https://")
 }
 

@@ -62,6 +62,10 @@ func TestHostKey(t *testing.T) {
 		"":                    "",
 		"weird:host:name":     "weird:host:name",
 		"shop.example:notnum": "shop.example:notnum",
+		"shop-1_x.example":    "shop-1_x.example",
+		"192.0.2.1":           "192.0.2.1",
+		"ÄRGER.example":       "ärger.example",
+		"shop.example\v":      "shop.example",
 	} {
 		if got := HostKey(in); got != want {
 			t.Errorf("HostKey(%q) = %q, want %q", in, got, want)

@@ -21,33 +21,27 @@ type tlsSet struct {
 
 // TLSRequest records a request decrypted from TLS read from file.
 func (c *Correlator) TLSRequest(file string, req *httpparse.Request) {
-	hk := HostKey(req.Host)
-	if hk == "" {
-		hk = req.Server.Addr().Unmap().String()
-	}
 	c.advance(req.Time)
-	c.touchHost(hk, req.Time).decrypted = true
+	c.touchHost(msgHostKey(req.Host, req.Server), req.Time).decrypted = true
 }
 
 // TLSResponse records a response decrypted from TLS read from file.
 func (c *Correlator) TLSResponse(file string, resp *httpparse.Response) {
-	hk := ""
+	host := ""
 	if resp.Request != nil {
-		hk = HostKey(resp.Request.Host)
+		host = resp.Request.Host
 	}
-	if hk == "" {
-		hk = resp.Server.Addr().Unmap().String()
-	}
-	link := respLink(file, resp)
+	link := respLink(file, resp, header(resp.Headers, "Location"))
 	link.Kind, link.Detail = "tls-response", link.Detail+" (decrypted TLS)"
 	c.advance(resp.Time)
-	h := c.touchHost(hk, resp.Time)
+	h := c.touchHost(msgHostKey(host, resp.Server), resp.Time)
+	hk := h.name
 	h.decrypted = true
 	for _, sc := range resp.SetCookies {
 		if sc.Err != nil || sc.Deletes(resp.Time) {
 			continue
 		}
-		cls := c.cfg.Classifier.SetCookieClass(sc)
+		cls := c.setCookieClass(sc)
 		if sc.Secure {
 			if ns := c.name(h, sc.Name, cls.Session); ns != nil && (ns.secure == nil || before(link, *ns.secure)) {
 				l := link

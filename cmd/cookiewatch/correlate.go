@@ -20,6 +20,14 @@ import (
 // them to the correlator in one canonical order: by that frame, and within
 // one frame by the message's own frame, connection and order on the
 // connection. One worker or several, the correlator sees the same sequence.
+//
+// Events travel in batches (corrBatch), one channel operation per batch
+// rather than per event: a worker sends a batch down its channel when it
+// starts filling it, and merge reads a batch only once the next one (or the
+// channel's close) has arrived, which the Go memory model orders after every
+// write to it. A progress mark ends a batch, so merge is never held up
+// longer than the worker's progress interval; each worker has feedBatches
+// batches, reused, which bounds what is in flight.
 type correlation struct {
 	c           *correlate.Correlator // used by merge only while workers run
 	agg         *rules.Aggregator     // cross-connection findings
@@ -41,7 +49,19 @@ type corrEvent struct {
 	tls            bool               // req or resp was decrypted from TLS (tlsconn.go)
 	host           string             // a declined request's Host: seen over plaintext at t
 	t              time.Time
+	batch          *corrBatch // on the channel: the batch the worker fills next (nothing else set)
 }
+
+// corrBatch is a run of one worker's events.
+type corrBatch struct {
+	ev   []corrEvent
+	free chan *corrBatch // its feed's free list: merge returns it there, emptied
+}
+
+const (
+	feedBatch   = 256 // events per batch at most
+	feedBatches = 8   // batches per feed
+)
 
 // feed is one worker's side of the correlation. With direct set (a live
 // capture: one worker, findings wanted at once) events are applied as they
@@ -51,6 +71,9 @@ type feed struct {
 	direct *correlation
 	frame  func() uint64 // the worker's capture.Analyzer.Frame
 	seq    uint64
+	cur    *corrBatch      // sent already; being filled (merge reads it once the next is sent)
+	free   chan *corrBatch // batches merge is done with
+	made   int             // batches made, at most feedBatches
 }
 
 func (f *feed) send(e corrEvent) {
@@ -60,14 +83,43 @@ func (f *feed) send(e corrEvent) {
 	}
 	f.seq++
 	e.at, e.seq = f.frame(), f.seq
-	f.ch <- e
+	if f.cur == nil || len(f.cur.ev) >= feedBatch {
+		f.next()
+	}
+	f.cur.ev = append(f.cur.ev, e)
 }
 
-// mark is capture.Config.Progress.
-func (f *feed) mark(frame uint64) {
-	if f.direct == nil {
-		f.ch <- corrEvent{at: frame, mark: true}
+// next ends the current batch by sending the next one, waiting for merge to
+// free one when all feedBatches are in flight.
+func (f *feed) next() {
+	if f.free == nil {
+		f.free = make(chan *corrBatch, feedBatches)
 	}
+	var b *corrBatch
+	select {
+	case b = <-f.free:
+	default:
+		if f.made < feedBatches {
+			f.made++
+			b = &corrBatch{ev: make([]corrEvent, 0, feedBatch), free: f.free}
+		} else {
+			b = <-f.free
+		}
+	}
+	f.ch <- corrEvent{batch: b}
+	f.cur = b
+}
+
+// mark is capture.Config.Progress: it ends the current batch with a mark.
+func (f *feed) mark(frame uint64) {
+	if f.direct != nil {
+		return
+	}
+	if f.cur == nil {
+		f.next()
+	}
+	f.cur.ev = append(f.cur.ev, corrEvent{at: frame, mark: true})
+	f.next()
 }
 
 func (f *feed) request(file string, req *httpparse.Request) {
@@ -98,43 +150,32 @@ func (f *feed) seen(host string, frame uint64, t time.Time, addr [2]netip.AddrPo
 // correlator: each round takes every event at the smallest pending frame
 // (channels are in frame order, so none can come later), sorts them
 // canonically and hands them on.
-func (c *correlation) merge(chs []chan corrEvent) {
-	heads := make([]corrEvent, len(chs))
-	has := make([]bool, len(chs))
-	open := make([]bool, len(chs))
-	for i := range open {
-		open[i] = true
-	}
-	next := func(i int) {
-		e, ok := <-chs[i]
-		heads[i], has[i] = e, ok
-		if !ok {
-			open[i] = false
-		}
+func (c *correlation) merge(chs []chan corrEvent) { mergeEvents(chs, c.apply) }
+
+// mergeEvents is merge, handing each event to apply.
+func mergeEvents(chs []chan corrEvent, apply func(corrEvent)) {
+	ins := make([]mergeIn, len(chs))
+	for i, ch := range chs {
+		ins[i] = mergeIn{ch: ch, open: true}
 	}
 	var group []corrEvent
 	for {
-		for i := range chs {
-			if open[i] && !has[i] {
-				next(i)
-			}
-		}
 		lo, any := uint64(0), false
-		for i := range chs {
-			if has[i] && (!any || heads[i].at < lo) {
-				lo, any = heads[i].at, true
+		for i := range ins {
+			if e := ins[i].head(); e != nil && (!any || e.at < lo) {
+				lo, any = e.at, true
 			}
 		}
 		if !any {
 			return
 		}
 		group = group[:0]
-		for i := range chs {
-			for has[i] && heads[i].at == lo {
-				if !heads[i].mark {
-					group = append(group, heads[i])
+		for i := range ins {
+			for e := ins[i].head(); e != nil && e.at == lo; e = ins[i].head() {
+				if !e.mark {
+					group = append(group, *e)
 				}
-				next(i)
+				ins[i].pos++
 			}
 		}
 		slices.SortStableFunc(group, func(a, b corrEvent) int {
@@ -142,9 +183,51 @@ func (c *correlation) merge(chs []chan corrEvent) {
 				cmp.Compare(a.seq, b.seq))
 		})
 		for _, e := range group {
-			c.apply(e)
+			apply(e)
 		}
 		clear(group) // drop the messages
+	}
+}
+
+// mergeIn is merge's side of one worker's channel.
+type mergeIn struct {
+	ch      chan corrEvent
+	open    bool
+	ready   *corrBatch // complete: merge reads ready.ev[pos:]
+	pos     int
+	pending *corrBatch // the worker may still be filling it
+}
+
+// head returns the worker's next event, receiving until a batch with one is
+// complete; nil when the channel is closed and drained. A batch read to its
+// end goes back to its feed.
+func (in *mergeIn) head() *corrEvent {
+	for {
+		if b := in.ready; b != nil {
+			if in.pos < len(b.ev) {
+				return &b.ev[in.pos]
+			}
+			clear(b.ev) // drop the messages
+			b.ev = b.ev[:0]
+			b.free <- b // never blocks: it has room for every batch of the feed
+			in.ready = nil
+		}
+		if in.pending == nil && !in.open {
+			return nil
+		}
+		if in.open {
+			e, ok := <-in.ch
+			if !ok {
+				in.open = false
+			} else if in.pending == nil { // the first batch: wait for the next
+				in.pending = e.batch
+				continue
+			}
+			in.ready, in.pending = in.pending, e.batch // nil after the close
+		} else {
+			in.ready, in.pending = in.pending, nil
+		}
+		in.pos = 0
 	}
 }
 
@@ -164,20 +247,24 @@ func (c *correlation) apply(e corrEvent) {
 		c.c.SeenPlaintext(e.host, e.t)
 		return
 	}
-	c.add(c.c.Take())
+	c.c.Drain(c.addOne)
 }
 
 // add folds cross-connection findings (their file and frames come from
 // their chain) into the correlation's aggregator.
 func (c *correlation) add(fs []rules.Finding) {
 	for _, f := range fs {
-		c.occurrences++
-		if c.found != nil {
-			c.found(f)
-			continue
-		}
-		c.agg.Add(f)
+		c.addOne(f)
 	}
+}
+
+func (c *correlation) addOne(f rules.Finding) {
+	c.occurrences++
+	if c.found != nil {
+		c.found(f)
+		return
+	}
+	c.agg.Add(f)
 }
 
 // hostRows converts the correlator's hosts into report rows with their

@@ -1,0 +1,86 @@
+package correlate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/cookiewatch/cookiewatch/httpparse"
+)
+
+// TestLoginIndex drives random traffic (values evicted by the limit and the
+// window, logins by request and by response) and checks after each message
+// that byClient indexes exactly the tracked values under each of their
+// clients, and that value.used orders the value list, as recheckLogins
+// relies on.
+func TestLoginIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	c, err := New(Config{Key: []byte("k"), MaxValues: 40, Window: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv := netip.MustParseAddrPort("192.0.2.80:80")
+	for i := range 5000 {
+		at := t0.Add(time.Duration(i)*100*time.Millisecond - time.Duration(rng.IntN(2000))*time.Millisecond +
+			time.Duration(i/500)*time.Minute) // a pause every 500 messages: the window expires values
+		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(6))}), 40000)
+		host := fmt.Sprintf("h%d.example", rng.IntN(3))
+		req := &httpparse.Request{
+			Message: httpparse.Message{Client: cli, Server: srv, Frame: uint64(i + 1), Time: at},
+			Method:  "GET", Host: host, Path: "/",
+			Cookies: []httpparse.Cookie{{Name: "sessionid", Value: fmt.Sprintf("v%02d-0123456789", rng.IntN(60))}},
+		}
+		switch rng.IntN(10) {
+		case 0:
+			req.Method, req.Path = "POST", "/login"
+			c.Request("t.pcap", req)
+		case 1:
+			c.Response("t.pcap", &httpparse.Response{
+				Message: httpparse.Message{Client: cli, Server: srv, Frame: uint64(i + 1), Time: at}, Status: 200, Request: req,
+				SetCookies: []httpparse.SetCookie{{Name: "remember_me", Value: "x0123456789"}},
+			})
+		default:
+			c.Request("t.pcap", req)
+		}
+		c.Take()
+		checkIndex(t, c)
+		if t.Failed() {
+			t.Fatalf("after message %d", i)
+		}
+	}
+	if st := c.Stats(); st.Evictions["value-limit"] == 0 || st.Evictions["value-window"] == 0 {
+		t.Errorf("evictions %v: the test should exercise both", st.Evictions)
+	}
+}
+
+func checkIndex(t *testing.T, c *Correlator) {
+	t.Helper()
+	n, last := 0, ^uint64(0)
+	for e := c.valLR.Front(); e != nil; e = e.Next() {
+		v := e.Value.(*value)
+		if v.used >= last {
+			t.Errorf("value list not in used order: %d after %d", v.used, last)
+		}
+		last = v.used
+		for _, cu := range v.clients {
+			vs := c.byClient[hostClient{v.host, cu.addr}]
+			if cu.idx >= len(vs) || vs[cu.idx] != v {
+				t.Errorf("value %s/%s client %v: not at index %d of %d", v.host, v.name, cu.addr, cu.idx, len(vs))
+			}
+			n++
+		}
+	}
+	m := 0
+	for _, vs := range c.byClient {
+		if len(vs) == 0 {
+			t.Errorf("empty index entry kept")
+		}
+		m += len(vs)
+	}
+	if m != n {
+		t.Errorf("index holds %d entries, values have %d clients", m, n)
+	}
+}
