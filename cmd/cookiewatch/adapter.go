@@ -3,6 +3,8 @@ package main
 import (
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -15,12 +17,15 @@ import (
 // pipeline joins the stages for one worker: capture hands each connection's
 // bytes to an httpparse.Conn, whose messages rules turns into findings that
 // the aggregator folds, and which also go to the cross-connection
-// correlator through feed. It is used from one goroutine.
+// correlator through feed. It is used from one goroutine; the aggregator
+// may be shared by the workers of a file (aggMu).
 type pipeline struct {
 	file        string
 	limits      httpparse.Limits
 	opts        rules.Options
 	agg         *rules.Aggregator
+	aggMu       *sync.Mutex   // non-nil: agg is shared with other workers (analyze.go)
+	aggLen      *atomic.Int64 // with aggMu: agg.Len() for other goroutines (the progress bar)
 	hstats      httpparse.Stats
 	occurrences int
 	suppressed  int // findings dropped by the policy's ignore entries
@@ -51,7 +56,9 @@ func (p *pipeline) merge(o *pipeline) {
 	for k, v := range o.protos {
 		p.protos[k] += v
 	}
-	p.agg.Merge(o.agg)
+	if o.agg != p.agg {
+		p.agg.Merge(o.agg)
+	}
 	p.tstats.Add(&o.tstats)
 	p.h2conns += o.h2conns
 }
@@ -201,6 +208,13 @@ func (c *conn) TLSHello(_ *httpparse.ConnInfo, t *httpparse.TLSInfo) {
 
 func (p *pipeline) add(fs []rules.Finding) {
 	p.messages++
+	if p.aggMu != nil && p.found == nil && len(fs) > 0 {
+		p.aggMu.Lock()
+		defer func() {
+			p.aggLen.Store(int64(p.agg.Len()))
+			p.aggMu.Unlock()
+		}()
+	}
 	for _, f := range fs {
 		if _, ok := p.opts.Ignored(&f); ok {
 			p.suppressed++

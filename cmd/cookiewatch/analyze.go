@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cookiewatch/cookiewatch/capture"
 	"github.com/cookiewatch/cookiewatch/correlate"
@@ -20,12 +21,15 @@ import (
 // summary and the sorted findings. A truncated file is a warning, not an
 // error: every packet before the cut is analysed.
 //
-// With several workers, each reads the whole file and handles the
-// connections of its shard (capture.Config.Shards: a symmetric flow hash),
-// with its own Analyzer, parsers and aggregator; their findings and counts
-// are merged after the file. The findings do not depend on the number of
-// workers (rules.Aggregator keeps the earliest occurrence as evidence).
-// Standard input is read by one worker.
+// With several workers, each handles the connections of its shard
+// (capture.Config.Shards: a symmetric flow hash) with its own Analyzer and
+// parsers, reading the frames from a capture.Splitter (mapped pcap files) or
+// the whole file itself; they add their findings to the run's aggregator
+// under a lock (one copy of each finding, whichever worker saw it) and
+// their counts are merged after the file. The findings do not depend on the
+// number of workers (rules.Aggregator keeps the earliest occurrence as
+// evidence, whatever the order of the calls). Standard input is read by one
+// worker.
 func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, error) {
 	var sum report.Summary
 	agg := &rules.Aggregator{Each: cfg.each}
@@ -37,6 +41,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 	}
 	corr := &correlation{c: cc, agg: &rules.Aggregator{Each: cfg.each}}
 	p := newPipeline(cfg, agg)
+	p.aggMu, p.aggLen = new(sync.Mutex), new(atomic.Int64)
 	if p.keys, err = loadKeys(cfg.keylog, cfg.files); err != nil {
 		return sum, nil, err
 	}
@@ -66,8 +71,8 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 		for i := range res {
 			sp := p // one worker: the run's own pipeline
 			if workers > 1 {
-				sp = newPipeline(cfg, &rules.Aggregator{Each: cfg.each})
-				sp.keys = p.keys
+				sp = newPipeline(cfg, agg)
+				sp.keys, sp.aggMu, sp.aggLen = p.keys, p.aggMu, p.aggLen
 			}
 			sp.file = name
 			sp.feed = &feed{ch: chs[i]}
@@ -99,7 +104,7 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []rules.Finding, err
 			shardStats = append(shardStats, r.stats)
 			if r.p != nil {
 				p.merge(r.p)
-				res[i].p = nil // its findings live on in agg: let the worker's copy go
+				res[i].p = nil
 			}
 		}
 		cstats.Add(capture.MergeShards(shardStats))
@@ -166,7 +171,7 @@ func (r *shardResult) run(cfg config, path string, sc capture.Config, p *pipelin
 	case path == "-":
 		src, err = capture.NewReader(p.file, cfg.stdin)
 	case sc.Shard == 0:
-		src, err = openCapture(path, cfg.progress, p.agg) // progress.go: one worker draws the bar
+		src, err = openCapture(path, cfg.progress, p.aggLen) // progress.go: one worker draws the bar
 	default:
 		src, err = capture.Open(path)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/cookiewatch/cookiewatch/capture"
-	"github.com/cookiewatch/cookiewatch/rules"
 )
 
 // progressBar draws one line on a terminal's standard error while capture
@@ -98,9 +97,9 @@ func (pb *progressBar) Stop() {
 }
 
 // openCapture opens a capture file, read through the bar when there is one.
-// agg is sampled for the finding count from inside Read, in the analysis
+// found is sampled for the finding count from inside Read, in the analysis
 // goroutine.
-func openCapture(path string, pb *progressBar, agg *rules.Aggregator) (*capture.File, error) {
+func openCapture(path string, pb *progressBar, found *atomic.Int64) (*capture.File, error) {
 	if pb == nil || path == "-" {
 		return capture.Open(path)
 	}
@@ -114,19 +113,19 @@ func openCapture(path string, pb *progressBar, agg *rules.Aggregator) (*capture.
 	}
 	pb.open = f
 	pb.mu.Unlock()
-	return capture.NewReader(path, &progressReader{r: f, pb: pb, agg: agg})
+	return capture.NewReader(path, &progressReader{r: f, pb: pb, found: found})
 }
 
 type progressReader struct {
-	r   io.Reader
-	pb  *progressBar
-	agg *rules.Aggregator
+	r     io.Reader
+	pb    *progressBar
+	found *atomic.Int64 // findings so far
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.pb.read.Add(int64(n))
-	p.pb.found.Store(int64(p.agg.Len()))
+	p.pb.found.Store(p.found.Load())
 	return n, err
 }
 
