@@ -13,16 +13,15 @@ import (
 // benchFindings are n findings shaped like those of the 1 GB benchmark
 // capture: 300 hosts, 20 cookie names, every per-message rule, in report
 // order (rules.Compare).
-func benchFindings(n int) []rules.Finding {
+func benchFindings(n int) []*rules.Finding {
 	cat := rules.Catalogue()
 	t0 := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
-	fs := make([]rules.Finding, n)
+	fs := make([]*rules.Finding, n)
 	for i := range fs {
 		r := cat[i%len(cat)]
 		host := "api" + strconv.Itoa(i%300) + ".shop" + strconv.Itoa(i%300%37) + ".net"
 		cookie := "SESS" + strconv.Itoa(i%20)
-		f := &fs[i]
-		*f = rules.Finding{Rule: r.ID, Title: r.Title, Severity: r.Severity, Confidence: r.Confidence, CWE: r.CWE,
+		f := &rules.Finding{Rule: r.ID, Title: r.Title, Severity: r.Severity, Confidence: r.Confidence, CWE: r.CWE,
 			Fingerprint: rules.Fingerprint(r.ID, host, cookie), Subject: "set-cookie", Cookie: cookie,
 			Value:     &rules.Value{Length: 32, Fingerprint: "sha256:0123456789ab"},
 			Session:   rules.Session{Session: true, Confidence: "certain", Reason: "known session cookie name (PHP)"},
@@ -35,6 +34,7 @@ func benchFindings(n int) []rules.Finding {
 		if i%7 == 0 {
 			f.Subject, f.Direction, f.Status, f.Attrs = "cookie", "request", 0, nil
 		}
+		fs[i] = f
 	}
 	return fs
 }
@@ -42,8 +42,8 @@ func benchFindings(n int) []rules.Finding {
 // benchRender measures writing n findings and the summary in one format,
 // as run does (Write for each finding, then Close).
 func benchRender(b *testing.B, n int, mk func(io.Writer) interface {
-	Write(rules.Finding) error
-	Close(Summary, []rules.Finding) error
+	Write(*rules.Finding) error
+	Close(Summary, []*rules.Finding) error
 }) {
 	fs := benchFindings(n)
 	sum := Summary{Files: []string{"bench.pcap"}, Packets: 1204071}
@@ -64,8 +64,8 @@ func benchRender(b *testing.B, n int, mk func(io.Writer) interface {
 }
 
 type findingWriter = interface {
-	Write(rules.Finding) error
-	Close(Summary, []rules.Finding) error
+	Write(*rules.Finding) error
+	Close(Summary, []*rules.Finding) error
 }
 
 const benchN = 54780 // findings of the 1 GB benchmark capture

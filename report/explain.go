@@ -126,7 +126,7 @@ type Explainer struct {
 }
 
 // NewExplainer prepares explanations for fs.
-func NewExplainer(lookup RuleLookup, fs []rules.Finding) *Explainer {
+func NewExplainer(lookup RuleLookup, fs []*rules.Finding) *Explainer {
 	e := &Explainer{lookup: lookup, fw: map[string]rules.FrameworkInfo{}}
 	for _, f := range fs {
 		if f.Framework.ID == "" {
@@ -141,7 +141,7 @@ func NewExplainer(lookup RuleLookup, fs []rules.Finding) *Explainer {
 }
 
 // hostCookie keys findings by host (without port, lower-case) and cookie.
-func hostCookie(f rules.Finding) string {
+func hostCookie(f *rules.Finding) string {
 	h := strings.ToLower(f.Host)
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
 		if _, err := strconv.Atoi(h[i+1:]); err == nil {
@@ -152,7 +152,7 @@ func hostCookie(f rules.Finding) string {
 }
 
 // Explain returns f in plain words.
-func (e *Explainer) Explain(f rules.Finding) Explanation {
+func (e *Explainer) Explain(f *rules.Finding) Explanation {
 	x := Explanation{Fix: f.Fix, Framework: f.Framework.Name, Why: f.Framework.Reason}
 	r, ok := e.lookup(f.Rule)
 	if ok {
@@ -188,7 +188,7 @@ func (t *Table) Explain(lookup RuleLookup) { t.explain = lookup }
 // WriteExplanations writes every finding's explanation as indented text,
 // for the table and the terminal: what the attack is, who can exploit it and
 // the fix for the framework that set the cookie.
-func WriteExplanations(w io.Writer, fs []rules.Finding, e *Explainer) error {
+func WriteExplanations(w io.Writer, fs []*rules.Finding, e *Explainer) error {
 	if len(fs) == 0 {
 		return nil
 	}
@@ -217,7 +217,7 @@ func WriteExplanations(w io.Writer, fs []rules.Finding, e *Explainer) error {
 	return nil
 }
 
-func framesText(f rules.Finding) string {
+func framesText(f *rules.Finding) string {
 	if len(f.Chain) > 1 {
 		return chainFrames(f.Chain, false)
 	}

@@ -64,7 +64,7 @@ type Correlation struct {
 
 // CountFindings fills each host's findings by severity from fs, matching
 // finding hosts through key (the correlation's host normalisation).
-func CountFindings(hosts []Host, fs []rules.Finding, key func(string) string) {
+func CountFindings(hosts []Host, fs []*rules.Finding, key func(string) string) {
 	idx := map[string]int{}
 	for i, h := range hosts {
 		idx[h.Host] = i

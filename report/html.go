@@ -50,10 +50,10 @@ func NewHTML(w io.Writer, opt HTMLOptions) *HTML {
 }
 
 // Write is a no-op: the page is rendered from the sorted findings at Close.
-func (h *HTML) Write(rules.Finding) error { return nil }
+func (h *HTML) Write(*rules.Finding) error { return nil }
 
 // Close renders the page.
-func (h *HTML) Close(s Summary, fs []rules.Finding) error {
+func (h *HTML) Close(s Summary, fs []*rules.Finding) error {
 	v := buildHTMLView(h.opt, s, fs)
 	if err := htmlTmpl.Execute(h.w, v); err != nil {
 		return fmt.Errorf("report: html: %w", err)
@@ -164,7 +164,7 @@ var severityClass = map[rules.Severity]string{
 	rules.Critical: "critical", rules.High: "high", rules.Medium: "medium", rules.Low: "low", rules.Info: "info",
 }
 
-func buildHTMLView(opt HTMLOptions, s Summary, fs []rules.Finding) htmlView {
+func buildHTMLView(opt HTMLOptions, s Summary, fs []*rules.Finding) htmlView {
 	v := htmlView{Title: opt.Title, Summary: s, Empty: len(fs) == 0}
 	v.Files = strings.Join(s.Files, ", ")
 	multi := len(s.Files) > 1
@@ -228,7 +228,7 @@ func exposedCookies(hs []Host) int {
 }
 
 // timeSpan is the capture time covered by the findings and hosts.
-func timeSpan(s Summary, fs []rules.Finding) (t0, t1 time.Time) {
+func timeSpan(s Summary, fs []*rules.Finding) (t0, t1 time.Time) {
 	add := func(t time.Time) {
 		if t.IsZero() {
 			return
@@ -254,7 +254,7 @@ func timeSpan(s Summary, fs []rules.Finding) (t0, t1 time.Time) {
 	return t0, t1
 }
 
-func htmlFindingOf(i int, f rules.Finding, multi bool, ex *Explainer) htmlFinding {
+func htmlFindingOf(i int, f *rules.Finding, multi bool, ex *Explainer) htmlFinding {
 	h := htmlFinding{
 		Anchor: "f" + strconv.Itoa(i+1), Rule: f.Rule, Title: f.Title, Severity: f.Severity.String(),
 		Class: severityClass[f.Severity], Confidence: f.Confidence.String(), CWE: f.CWE,
@@ -365,7 +365,7 @@ func barWidth(n, maxN int) float64 {
 
 // hostChart stacks each host's findings by severity, hosts with the most
 // findings first.
-func hostChart(fs []rules.Finding) htmlChart {
+func hostChart(fs []*rules.Finding) htmlChart {
 	type hc struct {
 		host  string
 		bySev map[rules.Severity]int
@@ -423,7 +423,7 @@ func hostChart(fs []rules.Finding) htmlChart {
 // of their first finding, a heading row each), at most maxTimeline rows: a
 // dot at a finding's first occurrence, a line to its last, and a tick for
 // every link of its chain.
-func timeline(fs []rules.Finding, t0, t1 time.Time) htmlTimeline {
+func timeline(fs []*rules.Finding, t0, t1 time.Time) htmlTimeline {
 	const left, right, rowH = 230, 640, 18
 	tl := htmlTimeline{Width: 680, X0: left, X1: right}
 	if len(fs) == 0 || t0.IsZero() {

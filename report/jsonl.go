@@ -42,15 +42,15 @@ const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 // Write writes one finding: its line is built by appendFinding, the bytes
 // encoding/json writes for its findingRecord (encoding/json writes it
 // should appendFinding ever leave one to it).
-func (j *JSONLines) Write(f rules.Finding) error {
-	if line, ok := appendFinding(j.line[:0], &f); ok {
+func (j *JSONLines) Write(f *rules.Finding) error {
+	if line, ok := appendFinding(j.line[:0], f); ok {
 		j.line = line
 		if _, err := j.w.Write(line); err != nil {
 			return fmt.Errorf("report: writing JSON: %w", err)
 		}
 		return nil
 	}
-	if err := j.enc.Encode(newFindingRecord(&f)); err != nil {
+	if err := j.enc.Encode(newFindingRecord(f)); err != nil {
 		return fmt.Errorf("report: writing JSON: %w", err)
 	}
 	return nil
@@ -72,7 +72,7 @@ type summaryRecord struct {
 }
 
 // Close writes the summary record.
-func (j *JSONLines) Close(s Summary, _ []rules.Finding) error {
+func (j *JSONLines) Close(s Summary, _ []*rules.Finding) error {
 	if err := j.enc.Encode(summaryRecord{Type: "summary", Version: SchemaVersion, Summary: s}); err != nil {
 		return fmt.Errorf("report: writing JSON: %w", err)
 	}

@@ -61,17 +61,17 @@ func TestAppendFindingAsJSON(t *testing.T) {
 				f.Chain = append(f.Chain, rules.Link{Kind: str(), File: str(), Frame: rng.Uint64(), Time: t0.Add(time.Duration(rng.IntN(1e9))), Detail: str()})
 			}
 		}
-		fs = append(fs, f)
+		fs = append(fs, &f)
 	}
 	var want bytes.Buffer
 	enc := json.NewEncoder(&want)
 	enc.SetEscapeHTML(false)
 	for i := range fs {
 		want.Reset()
-		if err := enc.Encode(newFindingRecord(&fs[i])); err != nil {
+		if err := enc.Encode(newFindingRecord(fs[i])); err != nil {
 			t.Fatal(err)
 		}
-		got, ok := appendFinding(nil, &fs[i])
+		got, ok := appendFinding(nil, fs[i])
 		if !ok {
 			t.Fatalf("finding %d left to encoding/json", i)
 		}

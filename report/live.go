@@ -61,7 +61,7 @@ func size(n int) string {
 
 // LiveLine is the line a live capture prints in table mode for a new
 // finding: local time, severity, rule, cookie and where it was seen.
-func LiveLine(f rules.Finding) string {
+func LiveLine(f *rules.Finding) string {
 	req := strings.TrimSpace(f.Method + " " + f.Path)
 	if f.Direction == "response" && f.Status != 0 {
 		req += " → " + strconv.Itoa(f.Status)

@@ -52,7 +52,7 @@ type Summary struct {
 }
 
 // Tally fills the by-severity, host and cookie counts from the reported findings.
-func (s *Summary) Tally(fs []rules.Finding) {
+func (s *Summary) Tally(fs []*rules.Finding) {
 	s.BySeverity = map[string]int{}
 	hosts, cookies := map[string]bool{}, map[string]bool{}
 	for _, f := range fs {

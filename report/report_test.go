@@ -18,7 +18,7 @@ import (
 
 // sampleFindings are findings of different kinds, with traffic-derived text
 // that needs escaping in every format.
-func sampleFindings() []rules.Finding {
+func sampleFindings() []*rules.Finding {
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	mk := func(rule, cookie, host string, sev rules.Severity) rules.Finding {
 		r, _ := rules.ByID(rule)
@@ -33,11 +33,11 @@ func sampleFindings() []rules.Finding {
 	}
 	auth := mk("cleartext-authorization", "Authorization", "api.example", rules.High)
 	auth.Value, auth.Subject, auth.Scheme, auth.Direction, auth.Status, auth.Count = nil, "authorization", "Basic", "request", 0, 1
-	return []rules.Finding{mk("missing-secure", "PHPSESSID", "shop.example", rules.Medium),
-		mk("missing-httponly", "=HYPERLINK(\"x\")", "shop.example", rules.Info), auth}
+	ms, mh := mk("missing-secure", "PHPSESSID", "shop.example", rules.Medium), mk("missing-httponly", "=HYPERLINK(\"x\")", "shop.example", rules.Info)
+	return []*rules.Finding{&ms, &mh, &auth}
 }
 
-func sampleSummary(fs []rules.Finding) Summary {
+func sampleSummary(fs []*rules.Finding) Summary {
 	s := Summary{Files: []string{"captures/a b.pcap"}, Packets: 10}
 	s.Tally(fs)
 	return s
@@ -50,7 +50,7 @@ func TestSARIFValidatesAgainstSchema(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compiling the SARIF schema: %v", err)
 	}
-	for _, fs := range [][]rules.Finding{sampleFindings(), nil} {
+	for _, fs := range [][]*rules.Finding{sampleFindings(), nil} {
 		var buf bytes.Buffer
 		if err := NewSARIF(&buf).Close(sampleSummary(fs), fs); err != nil {
 			t.Fatal(err)

@@ -24,7 +24,7 @@ type SARIF struct {
 func NewSARIF(w io.Writer) *SARIF { return &SARIF{w: w} }
 
 // Write is a no-op: the log is written at Close.
-func (s *SARIF) Write(rules.Finding) error { return nil }
+func (s *SARIF) Write(*rules.Finding) error { return nil }
 
 type sarifMessage struct {
 	Text string `json:"text"`
@@ -69,7 +69,7 @@ var securitySeverity = map[rules.Severity]string{
 }
 
 // Close writes the log.
-func (s *SARIF) Close(sum Summary, fs []rules.Finding) error {
+func (s *SARIF) Close(sum Summary, fs []*rules.Finding) error {
 	cat := rules.Catalogue()
 	var srules []sarifRule
 	index := map[string]int{}
@@ -143,7 +143,7 @@ func (s *SARIF) Close(sum Summary, fs []rules.Finding) error {
 const resultIndent = "        "
 
 // writeResults writes the results array, as the log's encoder would.
-func (s *SARIF) writeResults(fs []rules.Finding, files []string, index map[string]int) error {
+func (s *SARIF) writeResults(fs []*rules.Finding, files []string, index map[string]int) error {
 	if len(fs) == 0 {
 		_, err := io.WriteString(s.w, "[]")
 		return err
@@ -159,7 +159,7 @@ func (s *SARIF) writeResults(fs []rules.Finding, files []string, index map[strin
 		}
 		buf = append(buf, resultIndent...)
 		compact.Reset()
-		if err := enc.Encode(sarifResultOf(&fs[i], files, index)); err != nil {
+		if err := enc.Encode(sarifResultOf(fs[i], files, index)); err != nil {
 			return fmt.Errorf("report: writing SARIF: %w", err)
 		}
 		buf = appendIndent(buf, bytes.TrimSuffix(compact.Bytes(), []byte("\n")), resultIndent, "  ")

@@ -14,7 +14,7 @@ func TestAppendIndentAsJSON(t *testing.T) {
 	fs := append(sampleFindings(), benchFindings(50)...)
 	var docs []any
 	for i := range fs {
-		docs = append(docs, sarifResultOf(&fs[i], []string{"captures/a b.pcap"}, map[string]int{}))
+		docs = append(docs, sarifResultOf(fs[i], []string{"captures/a b.pcap"}, map[string]int{}))
 	}
 	docs = append(docs, sampleSummary(fs), []any{}, map[string]any{}, []any{[]any{}, map[string]any{"": []any{}}},
 		"plain", 12, nil, true)

@@ -29,7 +29,7 @@ type Table struct {
 func NewTable(w io.Writer, color bool) *Table { return &Table{w: w, color: color} }
 
 // Write is a no-op: the table is rendered from the sorted findings at Close.
-func (t *Table) Write(rules.Finding) error { return nil }
+func (t *Table) Write(*rules.Finding) error { return nil }
 
 var severityColor = map[rules.Severity]string{
 	rules.Critical: "\x1b[1;35m", rules.High: "\x1b[1;31m", rules.Medium: "\x1b[33m", rules.Low: "\x1b[36m", rules.Info: "\x1b[2m",
@@ -50,7 +50,7 @@ var colorSeverity = func() map[rules.Severity]string {
 }()
 
 // Close renders the findings and the summary.
-func (t *Table) Close(s Summary, fs []rules.Finding) error {
+func (t *Table) Close(s Summary, fs []*rules.Finding) error {
 	multi := len(s.Files) > 1
 	r := newTableRenderer()
 	var rows [][tableCols]string // one host's cells, reused
@@ -62,7 +62,7 @@ func (t *Table) Close(s Summary, fs []rules.Finding) error {
 		}
 		rows = rows[:0]
 		for _, i := range group {
-			f := &fs[i]
+			f := fs[i]
 			if f.Value != lastValue || valueText == "" {
 				lastValue, valueText = f.Value, Safe(f.Value.String(), 48)
 			}
@@ -90,7 +90,7 @@ func (t *Table) Close(s Summary, fs []rules.Finding) error {
 
 // hostGroups returns the indexes of fs grouped by host (case-insensitive),
 // hosts in order of their first finding, findings of a host in their order.
-func hostGroups(fs []rules.Finding) [][]int32 {
+func hostGroups(fs []*rules.Finding) [][]int32 {
 	group := map[string]int{}
 	var groups [][]int32
 	for i := range fs {

@@ -556,26 +556,14 @@ func (a *Aggregator) Findings() []Finding {
 	return out
 }
 
-// Release is Findings for the last reader: a is empty afterwards, and
-// each block of findings is let go as soon as it is copied out.
-func (a *Aggregator) Release() []Finding {
-	perm := a.order()
-	// pos[i] is where finding i goes: the blocks are copied in their order,
-	// and each dropped once copied.
-	pos := make([]int32, len(perm))
-	for k, i := range perm {
-		pos[i] = int32(k)
-	}
-	out := make([]Finding, a.list.n)
-	for b, block := range a.list.blocks {
-		for j := range block {
-			i := b*blockSize + j
-			if i >= a.list.n {
-				break
-			}
-			out[pos[i]] = block[j]
-		}
-		a.list.blocks[b] = nil
+// Release is Findings for the last reader, without copying them: pointers
+// to a's findings in report order. a is empty afterwards (its index and
+// string table are let go); the findings stay where they are, each block
+// kept as long as a pointer into it is.
+func (a *Aggregator) Release() []*Finding {
+	out := make([]*Finding, a.list.n)
+	for k, i := range a.order() {
+		out[k] = a.list.at(i)
 	}
 	*a = Aggregator{Each: a.Each}
 	return out

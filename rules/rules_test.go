@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -454,6 +455,34 @@ func TestAggregator(t *testing.T) {
 	each.Add(mk(1, "a", "sid", High))
 	if fs := each.Findings(); len(fs) != 2 || fs[0].Frame != 1 {
 		t.Errorf("--each findings = %+v", fs)
+	}
+}
+
+// TestAggregatorRelease: Release gives Findings' findings in Findings' order,
+// as pointers (findings over several blocks, some folded), and empties the
+// aggregator.
+func TestAggregatorRelease(t *testing.T) {
+	for _, each := range []bool{false, true} {
+		a := Aggregator{Each: each}
+		for i := range 3*blockSize + 7 {
+			f := Finding{Rule: "cleartext-cookie", Host: "h" + strconv.Itoa(i%(blockSize+3)), Cookie: "sid",
+				Frame: uint64((i * 7919) % 1000), Severity: High, Count: 1}
+			f.Time, f.LastTime = testNow, testNow
+			a.Add(f)
+		}
+		want := a.Findings()
+		got := a.Release()
+		if len(got) != len(want) {
+			t.Fatalf("each=%v: Release gave %d findings, Findings %d", each, len(got), len(want))
+		}
+		for i := range want {
+			if !reflect.DeepEqual(*got[i], want[i]) {
+				t.Fatalf("each=%v: finding %d = %+v, want %+v", each, i, *got[i], want[i])
+			}
+		}
+		if a.Len() != 0 || a.index != nil || a.Each != each {
+			t.Errorf("each=%v: after Release, Len %d, index %v, Each %v", each, a.Len(), a.index != nil, a.Each)
+		}
 	}
 }
 

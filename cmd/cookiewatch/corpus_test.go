@@ -71,7 +71,7 @@ func readOracle(t *testing.T, path string) []headerRow {
 // ourRows turns findings from --all-cookies --each --show-values into one row
 // per header line: every Set-Cookie line yields one cleartext-set-cookie
 // finding, every Cookie line one cleartext-cookie finding per pair.
-func ourRows(fs []rules.Finding) []headerRow {
+func ourRows(fs []*rules.Finding) []headerRow {
 	var rows []headerRow
 	seen := map[string]bool{}
 	for _, f := range fs {

@@ -209,12 +209,12 @@ func runLive(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	case "table":
 		final = report.NewTable(stdout, colorTerminal(stdout))
 		stream = func(f rules.Finding) error {
-			_, err := fmt.Fprintln(stdout, report.LiveLine(f))
+			_, err := fmt.Fprintln(stdout, report.LiveLine(&f))
 			return err
 		}
 	case "json", "jsonl":
 		j := report.NewJSONLines(stdout) // one write per line: nothing waits in a buffer
-		final, stream = j, j.Write
+		final, stream = j, func(f rules.Finding) error { return j.Write(&f) }
 	default:
 		fmt.Fprintf(stderr, "cookiewatch: unknown -format %q (want table or json)\n", cfg.format)
 		return exitError
@@ -358,7 +358,8 @@ func runLive(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		}
 	}
 	sum := summary()
-	sum.Hosts = hostRows(cc, agg.Findings())
+	fs := agg.Release() // capturing is over: pointers to the kept findings, no copy
+	sum.Hosts = hostRows(cc, fs)
 	sum.Correlation = correlationSummary(cc)
 	if statsErr != nil {
 		sum.Warnings = append(sum.Warnings, statsErr.Error())
@@ -370,7 +371,7 @@ func runLive(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cookiewatch: writing findings: %v\n", lf.err)
 		return exitError
 	}
-	if err := final.Close(sum, agg.Findings()); err != nil {
+	if err := final.Close(sum, fs); err != nil {
 		fmt.Fprintf(stderr, "cookiewatch: %v\n", err)
 		return exitError
 	}

@@ -276,7 +276,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitCode(findings, failOn, failNever)
 }
 
-func writeAll(w findingWriter, sum report.Summary, fs []rules.Finding, hosts bool) error {
+func writeAll(w findingWriter, sum report.Summary, fs []*rules.Finding, hosts bool) error {
 	if hw, ok := w.(hostWriter); ok && hosts {
 		if err := hw.WriteHosts(sum.Hosts); err != nil {
 			return err
@@ -291,7 +291,7 @@ func writeAll(w findingWriter, sum report.Summary, fs []rules.Finding, hosts boo
 }
 
 // exitCode is exitFindings when a reported finding reaches failOn.
-func exitCode(fs []rules.Finding, failOn rules.Severity, never bool) int {
+func exitCode(fs []*rules.Finding, failOn rules.Severity, never bool) int {
 	if never {
 		return exitClean
 	}
@@ -351,8 +351,8 @@ func runRules(args []string, stdout, stderr io.Writer) int {
 
 // findingWriter is what run needs of a report writer.
 type findingWriter interface {
-	Write(rules.Finding) error
-	Close(report.Summary, []rules.Finding) error
+	Write(*rules.Finding) error
+	Close(report.Summary, []*rules.Finding) error
 }
 
 // hostWriter is what --hosts needs of a report writer.
