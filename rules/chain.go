@@ -36,4 +36,4 @@ func NewValue(v string, show bool) *Value { return newValue(v, show) }
 // SetOrder places a finding from outside the catalogue (a cross-connection
 // rule) after every catalogue rule in the total order of Compare; i is its
 // index in its own list.
-func (f *Finding) SetOrder(i int) { f.order = len(catalogue) + i }
+func (f *Finding) SetOrder(i int) { f.order = int32(len(catalogue) + i) }

@@ -102,22 +102,28 @@ type FrameworkInfo struct {
 // Finding is one rule match with the evidence an analyst needs to find it in
 // Wireshark: file, frame, time, the 5-tuple, host and URL path.
 type Finding struct {
-	Rule        string     `json:"rule"`
-	Title       string     `json:"title"`
-	Severity    Severity   `json:"-"`
-	Confidence  Confidence `json:"-"`
-	CWE         int        `json:"cwe"`
-	Fingerprint string     `json:"fingerprint"` // stable across runs: rule, host, name (see Key)
+	Rule        string `json:"rule"`
+	Title       string `json:"title"`
+	CWE         int    `json:"cwe"`
+	Fingerprint string `json:"fingerprint"` // stable across runs: rule, host, name (see Key)
 
-	Subject   string         `json:"subject"` // what the rule judged: set-cookie, cookie, authorization, url-parameter, referer-parameter
-	Cookie    string         `json:"cookie"`  // cookie or parameter name; header name for authorization
-	Value     *Value         `json:"value,omitempty"`
-	Scheme    string         `json:"scheme,omitempty"` // authorization scheme; credentials are never kept
-	Session   Session        `json:"session"`
-	Framework FrameworkInfo  `json:"framework"`
-	Fix       string         `json:"fix"`
-	Direction string         `json:"direction"` // "request" or "response"
-	Deletion  bool           `json:"deletion,omitempty"`
+	Subject   string        `json:"subject"` // what the rule judged: set-cookie, cookie, authorization, url-parameter, referer-parameter
+	Cookie    string        `json:"cookie"`  // cookie or parameter name; header name for authorization
+	Value     *Value        `json:"value,omitempty"`
+	Scheme    string        `json:"scheme,omitempty"` // authorization scheme; credentials are never kept
+	Session   Session       `json:"session"`
+	Framework FrameworkInfo `json:"framework"`
+	Fix       string        `json:"fix"`
+	Direction string        `json:"direction"` // "request" or "response"
+	Deletion  bool          `json:"deletion,omitempty"`
+
+	// Severity and Confidence (reports write them by name) and pos sit in
+	// the bytes after Deletion, order in those after Truncated: a Finding
+	// is 512 bytes, a block of them 128 KiB (Aggregator).
+	Severity   Severity   `json:"-"`
+	Confidence Confidence `json:"-"`
+	pos        int32      // index of the cookie in its message (Cookie pairs, Set-Cookie lines), for evidence
+
 	Attrs     *Attributes    `json:"attributes,omitempty"`
 	Line      string         `json:"header,omitempty"` // the whole Set-Cookie or Cookie value; only with ShowValues
 	LineIndex int            `json:"-"`                // index of that header in its message
@@ -133,14 +139,12 @@ type Finding struct {
 	Status    int            `json:"status,omitempty"`
 	TLS       bool           `json:"tls"`
 	Truncated bool           `json:"truncated_header,omitempty"` // header block cut by loss or end of capture
+	order     int32          // catalogue index, for sorting
 
 	Chain []Link `json:"chain,omitempty"` // cross-connection findings: every link, oldest first (chain.go)
 
 	Count    int       `json:"count"` // occurrences folded into this finding (1 with --each)
 	LastTime time.Time `json:"-"`
-
-	order int // catalogue index, for sorting
-	pos   int // index of the cookie in its message (Cookie pairs, Set-Cookie lines), for evidence
 }
 
 // Hints are response headers that name the server stack, for the framework
@@ -311,7 +315,7 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 			f := msg
 			f.Rule, f.Title, f.Confidence, f.CWE = r.ID, r.Title, r.Confidence, r.CWE
 			f.TLS = tls(o)
-			f.Severity, f.order, f.pos = sev, i, pos
+			f.Severity, f.order, f.pos = sev, int32(i), int32(pos)
 			f.Subject, f.Cookie = o.Kind.String(), o.Name
 			f.Session, f.Framework = sess, fw
 			f.Fix = Remediation(r, g.ID)
@@ -440,7 +444,7 @@ type findingList struct {
 	n      int
 }
 
-const blockSize = 256 // findings per block (about 137 KB)
+const blockSize = 256 // findings per block (128 KiB)
 
 func (l *findingList) at(i int32) *Finding { return &l.blocks[i/blockSize][i%blockSize] }
 
