@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash/maphash"
 	"net/netip"
 	"path"
 	"slices"
@@ -431,9 +432,58 @@ func Fingerprint(rule, host, name string) string {
 // blocks.
 type Aggregator struct {
 	Each  bool
-	index map[aggKey]int32
+	index aggIndex
 	list  findingList
 	own   owner
+}
+
+// aggIndex finds a kept finding by its aggKey. Its map is keyed by a
+// 64-bit hash of the key (16 bytes a slot instead of the key's 48 and the
+// index): the finding itself holds the key's strings, and is compared with
+// the key on each hit. A key whose hash is already another key's (about one
+// run in a billion) is kept in a second map, by the key itself.
+type aggIndex struct {
+	seed     maphash.Seed
+	byHash   map[uint64]int32
+	collided map[aggKey]int32
+}
+
+func (x *aggIndex) hash(k aggKey) uint64 {
+	var h maphash.Hash
+	h.SetSeed(x.seed)
+	h.WriteString(k.rule)
+	h.WriteByte(0)
+	h.WriteString(k.host)
+	h.WriteByte(0)
+	h.WriteString(k.cookie)
+	return h.Sum64()
+}
+
+// hashKey is aggIndex.hash; a test makes every key collide through it.
+var hashKey = (*aggIndex).hash
+
+// find returns the index in l of the finding whose key is k, and k's hash.
+func (x *aggIndex) find(l *findingList, k aggKey) (i int32, h uint64, ok bool) {
+	if x.byHash == nil {
+		x.seed, x.byHash = maphash.MakeSeed(), map[uint64]int32{}
+	}
+	h = hashKey(x, k)
+	if i, ok = x.byHash[h]; ok && !k.of(l.at(i)) {
+		i, ok = x.collided[k]
+	}
+	return i, h, ok
+}
+
+// insert records that the finding of key k (hash h, not in x) is at i.
+func (x *aggIndex) insert(h uint64, k aggKey, i int32) {
+	if _, taken := x.byHash[h]; !taken {
+		x.byHash[h] = i
+		return
+	}
+	if x.collided == nil {
+		x.collided = map[aggKey]int32{}
+	}
+	x.collided[k] = i
 }
 
 // findingList stores findings in fixed-size blocks: growing it never copies
@@ -472,6 +522,11 @@ func (f *Finding) aggKey() aggKey {
 	return aggKey{f.Rule, h, f.Cookie}
 }
 
+// of reports whether k is f's key.
+func (k aggKey) of(f *Finding) bool {
+	return f.Rule == k.rule && f.Cookie == k.cookie && (f.Host == k.host || f.aggKey().host == k.host)
+}
+
 // Add records f and reports whether it is new (not folded into an earlier one).
 func (a *Aggregator) Add(f Finding) bool {
 	return a.add(&f, true)
@@ -487,11 +542,9 @@ func (a *Aggregator) add(f *Finding, detach bool) bool {
 		a.list.add(f)
 		return true
 	}
-	if a.index == nil {
-		a.index = map[aggKey]int32{}
-	}
 	k := f.aggKey()
-	if i, ok := a.index[k]; ok {
+	i, h, ok := a.index.find(&a.list, k)
+	if ok {
 		g := a.list.at(i)
 		count, last, sev := g.Count+f.Count, g.LastTime, g.Severity
 		if f.LastTime.After(last) {
@@ -511,9 +564,9 @@ func (a *Aggregator) add(f *Finding, detach bool) bool {
 	}
 	if detach {
 		a.own.detach(f)
-		k = f.aggKey() // the key's strings are kept too: use the copies
+		k = f.aggKey() // should the key be kept (collided), keep the copies
 	}
-	a.index[k] = a.list.add(f)
+	a.index.insert(h, k, a.list.add(f))
 	return true
 }
 

@@ -490,9 +490,40 @@ func TestAggregatorRelease(t *testing.T) {
 				t.Fatalf("each=%v: finding %d = %+v, want %+v", each, i, *got[i], want[i])
 			}
 		}
-		if a.Len() != 0 || a.index != nil || a.Each != each {
-			t.Errorf("each=%v: after Release, Len %d, index %v, Each %v", each, a.Len(), a.index != nil, a.Each)
+		if a.Len() != 0 || a.index.byHash != nil || a.Each != each {
+			t.Errorf("each=%v: after Release, Len %d, index %v, Each %v", each, a.Len(), a.index.byHash != nil, a.Each)
 		}
+	}
+}
+
+// TestAggregatorCollisions: keys whose hashes collide fold as they do
+// otherwise (every hash made equal: all but one key go to the second map).
+func TestAggregatorCollisions(t *testing.T) {
+	var occ []Finding
+	for i := range 600 {
+		f := Finding{Rule: []string{"cleartext-cookie", "missing-secure"}[i%2], Host: []string{"a.example", "B.example", "b.EXAMPLE"}[i%3],
+			Cookie: "sid" + strconv.Itoa(i%7), Frame: uint64(1000 - i), Severity: High, Count: 1}
+		f.Time, f.LastTime = testNow.Add(time.Duration(i)*time.Second), testNow.Add(time.Duration(i)*time.Second)
+		occ = append(occ, f)
+	}
+	run := func() []Finding {
+		var a, b Aggregator
+		for i, f := range occ {
+			if i%3 == 0 {
+				b.Add(f)
+			} else {
+				a.Add(f)
+			}
+		}
+		a.Merge(&b)
+		return a.Findings()
+	}
+	want := run()
+	defer func(h func(*aggIndex, aggKey) uint64) { hashKey = h }(hashKey)
+	hashKey = func(*aggIndex, aggKey) uint64 { return 7 }
+	got := run()
+	if len(want) != 2*2*7 || !reflect.DeepEqual(got, want) {
+		t.Errorf("with colliding hashes: %d findings, without: %d (want 28), equal %v", len(got), len(want), reflect.DeepEqual(got, want))
 	}
 }
 
