@@ -3,11 +3,12 @@ package main
 import (
 	"io"
 
-	"github.com/cookiewatch/cookiewatch/rules"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cookiewatch/cookiewatch/rules"
 )
 
 // secretsOf returns every cookie and parameter value of a capture at least
