@@ -29,9 +29,9 @@ import (
 //   - Bytes before the next expected sequence number were delivered already:
 //     they are dropped (the first copy wins). Bytes after it wait in pages;
 //     a later copy of waiting bytes replaces them (the last copy wins).
-//   - A segment repeating the exact range of a waiting segment, or of one of
-//     the last recentSegs delivered segments, with other bytes counts as an
-//     OverlapConflict.
+//   - A segment repeating the exact range of one of the last pendingSegs
+//     segments not yet delivered, or of one of the last recentSegs
+//     delivered, with other bytes counts as an OverlapConflict.
 //   - Once a direction holds MaxBufferedPagesPerConn pages, or all hold
 //     MaxBufferedPagesTotal, a segment after a hole makes that direction
 //     skip to its first waiting byte: a Gap, counted as a BufferOverrun
@@ -48,9 +48,13 @@ import (
 //     for that long are closed. At the end of input everything is.
 //   - Over MaxConns, the least recently active connection is closed.
 
-// recentSegs bounds the delivered segments remembered per direction for
-// conflict checks: a retransmission usually repeats one of the last few.
-const recentSegs = 4
+// recentSegs and pendingSegs bound the delivered segments, and those still
+// waiting, remembered per direction for conflict checks: a retransmission
+// usually repeats one of the last few.
+const (
+	recentSegs  = 4
+	pendingSegs = 2 * recentSegs
+)
 
 // maxFreePages and maxFreeStreams bound the free lists kept for reuse; what
 // a burst needed beyond them goes back to the garbage collector.
@@ -118,8 +122,7 @@ type chunk struct {
 	pg    *page
 	frame uint64 // that carried the bytes (the last copy's)
 	time  time.Time
-	seg   segSum // the segment the bytes came from (n 0: no longer exact)
-	fin   bool   // the segment had FIN or RST and ends here
+	fin   bool // the segment had FIN or RST and ends here
 }
 
 func (c *chunk) end() uint32 { return c.seq + uint32(len(c.data)) }
@@ -135,13 +138,20 @@ type halfState struct {
 	next   uint32 // next expected sequence number
 	known  bool   // next is set: the direction started
 	closed bool   // FIN reached (or forced): later segments are ignored
-	segs   []chunk
-	// recent remembers the last segments delivered (sequence range and a
-	// hash of their bytes), so a later copy of the same range with other
-	// bytes is counted as a conflict (an evasion attempt).
-	recent [recentSegs]segSum
-	nrec   int // entries of recent in use
-	rpos   int // where the next one goes
+	// finNext says next was moved past a FIN and no segment came in this
+	// direction since: a SYN is then compared with the FIN's own sequence
+	// number (as gopacket's reassembly did).
+	finNext bool
+	segs    []chunk
+	// pending remembers the last segments not yet wholly delivered, oldest
+	// first, and recent the last ones delivered (sequence range and a hash
+	// of their bytes), so a later copy of the same range with other bytes is
+	// counted as a conflict (an evasion attempt).
+	pending [pendingSegs]segSum
+	npend   int
+	recent  [recentSegs]segSum
+	nrec    int // entries of recent in use
+	rpos    int // where the next one goes
 }
 
 // stream is one connection. It becomes a Conn (Handler.Open) only when its
@@ -231,7 +241,11 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 		a.lruPush(s)
 	}
 	if tcp.SYN && !tcp.ACK {
-		if h.known && tcp.Seq+1 != h.next && s.opened {
+		expect := h.next
+		if h.finNext {
+			expect--
+		}
+		if h.known && tcp.Seq+1 != expect && s.opened {
 			return true
 		}
 		if !s.synSeen && !s.opened {
@@ -239,20 +253,23 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 			s.aIsFirst = hi == 0
 		}
 	}
+	h.finNext = false
 	seq := tcp.Seq
 	if tcp.SYN {
 		seq++
 	}
 	payload := tcp.Payload
-	var sum uint64
 	if len(payload) > 0 {
-		sum = maphash.Bytes(segSeed, payload)
+		sum := maphash.Bytes(segSeed, payload)
 		if h.conflicts(seq, len(payload), sum) {
 			a.stats.OverlapConflicts++
 		}
+		if !h.known || seqDiff(seq+uint32(len(payload)), h.next) > 0 {
+			h.addPending(segSum{seq: seq, n: uint32(len(payload)), hash: sum})
+		}
 	}
 	if !h.closed {
-		a.segment(s, hi, seq, payload, sum, tcp)
+		a.segment(s, hi, seq, payload, tcp)
 	}
 	if tcp.RST {
 		a.forceClose(s)
@@ -261,7 +278,7 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 }
 
 // segment reassembles the bytes [seq, seq+len(payload)) of half hi.
-func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, sum uint64, tcp *layers.TCP) {
+func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, tcp *layers.TCP) {
 	h := &s.half[hi]
 	end := tcp.FIN || tcp.RST
 	if !h.known {
@@ -273,7 +290,7 @@ func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, sum ui
 	switch diff := seqDiff(seq, h.next); {
 	case diff > 0: // after a hole: wait
 		if len(payload) > 0 {
-			a.insert(h, seq, payload, end, sum)
+			a.insert(h, seq, payload, end)
 		}
 		a.overLimits(s, hi)
 		return
@@ -287,13 +304,19 @@ func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, sum ui
 		h.trimWaiting(a, until)
 		a.emit(s, hi, 0, payload, a.frame, a.ci.Timestamp)
 		h.next = until
-		h.remember(segSum{seq: seq, n: uint32(len(tcp.Payload)), hash: sum})
 		if !end {
 			a.drain(s, hi)
+		}
+		h.sweepPending()
+		if !end {
 			return
 		}
 	}
 	if end {
+		if tcp.FIN {
+			h.next++ // the FIN's sequence number
+			h.finNext = true
+		}
 		a.closeHalf(s, hi)
 	}
 }
@@ -349,7 +372,7 @@ func (a *Analyzer) open(s *stream) {
 
 // insert copies the out-of-order bytes [seq, seq+len(payload)) into pages
 // among the waiting chunks of h, replacing waiting bytes they overlap.
-func (a *Analyzer) insert(h *halfState, seq uint32, payload []byte, fin bool, sum uint64) {
+func (a *Analyzer) insert(h *halfState, seq uint32, payload []byte, fin bool) {
 	end := seq + uint32(len(payload))
 	// chunks [i, j) overlap the new bytes
 	i, _ := slices.BinarySearchFunc(h.segs, seq, func(c chunk, seq uint32) int {
@@ -373,28 +396,27 @@ func (a *Analyzer) insert(h *halfState, seq uint32, payload []byte, fin bool, su
 			tail = c
 			tail.pg = a.getPage()
 			tail.data = append(tail.pg[:0], c.data[len(c.data)-after:]...)
-			tail.seq, tail.seg.n = end, 0
-			c.data, c.seg.n, c.fin = c.data[:before], 0, false
+			tail.seq = end
+			c.data, c.fin = c.data[:before], false
 			repl = append(repl, c)
 		case before > 0: // c ends inside: keep its start
 			a.stats.OverlapBytes += uint64(len(c.data) - before)
-			c.data, c.seg.n, c.fin = c.data[:before], 0, false
+			c.data, c.fin = c.data[:before], false
 			repl = append(repl, c)
 		case after > 0: // c starts inside: keep its end
 			a.stats.OverlapBytes += uint64(len(c.data) - after)
-			c.data, c.seq, c.seg.n = c.data[len(c.data)-after:], end, 0
+			c.data, c.seq = c.data[len(c.data)-after:], end
 			tail = c
 		default: // replaced entirely
 			a.stats.OverlapBytes += uint64(len(c.data))
 			a.putPage(c.pg)
 		}
 	}
-	seg := segSum{seq: seq, n: uint32(len(payload)), hash: sum}
 	for p := payload; len(p) > 0; {
 		n := min(len(p), pageSize)
 		pg := a.getPage()
 		repl = append(repl, chunk{seq: end - uint32(len(p)), data: append(pg[:0], p[:n]...), pg: pg,
-			frame: a.frame, time: a.ci.Timestamp, seg: seg, fin: fin && n == len(p)})
+			frame: a.frame, time: a.ci.Timestamp, fin: fin && n == len(p)})
 		p = p[n:]
 	}
 	if tail.pg != nil {
@@ -413,7 +435,7 @@ func (h *halfState) trimWaiting(a *Analyzer, until uint32) {
 		c := &h.segs[k]
 		if over := seqDiff(c.end(), until); over > 0 {
 			a.stats.OverlapBytes += uint64(len(c.data) - over)
-			c.data, c.seq, c.seg.n = c.data[len(c.data)-over:], until, 0
+			c.data, c.seq = c.data[len(c.data)-over:], until
 			break
 		}
 		a.stats.OverlapBytes += uint64(len(c.data))
@@ -447,6 +469,7 @@ func (a *Analyzer) skipFirst(s *stream, hi int, overrun bool) {
 	if !h.closed {
 		a.drain(s, hi)
 	}
+	h.sweepPending()
 }
 
 // deliverChunk delivers waiting chunk c (no longer in h.segs) of half hi
@@ -460,9 +483,6 @@ func (a *Analyzer) deliverChunk(s *stream, hi int, c *chunk, skip int) {
 	a.emit(s, hi, skip, data, c.frame, c.time)
 	if skip > 0 || seqDiff(c.end(), h.next) > 0 {
 		h.next = c.end()
-	}
-	if c.seg.n > 0 && c.end() == c.seg.seq+c.seg.n {
-		h.remember(c.seg)
 	}
 	a.putPage(c.pg)
 	if c.fin {
@@ -539,18 +559,13 @@ func (a *Analyzer) forceClose(s *stream) {
 }
 
 // conflicts reports whether a segment of n bytes at seq with hash sum
-// repeats the range of a waiting segment or of one of the last delivered
-// ones with other bytes. Only exact ranges are compared: a partial overlap
-// is counted in OverlapBytes only.
+// repeats the range of a recent segment (waiting, or among the last
+// delivered) with other bytes. Only exact ranges are compared, against the
+// newest: a partial overlap is counted in OverlapBytes only.
 func (h *halfState) conflicts(seq uint32, n int, sum uint64) bool {
-	if len(h.segs) > 0 {
-		i, _ := slices.BinarySearchFunc(h.segs, seq, func(c chunk, seq uint32) int {
-			return seqDiff(c.seq, seq)
-		})
-		if i < len(h.segs) {
-			if c := &h.segs[i]; c.seq == seq && c.seg.n == uint32(n) && c.seg.seq == seq {
-				return c.seg.hash != sum
-			}
+	for i := h.npend - 1; i >= 0; i-- {
+		if r := h.pending[i]; r.seq == seq && r.n == uint32(n) {
+			return r.hash != sum
 		}
 	}
 	for i := 0; i < h.nrec; i++ {
@@ -559,6 +574,32 @@ func (h *halfState) conflicts(seq uint32, n int, sum uint64) bool {
 		}
 	}
 	return false
+}
+
+// addPending records a segment not yet wholly delivered, forgetting the
+// oldest such record past pendingSegs.
+func (h *halfState) addPending(r segSum) {
+	if h.npend == pendingSegs {
+		copy(h.pending[:], h.pending[1:])
+		h.npend--
+	}
+	h.pending[h.npend] = r
+	h.npend++
+}
+
+// sweepPending moves the records of segments now wholly delivered from
+// pending to recent, oldest first.
+func (h *halfState) sweepPending() {
+	k := 0
+	for _, r := range h.pending[:h.npend] {
+		if seqDiff(r.seq+r.n, h.next) <= 0 {
+			h.remember(r)
+		} else {
+			h.pending[k] = r
+			k++
+		}
+	}
+	h.npend = k
 }
 
 // remember records a delivered segment for conflict checks.
