@@ -61,6 +61,7 @@ const (
 const (
 	maxFreePages   = 1024
 	maxFreeStreams = 4096
+	maxKeptChunks  = 32 // a reused stream keeps chunk slices up to this capacity
 )
 
 var segSeed = maphash.MakeSeed()
@@ -215,7 +216,12 @@ func (a *Analyzer) recycle() {
 		if len(a.freeStreams) >= maxFreeStreams {
 			continue
 		}
-		segs := [2][]chunk{s.half[0].segs[:0], s.half[1].segs[:0]}
+		var segs [2][]chunk
+		for i := range segs {
+			if c := s.half[i].segs; cap(c) <= maxKeptChunks {
+				segs[i] = c[:0]
+			}
+		}
 		*s = stream{}
 		s.half[0].segs, s.half[1].segs = segs[0], segs[1]
 		a.freeStreams = append(a.freeStreams, s)
