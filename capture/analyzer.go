@@ -9,12 +9,11 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcap"
-	"github.com/google/gopacket/reassembly"
 )
 
-// BufferPageSize is the unit of the buffered-page limits: gopacket
-// reassembly's page, which holds up to 1900 bytes of one segment (a 1-byte
-// out-of-order segment costs a whole page).
+// BufferPageSize is the unit of the buffered-page limits: the reassembler's
+// page, which holds up to 1900 bytes of one segment (a 1-byte out-of-order
+// segment costs a whole page).
 const BufferPageSize = 1900
 
 // Defaults for the zero values of Config.
@@ -85,7 +84,8 @@ type Stats struct {
 	// OverlapConflicts counts segments repeating the sequence range of a
 	// recent segment with different bytes: an evasion attempt (Ptacek and
 	// Newsham). For bytes already delivered the first copy wins; for bytes
-	// still buffered out of order the last copy wins (gopacket reassembly).
+	// still buffered out of order the last copy wins (as gopacket's
+	// reassembly did).
 	OverlapConflicts uint64
 	DeliveredBytes   uint64 // bytes handed to Conn.Data
 
@@ -93,18 +93,6 @@ type Stats struct {
 	TruncatedOffset int64 // where that record starts
 	FirstTime       time.Time
 	LastTime        time.Time
-}
-
-// flowHash is a hash of a TCP segment's connection that is the same in both
-// directions (gopacket's Flow.FastHash is symmetric; so is the port pair
-// ordered by value).
-func flowHash(netFlow gopacket.Flow, tcp *layers.TCP) uint64 {
-	lo, hi := uint64(tcp.SrcPort), uint64(tcp.DstPort)
-	if lo > hi {
-		lo, hi = hi, lo
-	}
-	p := (lo<<16 | hi) * 0x9e3779b97f4a7c15
-	return netFlow.FastHash() ^ p ^ p>>29
 }
 
 // MergeShards combines the Stats of the Analyzers that split one capture
@@ -181,21 +169,23 @@ type Analyzer struct {
 	cfg   Config
 	h     Handler
 	dec   *decoder
-	asm   *reassembly.Assembler
-	ctx   asmContext
+	frame uint64               // number of the current frame
+	ci    gopacket.CaptureInfo // of the current frame
 	stats Stats
 	bpf   map[layers.LinkType]*pcap.BPF
 
-	live         int     // streams known to the library
+	// the TCP reassembler (tcp.go)
+	conns        map[connKey]*stream
+	live         int     // streams in conns
 	lruHead      *stream // live streams, most recently active first
 	lruTail      *stream
-	pending      *stream // needs forceClose after this segment (RST, reused 4-tuple)
-	inAssemble   bool
+	pages        int       // buffered pages in use
+	freePages    []*page   // released pages, for reuse
+	freeStreams  []*stream // forgotten streams, for reuse
+	dead         []*stream // forgotten during this packet: reused from the next
+	chunkBuf     []chunk   // reused by insert
+	span         [1]Span   // reused for every Conn.Data call
 	idleFlushing bool
-	synthetic    int
-	synTCP       layers.TCP
-	synBuf       [20]byte
-	spanBuf      []Span // reused for every Conn.Data call
 	lastFlush    time.Time
 	ran          bool
 }
@@ -229,17 +219,13 @@ func NewAnalyzer(cfg Config, h Handler) (*Analyzer, error) {
 	if cfg.MaxFragmentBytes <= 0 {
 		cfg.MaxFragmentBytes = DefaultMaxFragmentBytes
 	}
-	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(cfg.MaxFragmentBytes), bpf: map[layers.LinkType]*pcap.BPF{}}
+	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(cfg.MaxFragmentBytes), bpf: map[layers.LinkType]*pcap.BPF{}, conns: map[connKey]*stream{}}
 	a.stats.Skipped = map[string]uint64{}
 	if cfg.Filter != "" {
 		if _, err := a.filter(layers.LinkTypeEthernet); err != nil {
 			return nil, err
 		}
 	}
-	pool := reassembly.NewStreamPool(streamFactory{a})
-	a.asm = reassembly.NewAssembler(pool)
-	a.asm.MaxBufferedPagesTotal = cfg.MaxBufferedPagesTotal
-	a.asm.MaxBufferedPagesPerConnection = cfg.MaxBufferedPagesPerConn
 	return a, nil
 }
 
@@ -328,9 +314,9 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 				continue
 			case errors.Is(err, ErrTruncated):
 			case errors.Is(err, io.ErrUnexpectedEOF), err == pcap.NextErrorReadError:
-				err = fmt.Errorf("%w: after frame %d: %v", ErrTruncated, a.ctx.frame, err)
+				err = fmt.Errorf("%w: after frame %d: %v", ErrTruncated, a.frame, err)
 			default:
-				return fmt.Errorf("capture: reading after frame %d: %w", a.ctx.frame, err)
+				return fmt.Errorf("capture: reading after frame %d: %w", a.frame, err)
 			}
 			a.stats.Truncated = true
 			a.stats.TruncatedOffset = -1
@@ -339,9 +325,9 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 			}
 			return err
 		}
-		a.ctx.frame++
-		if a.cfg.Progress != nil && a.ctx.frame%progressEvery == 0 {
-			a.cfg.Progress(a.ctx.frame)
+		a.frame++
+		if a.cfg.Progress != nil && a.frame%progressEvery == 0 {
+			a.cfg.Progress(a.frame)
 		}
 		a.stats.Packets++
 		a.stats.Bytes += uint64(len(data))
@@ -379,9 +365,9 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 // Packet processes one frame as Run does (frame numbers count its calls);
 // for sources that are not pull-style. Call Finish after the last one.
 func (a *Analyzer) Packet(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) {
-	a.ctx.frame++
-	if a.cfg.Progress != nil && a.ctx.frame%progressEvery == 0 {
-		a.cfg.Progress(a.ctx.frame)
+	a.frame++
+	if a.cfg.Progress != nil && a.frame%progressEvery == 0 {
+		a.cfg.Progress(a.frame)
 	}
 	a.stats.Packets++
 	a.stats.Bytes += uint64(len(data))
@@ -399,7 +385,7 @@ func (a *Analyzer) Packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 // Frame is the number of the frame being processed (the last one read): a
 // Conn's calls happen while it is current. During the final flush it is the
 // number of frames read.
-func (a *Analyzer) Frame() uint64 { return a.ctx.frame }
+func (a *Analyzer) Frame() uint64 { return a.frame }
 
 // Finish flushes and closes every connection, as Run does at the end.
 func (a *Analyzer) Finish() { a.flushAll() }
@@ -411,34 +397,17 @@ func (a *Analyzer) packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 		}
 		return
 	}
-	if a.cfg.Shards > 1 && flowHash(a.dec.netFlow, &a.dec.tcp)%uint64(a.cfg.Shards) != uint64(a.cfg.Shard) {
-		return // another shard's connection
+	if a.cfg.Shards > 1 {
+		if k, _ := a.dec.key(); k.hash()%uint64(a.cfg.Shards) != uint64(a.cfg.Shard) {
+			return // another shard's connection
+		}
 	}
 	a.stats.Decoded++
 	if ci.CaptureLength < ci.Length {
 		a.stats.SnaplenTruncated++
 	}
-	a.ctx.ci = ci
-	a.inAssemble = true
-	a.asm.AssembleWithContext(a.dec.netFlow, &a.dec.tcp, &a.ctx)
-	a.inAssemble = false
-	if s := a.pending; s != nil {
-		a.pending = nil
-		a.forceClose(s)
-		if s.reborn { // now the 4-tuple is free: this SYN starts a new stream
-			a.inAssemble = true
-			a.asm.AssembleWithContext(a.dec.netFlow, &a.dec.tcp, &a.ctx)
-			a.inAssemble = false
-			if p := a.pending; p != nil && p != s {
-				a.pending = nil
-				a.forceClose(p)
-			}
-			a.pending = nil
-		}
-	}
-	if a.live > a.cfg.MaxConns {
-		a.evictOverLimit()
-	}
+	a.ci = ci
+	a.assemble()
 }
 
 // tick runs the idle flush every minute of capture time.
@@ -447,12 +416,6 @@ func (a *Analyzer) tick(ts time.Time) {
 		return
 	}
 	a.lastFlush = ts
-	a.idleFlushing = true
-	a.asm.FlushCloseOlderThan(ts.Add(-a.cfg.IdleTimeout))
-	a.idleFlushing = false
+	a.flushOlderThan(ts.Add(-a.cfg.IdleTimeout))
 	a.dec.discardFragments(ts.Add(-a.cfg.IdleTimeout))
-}
-
-func (a *Analyzer) flushAll() {
-	a.asm.FlushAll()
 }

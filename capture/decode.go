@@ -88,9 +88,11 @@ func linkTypeError(raw int) error {
 // and only TCP goes through layers.TCP.DecodeFromBytes, because the
 // reassembler wants a *layers.TCP.
 type decoder struct {
-	tcp     layers.TCP
-	netFlow gopacket.Flow
-	ci      gopacket.CaptureInfo
+	tcp layers.TCP
+	// the innermost IP header's addresses (IPv4 in the first 4 bytes)
+	src, dst [16]byte
+	v6       bool
+	ci       gopacket.CaptureInfo
 
 	defrag *ip4defrag.IPv4Defragmenter
 	// fragHeld estimates what incomplete datagrams hold (bytes plus a fixed
@@ -113,7 +115,7 @@ func newDecoder(maxFragHeld int) *decoder {
 }
 
 // decode decodes one frame of link type lt. It returns "" when d.tcp and
-// d.netFlow hold a TCP segment, else the skip kind.
+// the addresses hold a TCP segment, else the skip kind.
 func (d *decoder) decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) string {
 	d.ci = ci
 	d.ipTruncated = false
@@ -395,7 +397,7 @@ func (d *decoder) ipv4(p []byte, depth int) string {
 	if flagsFrag&0x3fff != 0 { // MF set or offset != 0
 		return d.fragment(p, depth)
 	}
-	d.netFlow = gopacket.NewFlow(layers.EndpointIPv4, p[12:16], p[16:20])
+	d.setIPv4(p[12:16], p[16:20])
 	return d.transport(proto, p[ihl:], depth)
 }
 
@@ -429,8 +431,14 @@ func (d *decoder) fragment(p []byte, depth int) string {
 	}
 	d.fragHeld = max(0, d.fragHeld-int(out.Length)-fragCost)
 	d.reassembled++
-	d.netFlow = gopacket.NewFlow(layers.EndpointIPv4, out.SrcIP.To4(), out.DstIP.To4())
+	d.setIPv4(out.SrcIP.To4(), out.DstIP.To4())
 	return d.transport(uint8(out.Protocol), out.Payload, depth)
+}
+
+func (d *decoder) setIPv4(src, dst []byte) {
+	d.src, d.dst, d.v6 = [16]byte{}, [16]byte{}, false
+	copy(d.src[:4], src)
+	copy(d.dst[:4], dst)
 }
 
 func (d *decoder) ipv6(p []byte, depth int) string {
@@ -446,7 +454,7 @@ func (d *decoder) ipv6(p []byte, depth int) string {
 		plen = len(p) - 40
 	}
 	p = p[:40+plen]
-	d.netFlow = gopacket.NewFlow(layers.EndpointIPv6, p[8:24], p[24:40])
+	d.src, d.dst, d.v6 = [16]byte(p[8:24]), [16]byte(p[24:40]), true
 	nh := p[6]
 	q := p[40:]
 	for i := 0; ; i++ {

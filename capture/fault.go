@@ -33,7 +33,7 @@ func (a *Analyzer) guardedLoop(src Source, fileLT layers.LinkType, plt PacketLin
 		if fe, ok := r.(interface{ Addr() uintptr }); ok && ms.inMapping(fe.Addr()) {
 			a.stats.Truncated = true
 			a.stats.TruncatedOffset = -1
-			err = fmt.Errorf("%w: the file shrank while it was read (fault in frame %d)", ErrTruncated, a.ctx.frame)
+			err = fmt.Errorf("%w: the file shrank while it was read (fault in frame %d)", ErrTruncated, a.frame)
 			return
 		}
 		panic(r)

@@ -14,8 +14,9 @@ import (
 // of flags, connection, direction, sequence jump and payload, as
 // cmd/cookiewatch FuzzPipeline) and small limits, and checks after every
 // packet that the state it holds stays within them: connections tracked at
-// most MaxConns (and the eviction list agrees), segment records per
-// direction at most maxSegRecords, fragment bytes at most MaxFragmentBytes;
+// most MaxConns (and the eviction list agrees), buffered pages per direction
+// and in all within their limits (and counted right), fragment bytes at most
+// MaxFragmentBytes;
 // at the end every opened connection is closed exactly once.
 func FuzzLimits(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 0x13, 0, 0, 0, 2, 0, 0, 4, 'G', 'E', 'T', ' ', 0x22, 0, 1, 2, 'x', 'y', 0x42, 0xff, 0xff, 1, 'z'})
@@ -57,16 +58,21 @@ func FuzzLimits(f *testing.F) {
 			if a.live > maxConns {
 				t.Fatalf("%d connections tracked, limit %d", a.live, maxConns)
 			}
-			k := 0
+			k, pages := 0, 0
 			for s := a.lruHead; s != nil; s = s.lruNext {
 				if k++; k > maxConns+1 {
 					t.Fatalf("eviction list longer than %d", maxConns)
 				}
 				for i := range s.half {
-					if n := len(s.half[i].segs); n > maxSegRecords {
-						t.Fatalf("%d segment records", n)
+					n := len(s.half[i].segs)
+					if n >= 2 {
+						t.Fatalf("%d pages buffered in one direction, limit 2", n)
 					}
+					pages += n
 				}
+			}
+			if pages != a.pages || pages > 4 {
+				t.Fatalf("%d pages buffered, %d counted, limit 4", pages, a.pages)
 			}
 			if k != a.live {
 				t.Fatalf("eviction list has %d streams, %d live", k, a.live)

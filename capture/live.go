@@ -312,11 +312,11 @@ func (a *Analyzer) liveLoop(ctx context.Context, src Source, lt layers.LinkType,
 		case err == io.EOF:
 			return nil
 		case err != nil:
-			return fmt.Errorf("capture: after frame %d: %w", a.ctx.frame, err)
+			return fmt.Errorf("capture: after frame %d: %w", a.frame, err)
 		}
 		if opt.Tee != nil {
 			if err := opt.Tee.WritePacket(ci, data); err != nil {
-				return fmt.Errorf("capture: writing frame %d: %w", a.ctx.frame+1, err)
+				return fmt.Errorf("capture: writing frame %d: %w", a.frame+1, err)
 			}
 		}
 		a.Packet(lt, data, ci)
@@ -337,39 +337,12 @@ func (a *Analyzer) wallFlushInterval() time.Duration {
 // now minus the idle timeout. Live runs call it with the wall clock, so
 // connections end even when no packet arrives to advance capture time.
 func (a *Analyzer) flushIdle(now time.Time) {
-	a.idleFlushing = true
-	a.asm.FlushCloseOlderThan(now.Add(-a.cfg.IdleTimeout))
-	a.idleFlushing = false
+	a.flushOlderThan(now.Add(-a.cfg.IdleTimeout))
 	a.dec.discardFragments(now.Add(-a.cfg.IdleTimeout))
 }
 
 // Tracked says how many TCP connections the reassembler holds now and how
 // many bytes of out-of-order data it buffers (whole pages, so an upper bound).
-// The byte count is -1 if the library's page count cannot be read.
 func (a *Analyzer) Tracked() (conns int, bufferedBytes int) {
-	n := pagesUsed(a.asm.Dump())
-	if n < 0 {
-		return a.live, -1
-	}
-	return a.live, n * pageSize
-}
-
-// pagesUsed reads the page count from reassembly's Assembler.Dump text,
-// "pageCache: used: N, size: M, free: F" (the library exports nothing else);
-// -1 if the text is not in that form.
-func pagesUsed(dump string) int {
-	const key = "used: "
-	i := strings.Index(dump, key)
-	if i < 0 {
-		return -1
-	}
-	rest := dump[i+len(key):]
-	if j := strings.IndexByte(rest, ','); j >= 0 {
-		rest = rest[:j]
-	}
-	n, err := strconv.Atoi(rest)
-	if err != nil {
-		return -1
-	}
-	return n
+	return a.live, a.pages * pageSize
 }

@@ -124,7 +124,8 @@ func (s *Splitter) read() (err error) {
 		}
 		owner := int32(-1)
 		if s.dec.decode(lt, data, ci) == "" {
-			owner = int32(flowHash(s.dec.netFlow, &s.dec.tcp) % shards)
+			k, _ := s.dec.key()
+			owner = int32(k.hash() % shards)
 		}
 		b.refs = append(b.refs, frameRef{off: off, n: int32(len(data)), orig: int32(ci.Length), ts: ci.Timestamp.UnixNano(), owner: owner})
 		if len(b.refs) == cap(b.refs) {

@@ -1,0 +1,703 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/google/gopacket/layers"
+)
+
+// This file is the TCP reassembler: one connection table per Analyzer, run
+// in the Analyzer's goroutine (no locks). In-order payload is handed to the
+// Conn straight from the packet bytes; out-of-order payload is copied into
+// pages of BufferPageSize bytes (one page per segment, or more for a segment
+// longer than a page) taken from a free list, bounded per direction
+// (Config.MaxBufferedPagesPerConn) and in all (Config.MaxBufferedPagesTotal).
+//
+// The rules, which follow what gopacket's reassembly package did before it:
+//   - Every TCP segment belongs to a connection keyed by its two endpoints in
+//     either order; a segment of an unknown connection makes one (also a
+//     pure ACK). Half 0 of a connection is the direction of its first
+//     segment.
+//   - A direction starts at its SYN, else at its first segment with payload
+//     (mid-stream). A pure SYN (no ACK) seen before any byte was delivered
+//     makes its sender ConnKey.A, else A is the sender of the first segment.
+//   - Bytes before the next expected sequence number were delivered already:
+//     they are dropped (the first copy wins). Bytes after it wait in pages;
+//     a later copy of waiting bytes replaces them (the last copy wins).
+//   - A segment repeating the exact range of one of the last pendingSegs
+//     segments not yet delivered, or of one of the last recentSegs
+//     delivered, with other bytes counts as an OverlapConflict.
+//   - Once a direction holds MaxBufferedPagesPerConn pages, or all hold
+//     MaxBufferedPagesTotal, a segment after a hole makes that direction
+//     skip to its first waiting byte: a Gap, counted as a BufferOverrun
+//     (see overLimits).
+//   - A FIN at or before the next expected byte (or the last byte of a
+//     waiting segment that had FIN) closes its direction; an out-of-order
+//     FIN without payload is not remembered. Both directions closed close
+//     the connection and forget it: a later segment starts a new one.
+//   - RST closes the connection at once, delivering what waits (after gaps).
+//     So does a new SYN (no ACK) with another initial sequence number on a
+//     connection that delivered bytes: then the SYN starts a new one.
+//   - Every minute of capture time, waiting bytes older than the idle
+//     timeout are delivered after a gap, and connections without a segment
+//     for that long are closed. At the end of input everything is.
+//   - Over MaxConns, the least recently active connection is closed.
+
+// recentSegs and pendingSegs bound the delivered segments, and those still
+// waiting, remembered per direction for conflict checks: a retransmission
+// usually repeats one of the last few.
+const (
+	recentSegs  = 4
+	pendingSegs = 2 * recentSegs
+)
+
+// maxFreePages and maxFreeStreams bound the free lists kept for reuse; what
+// a burst needed beyond them goes back to the garbage collector.
+const (
+	maxFreePages   = 1024
+	maxFreeStreams = 4096
+	maxKeptChunks  = 32 // a reused stream keeps chunk slices up to this capacity
+)
+
+var segSeed = maphash.MakeSeed()
+
+// connKey identifies a connection in both directions: its endpoints in
+// canonical order (lo before hi), IPv4 addresses in the first 4 bytes.
+type connKey struct {
+	lo, hi         [16]byte
+	loPort, hiPort uint16
+	v6             bool
+}
+
+// key returns the connection key of the decoded segment and whether its
+// sender is the key's lo endpoint.
+func (d *decoder) key() (connKey, bool) {
+	sp, dp := uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
+	if c := bytes.Compare(d.src[:], d.dst[:]); c < 0 || c == 0 && sp <= dp {
+		return connKey{lo: d.src, hi: d.dst, loPort: sp, hiPort: dp, v6: d.v6}, true
+	}
+	return connKey{lo: d.dst, hi: d.src, loPort: dp, hiPort: sp, v6: d.v6}, false
+}
+
+// hash is a hash of the connection, the same for both directions (the key
+// is canonical): Config.Shards splits connections by it.
+func (k *connKey) hash() uint64 {
+	h := uint64(k.loPort)<<16 | uint64(k.hiPort)
+	for _, w := range [4]uint64{
+		binary.LittleEndian.Uint64(k.lo[:8]), binary.LittleEndian.Uint64(k.lo[8:]),
+		binary.LittleEndian.Uint64(k.hi[:8]), binary.LittleEndian.Uint64(k.hi[8:]),
+	} {
+		h = (h ^ w) * 0x9e3779b97f4a7c15
+		h ^= h >> 29
+	}
+	if k.v6 {
+		h ^= 1
+	}
+	return h
+}
+
+func (k *connKey) endpoint(lo bool) netip.AddrPort {
+	a, p := &k.hi, k.hiPort
+	if lo {
+		a, p = &k.lo, k.loPort
+	}
+	if k.v6 {
+		return netip.AddrPortFrom(netip.AddrFrom16(*a), p)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a[:4])), p)
+}
+
+// page holds the bytes of one waiting chunk.
+type page [pageSize]byte
+
+// chunk is a run of waiting (out-of-order) bytes of one direction, in its
+// own page.
+type chunk struct {
+	seq   uint32
+	data  []byte // in *pg
+	pg    *page
+	frame uint64 // that carried the bytes (the last copy's)
+	time  time.Time
+	fin   bool // the segment had FIN or RST and ends here
+}
+
+func (c *chunk) end() uint32 { return c.seq + uint32(len(c.data)) }
+
+// segSum is a segment's range and a hash of its bytes.
+type segSum struct {
+	seq, n uint32
+	hash   uint64
+}
+
+// halfState is one direction of a connection.
+type halfState struct {
+	next   uint32 // next expected sequence number
+	known  bool   // next is set: the direction started
+	closed bool   // FIN reached (or forced): later segments are ignored
+	// finNext says next was moved past a FIN and no segment came in this
+	// direction since: a SYN is then compared with the FIN's own sequence
+	// number (as gopacket's reassembly did).
+	finNext bool
+	segs    []chunk
+	// pending remembers the last segments not yet wholly delivered, oldest
+	// first, and recent the last ones delivered (sequence range and a hash
+	// of their bytes), so a later copy of the same range with other bytes is
+	// counted as a conflict (an evasion attempt).
+	pending [pendingSegs]segSum
+	npend   int
+	recent  [recentSegs]segSum
+	nrec    int // entries of recent in use
+	rpos    int // where the next one goes
+}
+
+// stream is one connection. It becomes a Conn (Handler.Open) only when its
+// first payload byte is delivered.
+type stream struct {
+	key      connKey
+	firstLo  bool         // half 0 is sent by key's lo endpoint
+	half     [2]halfState // 0: the first segment's direction
+	conn     Conn
+	lastSeen time.Time // latest capture time of its segments
+	lruPrev  *stream   // Analyzer's list of live streams, most recently active first
+	lruNext  *stream
+	opened   bool
+	closed   bool // Close called or never to be called again
+	done     bool // forgotten: no longer in the table
+	synSeen  bool
+	aIsFirst bool // ConnKey.A is the sender of half 0
+}
+
+// seqDiff is a-b in sequence space.
+func seqDiff(a, b uint32) int { return int(int32(a - b)) }
+
+// assemble hands the decoded segment to its connection.
+func (a *Analyzer) assemble() {
+	a.recycle()
+	k, srcLo := a.dec.key()
+	s := a.conns[k]
+	if s == nil {
+		s = a.newStream(k, srcLo)
+	}
+	if a.accept(s, srcLo) { // a new connection on this 4-tuple
+		a.forceClose(s)
+		a.accept(a.newStream(k, srcLo), srcLo)
+	}
+	if a.live > a.cfg.MaxConns {
+		a.evictOverLimit()
+	}
+}
+
+func (a *Analyzer) newStream(k connKey, srcLo bool) *stream {
+	var s *stream
+	if n := len(a.freeStreams); n > 0 {
+		s = a.freeStreams[n-1]
+		a.freeStreams = a.freeStreams[:n-1]
+	} else {
+		s = new(stream)
+	}
+	s.key, s.firstLo, s.aIsFirst = k, srcLo, true
+	a.conns[k] = s
+	a.live++ // over Config.MaxConns the least recently active goes after this packet
+	a.stats.Streams++
+	a.lruPush(s)
+	return s
+}
+
+// recycle puts the streams forgotten during the previous packet (or flush)
+// on the free list: nothing refers to them any more.
+func (a *Analyzer) recycle() {
+	for i, s := range a.dead {
+		a.dead[i] = nil
+		if len(a.freeStreams) >= maxFreeStreams {
+			continue
+		}
+		var segs [2][]chunk
+		for i := range segs {
+			if c := s.half[i].segs; cap(c) <= maxKeptChunks {
+				segs[i] = c[:0]
+			}
+		}
+		*s = stream{}
+		s.half[0].segs, s.half[1].segs = segs[0], segs[1]
+		a.freeStreams = append(a.freeStreams, s)
+	}
+	a.dead = a.dead[:0]
+}
+
+// accept processes the decoded segment on s. It reports true, doing
+// nothing else, when the segment is a SYN starting a new connection on a
+// 4-tuple whose connection lingers.
+func (a *Analyzer) accept(s *stream, srcLo bool) bool {
+	tcp := &a.dec.tcp
+	hi := 0
+	if srcLo != s.firstLo {
+		hi = 1
+	}
+	h := &s.half[hi]
+	if ts := a.ci.Timestamp; ts.After(s.lastSeen) {
+		s.lastSeen = ts
+	}
+	if a.lruHead != s {
+		a.lruUnlink(s)
+		a.lruPush(s)
+	}
+	if tcp.SYN && !tcp.ACK {
+		expect := h.next
+		if h.finNext {
+			expect--
+		}
+		if h.known && tcp.Seq+1 != expect && s.opened {
+			return true
+		}
+		if !s.synSeen && !s.opened {
+			s.synSeen = true
+			s.aIsFirst = hi == 0
+		}
+	}
+	h.finNext = false
+	seq := tcp.Seq
+	if tcp.SYN {
+		seq++
+	}
+	payload := tcp.Payload
+	if len(payload) > 0 {
+		sum := maphash.Bytes(segSeed, payload)
+		if h.conflicts(seq, len(payload), sum) {
+			a.stats.OverlapConflicts++
+		}
+		if !h.known || seqDiff(seq+uint32(len(payload)), h.next) > 0 {
+			h.addPending(segSum{seq: seq, n: uint32(len(payload)), hash: sum})
+		}
+	}
+	if !h.closed {
+		a.segment(s, hi, seq, payload, tcp)
+	}
+	if tcp.RST {
+		a.forceClose(s)
+	}
+	return false
+}
+
+// segment reassembles the bytes [seq, seq+len(payload)) of half hi.
+func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, tcp *layers.TCP) {
+	h := &s.half[hi]
+	end := tcp.FIN || tcp.RST
+	if !h.known {
+		if !tcp.SYN && len(payload) == 0 {
+			return // nothing to start the direction at
+		}
+		h.next, h.known = seq, true
+	}
+	switch diff := seqDiff(seq, h.next); {
+	case diff > 0: // after a hole: wait
+		if len(payload) > 0 {
+			a.insert(h, seq, payload, end)
+		}
+		a.overLimits(s, hi)
+		return
+	case diff < 0: // starts with bytes delivered before
+		old := min(-diff, len(payload))
+		a.stats.OverlapBytes += uint64(old)
+		payload = payload[old:]
+	}
+	if len(payload) > 0 {
+		until := h.next + uint32(len(payload))
+		h.trimWaiting(a, until)
+		a.emit(s, hi, 0, payload, a.frame, a.ci.Timestamp)
+		h.next = until
+		if !end {
+			a.drain(s, hi)
+		}
+		h.sweepPending()
+		if !end {
+			return
+		}
+	}
+	if end {
+		if tcp.FIN {
+			h.next++ // the FIN's sequence number
+			h.finNext = true
+		}
+		a.closeHalf(s, hi)
+	}
+}
+
+// overLimits makes half hi skip to its waiting bytes while it holds
+// MaxBufferedPagesPerConn pages or more. Like gopacket's reassembly, it also
+// skips once when all directions hold MaxBufferedPagesTotal pages or more,
+// and more only while they hold more than that, so the bound is kept even
+// after a segment of several pages.
+func (a *Analyzer) overLimits(s *stream, hi int) {
+	h := &s.half[hi]
+	if len(h.segs) > 0 && a.pages >= a.cfg.MaxBufferedPagesTotal {
+		a.skipFirst(s, hi, true)
+	}
+	for len(h.segs) > 0 && !h.closed && (len(h.segs) >= a.cfg.MaxBufferedPagesPerConn || a.pages > a.cfg.MaxBufferedPagesTotal) {
+		a.skipFirst(s, hi, true)
+	}
+}
+
+// emit hands data of half hi to the Conn, after a gap of skip bytes,
+// opening the Conn at its first byte.
+func (a *Analyzer) emit(s *stream, hi int, skip int, data []byte, frame uint64, t time.Time) {
+	if s.closed || len(data) == 0 {
+		return
+	}
+	if !s.opened {
+		a.open(s)
+	}
+	d := DirAB
+	if (hi == 0) != s.aIsFirst {
+		d = DirBA
+	}
+	if skip > 0 {
+		a.stats.Gaps++
+		a.stats.GapBytes += uint64(skip)
+		s.conn.Gap(d, skip)
+	}
+	a.span[0] = Span{Len: len(data), Frame: frame, Time: t}
+	a.stats.DeliveredBytes += uint64(len(data))
+	s.conn.Data(d, data, a.span[:1])
+}
+
+func (a *Analyzer) open(s *stream) {
+	first, second := s.key.endpoint(s.firstLo), s.key.endpoint(!s.firstLo)
+	key := ConnKey{A: first, B: second}
+	if !s.aIsFirst {
+		key = ConnKey{A: second, B: first}
+	}
+	s.conn = a.h.Open(key)
+	s.opened = true
+	a.stats.ConnsOpened++
+}
+
+// insert copies the out-of-order bytes [seq, seq+len(payload)) into pages
+// among the waiting chunks of h, replacing waiting bytes they overlap.
+func (a *Analyzer) insert(h *halfState, seq uint32, payload []byte, fin bool) {
+	end := seq + uint32(len(payload))
+	// chunks [i, j) overlap the new bytes
+	i, _ := slices.BinarySearchFunc(h.segs, seq, func(c chunk, seq uint32) int {
+		if seqDiff(c.end(), seq) > 0 {
+			return 1
+		}
+		return -1
+	})
+	j := i
+	for j < len(h.segs) && seqDiff(h.segs[j].seq, end) < 0 {
+		j++
+	}
+	repl := a.chunkBuf[:0]
+	var tail chunk
+	for k := i; k < j; k++ {
+		c := h.segs[k]
+		before, after := seqDiff(seq, c.seq), seqDiff(c.end(), end)
+		switch {
+		case before > 0 && after > 0: // the new bytes are inside c: split it
+			a.stats.OverlapBytes += uint64(len(payload))
+			tail = c
+			tail.pg = a.getPage()
+			tail.data = append(tail.pg[:0], c.data[len(c.data)-after:]...)
+			tail.seq = end
+			c.data, c.fin = c.data[:before], false
+			repl = append(repl, c)
+		case before > 0: // c ends inside: keep its start
+			a.stats.OverlapBytes += uint64(len(c.data) - before)
+			c.data, c.fin = c.data[:before], false
+			repl = append(repl, c)
+		case after > 0: // c starts inside: keep its end
+			a.stats.OverlapBytes += uint64(len(c.data) - after)
+			c.data, c.seq = c.data[len(c.data)-after:], end
+			tail = c
+		default: // replaced entirely
+			a.stats.OverlapBytes += uint64(len(c.data))
+			a.putPage(c.pg)
+		}
+	}
+	for p := payload; len(p) > 0; {
+		n := min(len(p), pageSize)
+		pg := a.getPage()
+		repl = append(repl, chunk{seq: end - uint32(len(p)), data: append(pg[:0], p[:n]...), pg: pg,
+			frame: a.frame, time: a.ci.Timestamp, fin: fin && n == len(p)})
+		p = p[n:]
+	}
+	if tail.pg != nil {
+		repl = append(repl, tail)
+	}
+	h.segs = slices.Replace(h.segs, i, j, repl...)
+	clear(repl)
+	a.chunkBuf = repl[:0]
+}
+
+// trimWaiting drops the waiting bytes before until (about to be delivered
+// from a later copy).
+func (h *halfState) trimWaiting(a *Analyzer, until uint32) {
+	k := 0
+	for k < len(h.segs) && seqDiff(h.segs[k].seq, until) < 0 {
+		c := &h.segs[k]
+		if over := seqDiff(c.end(), until); over > 0 {
+			a.stats.OverlapBytes += uint64(len(c.data) - over)
+			c.data, c.seq = c.data[len(c.data)-over:], until
+			break
+		}
+		a.stats.OverlapBytes += uint64(len(c.data))
+		a.putPage(c.pg)
+		k++
+	}
+	h.dropFront(k)
+}
+
+// dropFront removes the first k chunks (their pages already released).
+func (h *halfState) dropFront(k int) {
+	if k > 0 {
+		n := copy(h.segs, h.segs[k:])
+		clear(h.segs[n:])
+		h.segs = h.segs[:n]
+	}
+}
+
+// skipFirst delivers the first waiting chunk of half hi after a gap, and
+// what follows it in order. overrun says a buffer limit forced it.
+func (a *Analyzer) skipFirst(s *stream, hi int, overrun bool) {
+	h := &s.half[hi]
+	c := h.segs[0]
+	skip := seqDiff(c.seq, h.next)
+	if skip > 0 && overrun && !s.closed {
+		a.stats.BufferOverruns++
+	}
+	h.segs[0].pg = nil
+	h.dropFront(1)
+	a.deliverChunk(s, hi, &c, max(skip, 0))
+	if !h.closed {
+		a.drain(s, hi)
+	}
+	h.sweepPending()
+}
+
+// deliverChunk delivers waiting chunk c (no longer in h.segs) of half hi
+// and releases its page; a chunk ending a FIN segment closes the half.
+func (a *Analyzer) deliverChunk(s *stream, hi int, c *chunk, skip int) {
+	h := &s.half[hi]
+	data := c.data
+	if off := seqDiff(h.next, c.seq); skip == 0 && off > 0 { // not expected: bytes delivered before
+		data = data[min(off, len(data)):]
+	}
+	a.emit(s, hi, skip, data, c.frame, c.time)
+	if skip > 0 || seqDiff(c.end(), h.next) > 0 {
+		h.next = c.end()
+	}
+	a.putPage(c.pg)
+	if c.fin {
+		a.closeHalf(s, hi)
+	}
+}
+
+// drain delivers the waiting chunks that now follow in order.
+func (a *Analyzer) drain(s *stream, hi int) {
+	h := &s.half[hi]
+	for len(h.segs) > 0 && seqDiff(h.segs[0].seq, h.next) <= 0 && !h.closed {
+		c := h.segs[0]
+		h.segs[0].pg = nil
+		h.dropFront(1)
+		if seqDiff(c.end(), h.next) <= 0 { // wholly before: cannot happen, keep the page count right
+			a.putPage(c.pg)
+			continue
+		}
+		a.deliverChunk(s, hi, &c, 0)
+	}
+}
+
+// closeHalf ends direction hi (dropping what waits); with both ended the
+// connection is closed and forgotten.
+func (a *Analyzer) closeHalf(s *stream, hi int) {
+	h := &s.half[hi]
+	h.closed = true
+	for k := range h.segs {
+		a.putPage(h.segs[k].pg)
+	}
+	h.dropFront(len(h.segs))
+	if s.half[0].closed && s.half[1].closed && !s.done {
+		a.complete(s)
+	}
+}
+
+// complete closes the Conn (once) and forgets the connection, so a later
+// segment on the same 4-tuple makes a new one.
+func (a *Analyzer) complete(s *stream) {
+	s.done = true
+	delete(a.conns, s.key)
+	a.live--
+	a.lruUnlink(s)
+	if s.opened && !s.closed {
+		s.closed = true
+		a.stats.ConnsClosed++
+		if a.idleFlushing {
+			a.stats.ConnsIdleFlushed++
+		}
+		s.conn.Close()
+	}
+	s.closed = true
+	a.dead = append(a.dead, s)
+}
+
+// flushHalf delivers everything waiting in direction hi (after gaps), then
+// closes it.
+func (a *Analyzer) flushHalf(s *stream, hi int) {
+	h := &s.half[hi]
+	for len(h.segs) > 0 && !h.closed {
+		a.skipFirst(s, hi, false)
+	}
+	if !h.closed {
+		a.closeHalf(s, hi)
+	}
+}
+
+// forceClose delivers what s has waiting (with gaps) and closes it now:
+// after an RST, when a new SYN reuses its 4-tuple, over MaxConns.
+func (a *Analyzer) forceClose(s *stream) {
+	for hi := 0; hi < 2 && !s.done; hi++ {
+		a.flushHalf(s, hi)
+	}
+}
+
+// conflicts reports whether a segment of n bytes at seq with hash sum
+// repeats the range of a recent segment (waiting, or among the last
+// delivered) with other bytes. Only exact ranges are compared, against the
+// newest: a partial overlap is counted in OverlapBytes only.
+func (h *halfState) conflicts(seq uint32, n int, sum uint64) bool {
+	for i := h.npend - 1; i >= 0; i-- {
+		if r := h.pending[i]; r.seq == seq && r.n == uint32(n) {
+			return r.hash != sum
+		}
+	}
+	for i := 0; i < h.nrec; i++ {
+		if r := h.recent[i]; r.seq == seq && r.n == uint32(n) {
+			return r.hash != sum
+		}
+	}
+	return false
+}
+
+// addPending records a segment not yet wholly delivered, forgetting the
+// oldest such record past pendingSegs.
+func (h *halfState) addPending(r segSum) {
+	if h.npend == pendingSegs {
+		copy(h.pending[:], h.pending[1:])
+		h.npend--
+	}
+	h.pending[h.npend] = r
+	h.npend++
+}
+
+// sweepPending moves the records of segments now wholly delivered from
+// pending to recent, oldest first.
+func (h *halfState) sweepPending() {
+	k := 0
+	for _, r := range h.pending[:h.npend] {
+		if seqDiff(r.seq+r.n, h.next) <= 0 {
+			h.remember(r)
+		} else {
+			h.pending[k] = r
+			k++
+		}
+	}
+	h.npend = k
+}
+
+// remember records a delivered segment for conflict checks.
+func (h *halfState) remember(r segSum) {
+	h.recent[h.rpos] = r
+	h.rpos = (h.rpos + 1) % recentSegs
+	h.nrec = min(h.nrec+1, recentSegs)
+}
+
+func (a *Analyzer) getPage() *page {
+	a.pages++
+	if n := len(a.freePages); n > 0 {
+		p := a.freePages[n-1]
+		a.freePages = a.freePages[:n-1]
+		return p
+	}
+	return new(page)
+}
+
+func (a *Analyzer) putPage(p *page) {
+	a.pages--
+	if len(a.freePages) < maxFreePages {
+		a.freePages = append(a.freePages, p)
+	}
+}
+
+// lruPush puts s at the front of the live list (most recently active).
+func (a *Analyzer) lruPush(s *stream) {
+	s.lruPrev, s.lruNext = nil, a.lruHead
+	if a.lruHead != nil {
+		a.lruHead.lruPrev = s
+	}
+	a.lruHead = s
+	if a.lruTail == nil {
+		a.lruTail = s
+	}
+}
+
+// lruUnlink takes s off the live list.
+func (a *Analyzer) lruUnlink(s *stream) {
+	if s.lruPrev != nil {
+		s.lruPrev.lruNext = s.lruNext
+	} else if a.lruHead == s {
+		a.lruHead = s.lruNext
+	}
+	if s.lruNext != nil {
+		s.lruNext.lruPrev = s.lruPrev
+	} else if a.lruTail == s {
+		a.lruTail = s.lruPrev
+	}
+	s.lruPrev, s.lruNext = nil, nil
+}
+
+// evictOverLimit closes the least recently active connections (delivering
+// what they buffered) until at most Config.MaxConns are tracked, so a flood
+// of new connections costs the idlest state, not the newest or the memory.
+func (a *Analyzer) evictOverLimit() {
+	for a.live > a.cfg.MaxConns && a.lruTail != nil {
+		a.stats.ConnsOverLimit++
+		a.forceClose(a.lruTail)
+	}
+}
+
+// flushOlderThan delivers (after gaps) the bytes waiting since before t and
+// closes the connections without a segment since before t.
+func (a *Analyzer) flushOlderThan(t time.Time) {
+	a.idleFlushing = true
+	for s := a.lruTail; s != nil; {
+		prev := s.lruPrev
+		for _, hi := range [2]int{1, 0} {
+			h := &s.half[hi]
+			for len(h.segs) > 0 && !h.closed && h.segs[0].time.Before(t) {
+				a.skipFirst(s, hi, false)
+			}
+			if !h.closed && len(h.segs) == 0 && s.lastSeen.Before(t) {
+				a.closeHalf(s, hi)
+			}
+		}
+		s = prev
+	}
+	a.idleFlushing = false
+}
+
+// flushAll delivers everything waiting and closes every connection.
+func (a *Analyzer) flushAll() {
+	for s := a.lruTail; s != nil; {
+		prev := s.lruPrev
+		a.flushHalf(s, 1)
+		if !s.done {
+			a.flushHalf(s, 0)
+		}
+		s = prev
+	}
+	a.recycle()
+}
