@@ -22,21 +22,37 @@ import (
 // capture: $COOKIEWATCH_BENCH_PCAP if set (e.g. the 1 GB capture of make
 // bench), else a 32 MB generated one. Profile it with -cpuprofile and
 // -memprofile (docs/performance.md).
-func BenchmarkAnalyzeFile(b *testing.B) {
+func BenchmarkAnalyzeFile(b *testing.B) { benchAnalyze(b, benchCapture(b), 0) }
+
+// BenchmarkAnalyzeFileWorkers2 is BenchmarkAnalyzeFile with two workers (the
+// default on two cores): the Splitter hands them the frames and their
+// messages reach the correlator through the ordered feed (correlate.go).
+func BenchmarkAnalyzeFileWorkers2(b *testing.B) { benchAnalyze(b, benchCapture(b), 2) }
+
+// benchCapture is $COOKIEWATCH_BENCH_PCAP if set (e.g. the 1 GB capture of
+// make bench), else a 32 MB capture generated in a temporary directory.
+func benchCapture(b *testing.B) string {
 	path := os.Getenv("COOKIEWATCH_BENCH_PCAP")
-	if path == "" {
-		path = filepath.Join(b.TempDir(), "bench.pcap")
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := gen.Generate(gen.Config{Seed: 1, Bytes: 32 << 20, Conns: 300}, f, io.Discard); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
+	if path != "" {
+		return path
 	}
+	path = filepath.Join(b.TempDir(), "bench.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := gen.Generate(gen.Config{Seed: 1, Bytes: 32 << 20, Conns: 300}, f, io.Discard); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// benchAnalyze runs the analysis of path with workers (0: one, as analyze
+// reads it).
+func benchAnalyze(b *testing.B, path string, workers int) {
 	st, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
@@ -44,7 +60,7 @@ func BenchmarkAnalyzeFile(b *testing.B) {
 	b.SetBytes(st.Size())
 	b.ReportAllocs()
 	for b.Loop() {
-		cfg := config{files: []string{path}}
+		cfg := config{files: []string{path}, workers: workers}
 		if _, _, err := analyze(cfg, io.Discard); err != nil {
 			b.Fatal(err)
 		}

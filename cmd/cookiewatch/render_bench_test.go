@@ -2,11 +2,8 @@ package main
 
 import (
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/cookiewatch/cookiewatch/internal/gen"
 	"github.com/cookiewatch/cookiewatch/report"
 )
 
@@ -16,20 +13,7 @@ import (
 // has 54,780 findings), else a 32 MB generated one. BenchmarkAnalyzeFile
 // measures the analysis without the report.
 func BenchmarkRender(b *testing.B) {
-	path := os.Getenv("COOKIEWATCH_BENCH_PCAP")
-	if path == "" {
-		path = filepath.Join(b.TempDir(), "bench.pcap")
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := gen.Generate(gen.Config{Seed: 1, Bytes: 32 << 20, Conns: 300}, f, io.Discard); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	path := benchCapture(b)
 	sum, fs, err := analyze(config{files: []string{path}, workers: 2}, io.Discard)
 	if err != nil {
 		b.Fatal(err)
