@@ -101,7 +101,7 @@ func newMmapPcap(data []byte) (*mmapPcap, error) {
 	if v := bo.Uint16(data[6:8]); v != 4 {
 		return nil, fmt.Errorf("Unknown minor version %d", v)
 	}
-	m.snaplen = bo.Uint32(data[16:20])
+	m.snaplen = effectiveSnaplen(bo.Uint32(data[16:20]))
 	lt := bo.Uint32(data[20:24])
 	m.linkType = layers.LinkType(lt)
 	m.rawLT = int(lt & 0xffff)

@@ -6,11 +6,13 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/google/gopacket/pcapgo"
@@ -35,6 +37,7 @@ func compareReaders(t testing.TB, data []byte) {
 	if perr != nil {
 		return
 	}
+	r.SetSnaplen(effectiveSnaplen(r.Snaplen())) // as newFile does for pcapgo
 	if r.LinkType() != m.linkType {
 		t.Fatalf("link type: pcapgo %v, mmap %v", r.LinkType(), m.linkType)
 	}
@@ -341,4 +344,52 @@ func TestSplitterShardStopsEarly(t *testing.T) {
 	if n < 1000 {
 		t.Fatalf("shard 1 read %d frames", n)
 	}
+}
+
+// pcapWithSnaplen is a classic pcap file whose header says snaplen, with
+// one 60-byte record.
+func pcapWithSnaplen(snaplen uint32) []byte {
+	b := []byte("\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	b = binary.LittleEndian.AppendUint32(b, snaplen)
+	b = binary.LittleEndian.AppendUint32(b, 1)
+	b = append(b, "\x01\x00\x00\x00\x00\x00\x00\x00"...)
+	b = binary.LittleEndian.AppendUint32(b, 60)
+	b = binary.LittleEndian.AppendUint32(b, 60)
+	return append(b, make([]byte, 60)...)
+}
+
+// TestHostileSnaplen: a header snap length of 0 or over MaxSnaplen reads as
+// MaxSnaplen in both readers: the record is read, and pcapgo does not
+// allocate the header's 4 GB for its packet buffer.
+func TestHostileSnaplen(t *testing.T) {
+	for _, sl := range []uint32{0, 0xffffffff, MaxSnaplen + 1} {
+		data := pcapWithSnaplen(sl)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		f, err := NewReader("x.pcap", bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkt, _, err := f.ZeroCopyReadPacketData()
+		runtime.ReadMemStats(&after)
+		if err != nil || len(pkt) != 60 {
+			t.Fatalf("snaplen %#x: %d bytes, %v", sl, len(pkt), err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
+			t.Errorf("snaplen %#x: reading one packet allocated %d bytes", sl, grew)
+		}
+		compareReaders(t, data)
+	}
+	// A record over MaxSnaplen is a broken record in both readers.
+	data := pcapWithSnaplen(0xffffffff)
+	binary.LittleEndian.PutUint32(data[24+8:], MaxSnaplen+1)
+	binary.LittleEndian.PutUint32(data[24+12:], MaxSnaplen+1)
+	f, err := NewReader("x.pcap", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.ZeroCopyReadPacketData(); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("oversized record: %v", err)
+	}
+	compareReaders(t, data)
 }

@@ -145,6 +145,9 @@ func newFile(path string, r io.Reader) (*File, error) {
 			f.rawLT = int(bo.Uint32(hdr[20:]) & 0xffff)
 		}
 		f.pcap, err = pcapgo.NewReader(br)
+		if err == nil {
+			f.pcap.SetSnaplen(effectiveSnaplen(f.pcap.Snaplen()))
+		}
 	case 0x0A0D0D0A:
 		f.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 	default:
@@ -158,6 +161,22 @@ func newFile(path string, r io.Reader) (*File, error) {
 	}
 	f.good = f.offset()
 	return f, nil
+}
+
+// MaxSnaplen is the largest record a classic pcap file may hold, as
+// libpcap's MAXIMUM_SNAPLEN (tcpdump and Wireshark use the same bound).
+const MaxSnaplen = 262144
+
+// effectiveSnaplen is the snap length records are checked against: the
+// file header's, unless it is 0 or over MaxSnaplen (broken writers, hostile
+// files), which read as MaxSnaplen as tcpdump does. Besides, pcapgo sizes
+// its packet buffer by the header's snap length: a header claiming 4 GB
+// would make it allocate 4 GB for the first packet.
+func effectiveSnaplen(hdr uint32) uint32 {
+	if hdr == 0 || hdr > MaxSnaplen {
+		return MaxSnaplen
+	}
+	return hdr
 }
 
 // offset is how many (decompressed) bytes the pcapgo reader has consumed.
