@@ -227,14 +227,16 @@ func runLive(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer src.Close()
-	fmt.Fprintf(stderr, "cookiewatch: listening on %s, link-type %s, snapshot length %d bytes, buffer %d KiB\n",
-		src.Interface(), src.LinkType(), src.Snaplen(), lc.bufferKiB)
 	if lc.user != "" {
 		if err := dropPrivileges(lc.user); err != nil {
 			fmt.Fprintf(stderr, "cookiewatch: -Z %s: %v\n", lc.user, err)
 			return exitError
 		}
 	}
+	// Said after -Z: once it shows, the process runs as the user it asked
+	// for (TestLiveCapture checks every thread right after this line).
+	fmt.Fprintf(stderr, "cookiewatch: listening on %s, link-type %s, snapshot length %d bytes, buffer %d KiB\n",
+		src.Interface(), src.LinkType(), src.Snaplen(), lc.bufferKiB)
 
 	// -w is created after dropping privileges, as tcpdump does.
 	var tee *pcapgo.Writer
