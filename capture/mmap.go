@@ -83,6 +83,9 @@ func openMmap(f *os.File) (*mmapPcap, error) {
 
 // newMmapPcap checks the file header as pcapgo.NewReader does.
 func newMmapPcap(data []byte) (*mmapPcap, error) {
+	if len(data) < 24 {
+		return nil, fmt.Errorf("file header cut at %d bytes", len(data))
+	}
 	m := &mmapPcap{data: data, off: 24}
 	var bo binary.ByteOrder
 	switch binary.LittleEndian.Uint32(data[0:4]) {
@@ -92,8 +95,10 @@ func newMmapPcap(data []byte) (*mmapPcap, error) {
 		bo, m.nanos, m.big = binary.BigEndian, 1, true
 	case 0xA1B2C3D4:
 		bo, m.nanos = binary.LittleEndian, 1000
-	default: // 0xD4C3B2A1
+	case 0xD4C3B2A1:
 		bo, m.nanos, m.big = binary.BigEndian, 1000, true
+	default:
+		return nil, fmt.Errorf("Unknown magic %x", binary.LittleEndian.Uint32(data[0:4]))
 	}
 	if v := bo.Uint16(data[4:6]); v != 2 {
 		return nil, fmt.Errorf("Unknown major version %d", v)
