@@ -393,3 +393,41 @@ func TestHostileSnaplen(t *testing.T) {
 	}
 	compareReaders(t, data)
 }
+
+// TestSplitterFileShrinks: a mapped file cut shorter during a Splitter run
+// ends every shard's run with ErrTruncated instead of a crash.
+func TestSplitterFileShrinks(t *testing.T) {
+	path := genCapture(t, t.TempDir(), 8<<20)
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sp, err := NewSplitter(f, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			a, err := NewAnalyzer(Config{Shard: i, Shards: 2}, &recorder{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			err = a.Run(sp.Shard(i))
+			sp.Shard(i).Done()
+			errs <- err
+		}()
+	}
+	go sp.Run()
+	for range 2 {
+		if err := <-errs; !errors.Is(err, ErrTruncated) {
+			t.Errorf("shard: %v, want ErrTruncated", err)
+		}
+	}
+	sp.Close()
+}

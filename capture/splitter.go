@@ -93,11 +93,15 @@ func (s *Splitter) Run() {
 }
 
 func (s *Splitter) read() (err error) {
+	var b *frameBatch // being filled
 	old := debug.SetPanicOnFault(true)
 	defer debug.SetPanicOnFault(old)
 	defer func() {
 		if r := recover(); r != nil {
 			if fe, ok := r.(interface{ Addr() uintptr }); ok && s.f.inMapping(fe.Addr()) {
+				if b != nil {
+					s.send(b) // the frames read before the fault
+				}
 				s.errOff = -1
 				err = fmt.Errorf("%w: the file shrank while it was read", ErrTruncated)
 				return
@@ -107,7 +111,7 @@ func (s *Splitter) read() (err error) {
 	}()
 	lt := s.f.LinkType()
 	shards := uint64(s.n)
-	b := s.batch()
+	b = s.batch()
 	if b == nil {
 		return nil
 	}
@@ -116,6 +120,7 @@ func (s *Splitter) read() (err error) {
 		data, ci, err := s.f.ZeroCopyReadPacketData()
 		if err != nil {
 			s.send(b)
+			b = nil
 			if err == io.EOF {
 				return nil
 			}
