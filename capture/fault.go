@@ -30,7 +30,7 @@ func (a *Analyzer) guardedLoop(src Source, fileLT layers.LinkType, plt PacketLin
 		if r == nil {
 			return
 		}
-		if fe, ok := r.(interface{ Addr() uintptr }); ok && ms.inMapping(fe.Addr()) {
+		if mappingFault(r, ms) {
 			a.stats.Truncated = true
 			a.stats.TruncatedOffset = -1
 			err = fmt.Errorf("%w: the file shrank while it was read (fault in frame %d)", ErrTruncated, a.frame)
@@ -39,4 +39,11 @@ func (a *Analyzer) guardedLoop(src Source, fileLT layers.LinkType, plt PacketLin
 		panic(r)
 	}()
 	return a.loop(src, fileLT, plt)
+}
+
+// mappingFault reports whether r, a recovered panic value, is a memory fault
+// inside ms's mapping (with debug.SetPanicOnFault on).
+func mappingFault(r any, ms mappedSource) bool {
+	fe, ok := r.(interface{ Addr() uintptr })
+	return ok && ms.inMapping(fe.Addr())
 }

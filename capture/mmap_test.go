@@ -311,15 +311,7 @@ func TestSplitterMatchesShards(t *testing.T) {
 // returned) does not hold up the others, and Close returns.
 func TestSplitterShardStopsEarly(t *testing.T) {
 	path := genCapture(t, t.TempDir(), 4<<20)
-	f, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sp, err := NewSplitter(f, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := newTestSplitter(t, path, 2)
 	go sp.Run()
 	s0, s1 := sp.Shard(0), sp.Shard(1)
 	for range 10 {
@@ -398,15 +390,7 @@ func TestHostileSnaplen(t *testing.T) {
 // ends every shard's run with ErrTruncated instead of a crash.
 func TestSplitterFileShrinks(t *testing.T) {
 	path := genCapture(t, t.TempDir(), 8<<20)
-	f, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sp, err := NewSplitter(f, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := newTestSplitter(t, path, 2)
 	if err := os.Truncate(path, 2<<20); err != nil {
 		t.Fatal(err)
 	}
@@ -430,4 +414,20 @@ func TestSplitterFileShrinks(t *testing.T) {
 		}
 	}
 	sp.Close()
+}
+
+// newTestSplitter opens path (it must be mapped) for a Splitter of n shards;
+// the file is closed at the end of the test.
+func newTestSplitter(t *testing.T, path string, n int) *Splitter {
+	t.Helper()
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	sp, err := NewSplitter(f, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
 }

@@ -98,7 +98,7 @@ func (s *Splitter) read() (err error) {
 	defer debug.SetPanicOnFault(old)
 	defer func() {
 		if r := recover(); r != nil {
-			if fe, ok := r.(interface{ Addr() uintptr }); ok && s.f.inMapping(fe.Addr()) {
+			if mappingFault(r, s.f) {
 				if b != nil {
 					s.send(b) // the frames read before the fault
 				}
