@@ -32,7 +32,14 @@ const (
 	exitError    = 2
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+func main() {
+	processWide = true
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// processWide is set by main: run may change process-wide settings (the
+// memory budget). Tests call run in-process and leave them alone.
+var processWide bool
 
 type fileList []string
 
@@ -140,6 +147,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.keylog, "tls-keylog", "", "decrypt TLS with the secrets in NSS key log `file` (SSLKEYLOGFILE); pcapng Decryption Secrets Blocks are used too")
 	fs.BoolVar(&cfg.explain, "explain", false, "explain each finding in plain words: the attack, who can exploit it, the fix for the framework that set the cookie")
 	fs.BoolVar(&cfg.quiet, "q", false, "quiet: no progress bar and no summary line on standard error")
+	memBudgetMiB := fs.Int("mem-budget", defaultMemBudget>>20, "heap `MiB` the collector may use before it runs; it grows to twice the live state only if that exceeds half of it (0: Go's default, GOGC=100; GOGC or GOMEMLIMIT in the environment win)")
 	addLiveFlags(fs, &cfg.live)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -148,6 +156,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	cfg.files = files
+	if processWide {
+		defer applyMemBudget(int64(*memBudgetMiB) << 20)()
+	}
 	cfg.capture.MaxBufferedPagesTotal = (*bufTotal + capture.BufferPageSize - 1) / capture.BufferPageSize
 	cfg.capture.MaxBufferedPagesPerConn = (*bufConn + capture.BufferPageSize - 1) / capture.BufferPageSize
 	if rest := fs.Args(); len(rest) > 0 {
