@@ -259,7 +259,7 @@ func EvaluateRequest(req *httpparse.Request, tls bool, hints Hints, opt Options)
 // AppendRequest is EvaluateRequest appending to dst (a caller's reused
 // buffer: the hot path then allocates no slice per message).
 func AppendRequest(dst []Finding, req *httpparse.Request, tls bool, hints Hints, opt Options) []Finding {
-	return evaluate(dst, observeRequest(req, tls, opt), &req.Message, req, nil, hints, opt)
+	return evaluate(dst, observeRequest(req, tls, opt), &req.Message, req, nil, hints, opt, nil)
 }
 
 // EvaluateResponse returns the findings for one response.
@@ -269,18 +269,46 @@ func EvaluateResponse(resp *httpparse.Response, tls bool, opt Options) []Finding
 
 // AppendResponse is EvaluateResponse appending to dst.
 func AppendResponse(dst []Finding, resp *httpparse.Response, tls bool, opt Options) []Finding {
-	return evaluate(dst, observeResponse(resp, tls, opt), &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt)
+	return evaluate(dst, observeResponse(resp, tls, opt), &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt, nil)
 }
 
-func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options) []Finding {
-	var msg Finding // what every finding of this message shares, built once
+// Folder is offered each occurrence before its costly fields are built, so
+// that a caller that folds occurrences (Aggregator.Fold) does not build the
+// ones it folds: most occurrences of a capture repeat a finding seen
+// before. The Finding it gets has its key (Rule, Host, Cookie), its
+// evidence position (Frame, Client, Server and its position in the
+// message), Time, LastTime, Count and Severity, and the other cheap fields
+// of its message and rule; Value, Attrs, Fingerprint, Session, Framework,
+// Fix, Line, Path and Status are not set yet. The Folder may set File and
+// Message, which the built finding then keeps. It returns true when it took
+// the occurrence (the finding is then not built, nor appended), false to
+// have it built and appended.
+type Folder func(f *Finding) bool
+
+// AppendRequestFolded is AppendRequest offering each occurrence to fold first.
+func AppendRequestFolded(dst []Finding, req *httpparse.Request, tls bool, hints Hints, opt Options, fold Folder) []Finding {
+	return evaluate(dst, observeRequest(req, tls, opt), &req.Message, req, nil, hints, opt, fold)
+}
+
+// AppendResponseFolded is AppendResponse offering each occurrence to fold first.
+func AppendResponseFolded(dst []Finding, resp *httpparse.Response, tls bool, opt Options, fold Folder) []Finding {
+	return evaluate(dst, observeResponse(resp, tls, opt), &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt, fold)
+}
+
+func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options, fold Folder) []Finding {
+	var (
+		msg       Finding // what every finding of this message shares, built once
+		path      string  // msg's Path, redacted: built for the first finding kept
+		pathBuilt bool
+	)
 	setIndex := 0
 	for pos, o := range obs {
 		if o.Kind == KindSetCookie {
 			setIndex++
 		}
 		// What every finding of this observation shares, built on its
-		// first finding only (most observations fire no rule).
+		// first finding kept only (most observations fire no rule, and
+		// most findings that fire fold into one seen before).
 		var (
 			built bool
 			value *Value
@@ -298,8 +326,37 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 				continue
 			}
 			if msg.Count == 0 {
-				msg = base(m, req, opt)
+				msg = base(m, req)
 			}
+			// Built in place in out: a Finding handed to fold from the
+			// stack would escape, one allocation per occurrence.
+			out = append(out, msg)
+			f := &out[len(out)-1]
+			f.Rule, f.Title, f.Confidence, f.CWE = r.ID, r.Title, r.Confidence, r.CWE
+			f.TLS = tls(o)
+			f.Severity, f.order, f.pos = sev, int32(i), int32(pos)
+			f.Subject, f.Cookie = o.Kind.String(), o.Name
+			switch o.Kind {
+			case KindSetCookie:
+				f.Direction, f.Deletion, f.LineIndex = "response", o.Deletion, setIndex-1
+			case KindCookie:
+				f.Direction, f.LineIndex = "request", o.Line
+			case KindAuthorization:
+				f.Direction, f.Scheme = "request", o.Scheme // the credentials stay out, even with ShowValues
+			case KindURLParam, KindRefererParam:
+				f.Direction = "request"
+			}
+			if fold != nil && fold(f) {
+				out = out[:len(out)-1]
+				continue
+			}
+			if !pathBuilt && req != nil {
+				pathBuilt, path = true, req.Path
+				if !opt.ShowValues {
+					path = RedactTarget(req.Path, opt.Classifier)
+				}
+			}
+			f.Path = path
 			if !built {
 				built = true
 				switch o.Kind {
@@ -313,40 +370,27 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 				fw = FrameworkInfo{ID: d.ID, Name: d.Name, Reason: g.Reason}
 				sess = Session{o.Session, o.Class.Confidence.String(), o.Class.Reason}
 			}
-			f := msg
-			f.Rule, f.Title, f.Confidence, f.CWE = r.ID, r.Title, r.Confidence, r.CWE
-			f.TLS = tls(o)
-			f.Severity, f.order, f.pos = sev, int32(i), int32(pos)
-			f.Subject, f.Cookie = o.Kind.String(), o.Name
 			f.Session, f.Framework = sess, fw
 			f.Fix = Remediation(r, g.ID)
 			switch o.Kind {
 			case KindSetCookie:
-				f.Direction = "response"
 				f.Value = value
-				f.Status, f.Attrs, f.Deletion = resp.Status, attrs, o.Deletion
-				f.LineIndex = setIndex - 1
+				f.Status, f.Attrs = resp.Status, attrs
 				if opt.ShowValues {
 					f.Line = o.SetCookie.Raw
 				}
 			case KindCookie:
-				f.Direction = "request"
 				f.Value = value
-				f.LineIndex = o.Line
 				if opt.ShowValues && f.LineIndex < len(req.Headers) {
 					f.Line = req.Headers[f.LineIndex].Value
 				}
-			case KindAuthorization:
-				f.Direction, f.Scheme = "request", o.Scheme // the credentials stay out, even with ShowValues
 			case KindURLParam, KindRefererParam:
-				f.Direction = "request"
 				f.Value = value
 			}
 			if resp != nil && f.Direction == "response" {
 				f.Status = resp.Status
 			}
 			f.Fingerprint = Fingerprint(f.Rule, f.Host, f.Cookie)
-			out = append(out, f)
 		}
 	}
 	return out
@@ -354,17 +398,16 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 
 func tls(o Observation) bool { return o.TLS }
 
-// base is what every finding of a message shares (Count is 1: set means built).
-func base(m *httpparse.Message, req *httpparse.Request, opt Options) Finding {
+// base is what every finding of a message shares (Count is 1: set means
+// built), but for its Path, which evaluate redacts only for a finding it
+// keeps.
+func base(m *httpparse.Message, req *httpparse.Request) Finding {
 	f := Finding{
 		Client: m.Client, Server: m.Server, Frame: m.Frame, Time: m.Time, LastTime: m.Time,
 		Truncated: m.Truncated, Count: 1,
 	}
 	if req != nil {
-		f.Host, f.Method, f.Path = req.Host, req.Method, req.Path
-		if !opt.ShowValues {
-			f.Path = RedactTarget(req.Path, opt.Classifier)
-		}
+		f.Host, f.Method = req.Host, req.Method
 	}
 	if f.Host == "" {
 		f.Host = m.Server.Addr().String()
@@ -567,6 +610,42 @@ func (a *Aggregator) add(f *Finding, detach bool) bool {
 		k = f.aggKey() // should the key be kept (collided), keep the copies
 	}
 	a.index.insert(h, k, a.list.add(f))
+	return true
+}
+
+// Fold folds occurrence f into the finding of its key when that needs
+// none of the fields that evaluate builds last (see Folder): when the key
+// is kept already and f would not become its evidence, only Count,
+// LastTime and Severity change, as Add would change them. It reads f's
+// key, Count, LastTime, Severity, File, Frame, Client, Server, Message and
+// position in its message. It returns false, and f must then be built in
+// full and Added, when the key is new, when f would be the new evidence,
+// when telling needs the fields f lacks (the evidence is from the same
+// file and frame, on another connection or at the same position), and
+// always with Each.
+func (a *Aggregator) Fold(f *Finding) bool {
+	if a.Each || a.list.n == 0 {
+		return false
+	}
+	i, _, ok := a.index.find(&a.list, f.aggKey())
+	if !ok {
+		return false
+	}
+	g := a.list.at(i)
+	if f.File == g.File && f.Frame == g.Frame &&
+		(f.Client != g.Client || f.Server != g.Server || f.Message == g.Message && f.pos == g.pos) {
+		return false // evidenceBefore would compare the whole findings
+	}
+	if evidenceBefore(f, g) {
+		return false
+	}
+	g.Count += f.Count
+	if f.LastTime.After(g.LastTime) {
+		g.LastTime = f.LastTime
+	}
+	if f.Severity > g.Severity { // a live value outranks a deletion
+		g.Severity = f.Severity
+	}
 	return true
 }
 
