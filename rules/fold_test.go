@@ -178,3 +178,16 @@ func TestEvaluateFolded(t *testing.T) {
 		}
 	}
 }
+
+// TestHostOnly: the shortcut for hosts without a colon gives what
+// net.SplitHostPort's path gives.
+func TestHostOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"Shop.Example": "shop.example", " shop.example:8080 ": "shop.example", "[::1]:443": "::1", "[::1]": "::1",
+		"::1": "::1", "": "", "a:b:c": "a:b:c", "[x": "x", "host:": "host",
+	} {
+		if got := hostOnly(in); got != want {
+			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

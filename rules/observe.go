@@ -19,6 +19,9 @@ const DefaultLifetimeThreshold = 24 * time.Hour
 // hostOnly returns a host without port or brackets, lower-cased.
 func hostOnly(h string) string {
 	h = strings.ToLower(strings.TrimSpace(h))
+	if !strings.Contains(h, ":") { // no port: SplitHostPort would fail, allocating its error
+		return strings.Trim(h, "[]")
+	}
 	if host, _, err := net.SplitHostPort(h); err == nil {
 		return strings.Trim(host, "[]")
 	}
