@@ -30,7 +30,7 @@ import (
 // number of workers (rules.Aggregator keeps the earliest occurrence as
 // evidence, whatever the order of the calls). Standard input is read by one
 // worker.
-func analyze(cfg config, stderr io.Writer) (report.Summary, []*rules.Finding, error) {
+func analyze(cfg config, stderr io.Writer) (report.Summary, *rules.Sorted, error) {
 	var sum report.Summary
 	agg := &rules.Aggregator{Each: cfg.each}
 	ccfg := cfg.correlate
@@ -119,8 +119,8 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []*rules.Finding, er
 	p.occurrences += corr.occurrences
 	agg.Merge(corr.agg)
 	fillSummary(&sum, cstats, p)
-	fs := agg.Release() // the aggregator is not used again: pointers to its findings, no copy
-	sum.Findings = len(fs)
+	fs := agg.Release() // the aggregator is not used again: its store moves to fs, which decodes one finding at a time
+	sum.Findings = fs.Len()
 	sum.Hosts = hostRows(cc, fs)
 	sum.Correlation = correlationSummary(cc)
 	sum.TLSDecryption = tlsSummary(p)
