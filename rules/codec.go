@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // The record codec: a Finding as bytes without pointers, so that tens of
@@ -294,7 +295,9 @@ func (d *decoder) inline() string {
 		d.err, d.b = true, nil
 		return ""
 	}
-	s := string(d.b[:n])
+	// The string shares the record's bytes: records are never changed once
+	// written (the store's arena only grows), so no copy is made.
+	s := unsafe.String(unsafe.SliceData(d.b), int(n))
 	d.b = d.b[n:]
 	return s
 }
