@@ -120,7 +120,8 @@ type Finding struct {
 
 	// Severity and Confidence (reports write them by name) and pos sit in
 	// the bytes after Deletion, order in those after Truncated: a Finding
-	// is 512 bytes, a block of them 128 KiB (Aggregator).
+	// is 512 bytes (the per-message buffer evaluate appends to holds
+	// them; kept findings are records of about a quarter of that, store.go).
 	Severity   Severity   `json:"-"`
 	Confidence Confidence `json:"-"`
 	pos        int32      // index of the cookie in its message (Cookie pairs, Set-Cookie lines), for evidence
