@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cookiewatch/cookiewatch/httpparse"
@@ -260,7 +261,7 @@ func EvaluateRequest(req *httpparse.Request, tls bool, hints Hints, opt Options)
 // AppendRequest is EvaluateRequest appending to dst (a caller's reused
 // buffer: the hot path then allocates no slice per message).
 func AppendRequest(dst []Finding, req *httpparse.Request, tls bool, hints Hints, opt Options) []Finding {
-	return evaluate(dst, observeRequest(req, tls, opt), &req.Message, req, nil, hints, opt, nil)
+	return evaluateRequest(dst, req, tls, hints, opt, nil)
 }
 
 // EvaluateResponse returns the findings for one response.
@@ -270,7 +271,7 @@ func EvaluateResponse(resp *httpparse.Response, tls bool, opt Options) []Finding
 
 // AppendResponse is EvaluateResponse appending to dst.
 func AppendResponse(dst []Finding, resp *httpparse.Response, tls bool, opt Options) []Finding {
-	return evaluate(dst, observeResponse(resp, tls, opt), &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt, nil)
+	return evaluateResponse(dst, resp, tls, opt, nil)
 }
 
 // Folder is offered each occurrence before its costly fields are built, so
@@ -288,12 +289,38 @@ type Folder func(f *Finding) bool
 
 // AppendRequestFolded is AppendRequest offering each occurrence to fold first.
 func AppendRequestFolded(dst []Finding, req *httpparse.Request, tls bool, hints Hints, opt Options, fold Folder) []Finding {
-	return evaluate(dst, observeRequest(req, tls, opt), &req.Message, req, nil, hints, opt, fold)
+	return evaluateRequest(dst, req, tls, hints, opt, fold)
 }
 
 // AppendResponseFolded is AppendResponse offering each occurrence to fold first.
 func AppendResponseFolded(dst []Finding, resp *httpparse.Response, tls bool, opt Options, fold Folder) []Finding {
-	return evaluate(dst, observeResponse(resp, tls, opt), &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt, fold)
+	return evaluateResponse(dst, resp, tls, opt, fold)
+}
+
+// obsPool recycles the observation slices of evaluateRequest and
+// evaluateResponse (an Observation is some 300 bytes with its SetCookie,
+// and a message has several): nothing of them outlives the call, the
+// findings copy what they keep.
+var obsPool = sync.Pool{New: func() any { return new([]Observation) }}
+
+func evaluateRequest(dst []Finding, req *httpparse.Request, tls bool, hints Hints, opt Options, fold Folder) []Finding {
+	p := obsPool.Get().(*[]Observation)
+	obs := observeRequest((*p)[:0], req, tls, opt)
+	dst = evaluate(dst, obs, &req.Message, req, nil, hints, opt, fold)
+	clear(obs) // keep nothing of the message
+	*p = obs[:0]
+	obsPool.Put(p)
+	return dst
+}
+
+func evaluateResponse(dst []Finding, resp *httpparse.Response, tls bool, opt Options, fold Folder) []Finding {
+	p := obsPool.Get().(*[]Observation)
+	obs := observeResponse((*p)[:0], resp, tls, opt)
+	dst = evaluate(dst, obs, &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt, fold)
+	clear(obs)
+	*p = obs[:0]
+	obsPool.Put(p)
+	return dst
 }
 
 func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options, fold Folder) []Finding {

@@ -191,3 +191,23 @@ func TestHostOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateSetCookie: a Set-Cookie line is a duplicate when another of
+// its response sets the same name, domain and path, with few lines (a
+// scan) as with many (a map).
+func TestDuplicateSetCookie(t *testing.T) {
+	for _, n := range []int{3, 16, 17, 40} {
+		var lines []string
+		for i := range n - 2 {
+			lines = append(lines, "c"+strconv.Itoa(i)+"=v; Path=/")
+		}
+		lines = append(lines, "c0=w; Path=/", "c1=w; Path=/other") // c0 twice; c1 on another path
+		obs := observeResponse(nil, respWith(lines...), false, Options{})
+		for i, o := range obs {
+			want := o.Name == "c0"
+			if o.Duplicate != want {
+				t.Errorf("%d lines: line %d (%s) Duplicate = %v, want %v", n, i, o.Name, o.Duplicate, want)
+			}
+		}
+	}
+}
