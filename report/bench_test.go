@@ -43,11 +43,11 @@ func benchFindings(n int) []*rules.Finding {
 // as run does (Write for each finding, then Close).
 func benchRender(b *testing.B, n int, mk func(io.Writer) interface {
 	Write(*rules.Finding) error
-	Close(Summary, []*rules.Finding) error
+	Close(Summary, Findings) error
 }) {
 	fs := benchFindings(n)
 	sum := Summary{Files: []string{"bench.pcap"}, Packets: 1204071}
-	sum.Tally(fs)
+	sum.Tally(List(fs))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -57,7 +57,7 @@ func benchRender(b *testing.B, n int, mk func(io.Writer) interface {
 				b.Fatal(err)
 			}
 		}
-		if err := w.Close(sum, fs); err != nil {
+		if err := w.Close(sum, List(fs)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -65,7 +65,7 @@ func benchRender(b *testing.B, n int, mk func(io.Writer) interface {
 
 type findingWriter = interface {
 	Write(*rules.Finding) error
-	Close(Summary, []*rules.Finding) error
+	Close(Summary, Findings) error
 }
 
 const benchN = 54780 // findings of the 1 GB benchmark capture

@@ -64,7 +64,7 @@ func (c *CSV) Write(f *rules.Finding) error {
 }
 
 // Close writes the header if no finding did, and flushes.
-func (c *CSV) Close(Summary, []*rules.Finding) error {
+func (c *CSV) Close(Summary, Findings) error {
 	if err := c.writeHeader(); err != nil {
 		return fmt.Errorf("report: writing CSV: %w", err)
 	}

@@ -64,12 +64,13 @@ type Correlation struct {
 
 // CountFindings fills each host's findings by severity from fs, matching
 // finding hosts through key (the correlation's host normalisation).
-func CountFindings(hosts []Host, fs []*rules.Finding, key func(string) string) {
+func CountFindings(hosts []Host, fs Findings, key func(string) string) {
 	idx := map[string]int{}
 	for i, h := range hosts {
 		idx[h.Host] = i
 	}
-	for _, f := range fs {
+	for j := range fs.Len() {
+		f := fs.At(j)
 		if i, ok := idx[key(f.Host)]; ok {
 			if hosts[i].Findings == nil {
 				hosts[i].Findings = map[string]int{}

@@ -52,9 +52,10 @@ func NewHTML(w io.Writer, opt HTMLOptions) *HTML {
 // Write is a no-op: the page is rendered from the sorted findings at Close.
 func (h *HTML) Write(*rules.Finding) error { return nil }
 
-// Close renders the page.
-func (h *HTML) Close(s Summary, fs []*rules.Finding) error {
-	v := buildHTMLView(h.opt, s, fs)
+// Close renders the page. The page is one template execution over every
+// finding, so they are all held at once (All).
+func (h *HTML) Close(s Summary, fs Findings) error {
+	v := buildHTMLView(h.opt, s, All(fs))
 	if err := htmlTmpl.Execute(h.w, v); err != nil {
 		return fmt.Errorf("report: html: %w", err)
 	}

@@ -27,10 +27,10 @@ func TestHTMLEscapesTraffic(t *testing.T) {
 		Chain: []rules.Link{{Kind: "request", Frame: 3, Time: when, Detail: evil}},
 	}
 	s := Summary{Files: []string{evil + ".pcap"}, Hosts: []Host{{Host: evil, Plaintext: true, First: when, Last: when}}}
-	s.Tally([]*rules.Finding{&f})
+	s.Tally(List{&f})
 	var b bytes.Buffer
 	h := NewHTML(&b, HTMLOptions{Title: "t", Lookup: rules.ByID})
-	if err := h.Close(s, []*rules.Finding{&f}); err != nil {
+	if err := h.Close(s, List{&f}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

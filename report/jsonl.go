@@ -72,7 +72,7 @@ type summaryRecord struct {
 }
 
 // Close writes the summary record.
-func (j *JSONLines) Close(s Summary, _ []*rules.Finding) error {
+func (j *JSONLines) Close(s Summary, _ Findings) error {
 	if err := j.enc.Encode(summaryRecord{Type: "summary", Version: SchemaVersion, Summary: s}); err != nil {
 		return fmt.Errorf("report: writing JSON: %w", err)
 	}

@@ -51,16 +51,53 @@ type Summary struct {
 	Live *LiveStats `json:"live,omitempty"`
 }
 
+// Findings is a run's findings in report order, read one at a time, so
+// that a report need not hold them all: At may decode finding i into a
+// value that the next call reuses (*rules.Sorted does), so a writer copies
+// what it keeps past the next call. List is Findings over a slice.
+type Findings interface {
+	Len() int
+	At(i int) *rules.Finding
+}
+
+// List is Findings over a slice of findings.
+type List []*rules.Finding
+
+// Len is len(l).
+func (l List) Len() int { return len(l) }
+
+// At is l[i].
+func (l List) At(i int) *rules.Finding { return l[i] }
+
+// All returns every finding of fs as a finding of its own, for the readers
+// that need them all at once (HTML, --explain): a List as it is, else
+// through fs's Materialise (rules.Sorted's).
+func All(fs Findings) []*rules.Finding {
+	switch x := fs.(type) {
+	case List:
+		return x
+	case interface{ Materialise() []*rules.Finding }:
+		return x.Materialise()
+	}
+	out := make([]*rules.Finding, fs.Len())
+	for i := range out {
+		f := *fs.At(i) // a Findings without Materialise must not reuse what At points to
+		out[i] = &f
+	}
+	return out
+}
+
 // Tally fills the by-severity, host and cookie counts from the reported findings.
-func (s *Summary) Tally(fs []*rules.Finding) {
+func (s *Summary) Tally(fs Findings) {
 	s.BySeverity = map[string]int{}
 	hosts, cookies := map[string]bool{}, map[string]bool{}
-	for _, f := range fs {
+	for i := range fs.Len() {
+		f := fs.At(i)
 		s.BySeverity[f.Severity.String()]++
 		hosts[strings.ToLower(f.Host)] = true
 		cookies[f.Cookie] = true
 	}
-	s.Findings, s.FindingHosts, s.Cookies = len(fs), len(hosts), len(cookies)
+	s.Findings, s.FindingHosts, s.Cookies = fs.Len(), len(hosts), len(cookies)
 }
 
 // FindingsLine summarises the reported findings: by severity, hosts, cookies

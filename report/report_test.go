@@ -39,7 +39,7 @@ func sampleFindings() []*rules.Finding {
 
 func sampleSummary(fs []*rules.Finding) Summary {
 	s := Summary{Files: []string{"captures/a b.pcap"}, Packets: 10}
-	s.Tally(fs)
+	s.Tally(List(fs))
 	return s
 }
 
@@ -52,7 +52,7 @@ func TestSARIFValidatesAgainstSchema(t *testing.T) {
 	}
 	for _, fs := range [][]*rules.Finding{sampleFindings(), nil} {
 		var buf bytes.Buffer
-		if err := NewSARIF(&buf).Close(sampleSummary(fs), fs); err != nil {
+		if err := NewSARIF(&buf).Close(sampleSummary(fs), List(fs)); err != nil {
 			t.Fatal(err)
 		}
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(buf.Bytes()))
@@ -123,7 +123,7 @@ func TestCSV(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(sampleSummary(fs), fs); err != nil {
+	if err := w.Close(sampleSummary(fs), List(fs)); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&buf).ReadAll()
@@ -141,7 +141,7 @@ func TestCSV(t *testing.T) {
 		}
 	}
 	var empty bytes.Buffer
-	if err := NewCSV(&empty).Close(Summary{}, nil); err != nil || strings.TrimSpace(empty.String()) != strings.Join(CSVColumns, ",") {
+	if err := NewCSV(&empty).Close(Summary{}, List(nil)); err != nil || strings.TrimSpace(empty.String()) != strings.Join(CSVColumns, ",") {
 		t.Errorf("empty CSV = %q, %v", empty.String(), err)
 	}
 }
@@ -153,7 +153,7 @@ func TestBaseline(t *testing.T) {
 	for _, f := range fs[:2] {
 		j.Write(f)
 	}
-	j.Close(sampleSummary(fs[:2]), fs[:2])
+	j.Close(sampleSummary(fs[:2]), List(fs[:2]))
 	dir := t.TempDir()
 	good := filepath.Join(dir, "base.jsonl")
 	os.WriteFile(good, buf.Bytes(), 0o644)
@@ -180,8 +180,8 @@ func TestBaseline(t *testing.T) {
 func TestTableColour(t *testing.T) {
 	fs := sampleFindings()
 	var plain, colour bytes.Buffer
-	NewTable(&plain, false).Close(sampleSummary(fs), fs)
-	NewTable(&colour, true).Close(sampleSummary(fs), fs)
+	NewTable(&plain, false).Close(sampleSummary(fs), List(fs))
+	NewTable(&colour, true).Close(sampleSummary(fs), List(fs))
 	if strings.Contains(plain.String(), "\x1b[") {
 		t.Errorf("escape codes without colour")
 	}
@@ -214,7 +214,7 @@ func TestJSONFieldsDocumented(t *testing.T) {
 	s := sampleSummary(fs)
 	s.Suppressed, s.Baselined, s.Fragments, s.Reassembled, s.Warnings = 1, 1, 1, 1, []string{"w"}
 	s.Skipped, s.Anomalies = []Counter{{"x", 1}}, []Counter{{"y", 1}}
-	j.Close(s, fs)
+	j.Close(s, List(fs))
 	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {

@@ -69,7 +69,7 @@ var securitySeverity = map[rules.Severity]string{
 }
 
 // Close writes the log.
-func (s *SARIF) Close(sum Summary, fs []*rules.Finding) error {
+func (s *SARIF) Close(sum Summary, fs Findings) error {
 	cat := rules.Catalogue()
 	var srules []sarifRule
 	index := map[string]int{}
@@ -89,8 +89,8 @@ func (s *SARIF) Close(sum Summary, fs []*rules.Finding) error {
 		})
 	}
 	files := slices.Clone(sum.Files)
-	for i := range fs {
-		if f := fs[i].File; f != "" && !slices.Contains(files, f) {
+	for i := range fs.Len() {
+		if f := fs.At(i).File; f != "" && !slices.Contains(files, f) {
 			files = append(files, f)
 		}
 	}
@@ -143,8 +143,8 @@ func (s *SARIF) Close(sum Summary, fs []*rules.Finding) error {
 const resultIndent = "        "
 
 // writeResults writes the results array, as the log's encoder would.
-func (s *SARIF) writeResults(fs []*rules.Finding, files []string, index map[string]int) error {
-	if len(fs) == 0 {
+func (s *SARIF) writeResults(fs Findings, files []string, index map[string]int) error {
+	if fs.Len() == 0 {
 		_, err := io.WriteString(s.w, "[]")
 		return err
 	}
@@ -153,13 +153,13 @@ func (s *SARIF) writeResults(fs []*rules.Finding, files []string, index map[stri
 	enc.SetEscapeHTML(false)
 	buf := make([]byte, 0, 128<<10)
 	buf = append(buf, "[\n"...)
-	for i := range fs {
+	for i := range fs.Len() {
 		if i > 0 {
 			buf = append(buf, ",\n"...)
 		}
 		buf = append(buf, resultIndent...)
 		compact.Reset()
-		if err := enc.Encode(sarifResultOf(fs[i], files, index)); err != nil {
+		if err := enc.Encode(sarifResultOf(fs.At(i), files, index)); err != nil {
 			return fmt.Errorf("report: writing SARIF: %w", err)
 		}
 		buf = appendIndent(buf, bytes.TrimSuffix(compact.Bytes(), []byte("\n")), resultIndent, "  ")

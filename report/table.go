@@ -50,21 +50,26 @@ var colorSeverity = func() map[rules.Severity]string {
 }()
 
 // Close renders the findings and the summary.
-func (t *Table) Close(s Summary, fs []*rules.Finding) error {
+// The findings are read twice (for their hosts, then for the rows of each
+// host in turn), one at a time; only --explain holds them all (All).
+func (t *Table) Close(s Summary, fs Findings) error {
 	multi := len(s.Files) > 1
 	r := newTableRenderer()
 	var rows [][tableCols]string // one host's cells, reused
-	var lastValue *rules.Value   // findings of one cookie share their Value: its text is made once
+	var lastValue rules.Value    // findings of one cookie share their Value: its text is made once
 	var valueText string
 	for _, group := range hostGroups(fs) {
-		if _, err := fmt.Fprintf(t.w, "%s\n", Safe(fs[group[0]].Host, 80)); err != nil {
+		if _, err := fmt.Fprintf(t.w, "%s\n", Safe(fs.At(int(group[0])).Host, 80)); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		rows = rows[:0]
 		for _, i := range group {
-			f := fs[i]
-			if f.Value != lastValue || valueText == "" {
-				lastValue, valueText = f.Value, Safe(f.Value.String(), 48)
+			f := fs.At(int(i))
+			switch {
+			case f.Value == nil:
+				lastValue, valueText = rules.Value{}, Safe(f.Value.String(), 48)
+			case *f.Value != lastValue || valueText == "":
+				lastValue, valueText = *f.Value, Safe(f.Value.String(), 48)
 			}
 			rows = append(rows, t.cells(f, multi, valueText))
 		}
@@ -72,13 +77,14 @@ func (t *Table) Close(s Summary, fs []*rules.Finding) error {
 			return err
 		}
 	}
-	if len(fs) == 0 {
+	if fs.Len() == 0 {
 		if _, err := fmt.Fprintln(t.w, "No findings."); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 	}
 	if t.explain != nil {
-		if err := WriteExplanations(t.w, fs, NewExplainer(t.explain, fs)); err != nil {
+		all := All(fs)
+		if err := WriteExplanations(t.w, all, NewExplainer(t.explain, all)); err != nil {
 			return err
 		}
 	}
@@ -90,11 +96,11 @@ func (t *Table) Close(s Summary, fs []*rules.Finding) error {
 
 // hostGroups returns the indexes of fs grouped by host (case-insensitive),
 // hosts in order of their first finding, findings of a host in their order.
-func hostGroups(fs []*rules.Finding) [][]int32 {
+func hostGroups(fs Findings) [][]int32 {
 	group := map[string]int{}
 	var groups [][]int32
-	for i := range fs {
-		h := fs[i].Host
+	for i := range fs.Len() {
+		h := fs.At(i).Host
 		g, ok := group[h] // exact spelling first: no lower-casing for most
 		if !ok {
 			lh := strings.ToLower(h)

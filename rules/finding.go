@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cookiewatch/cookiewatch/httpparse"
@@ -120,7 +121,8 @@ type Finding struct {
 
 	// Severity and Confidence (reports write them by name) and pos sit in
 	// the bytes after Deletion, order in those after Truncated: a Finding
-	// is 512 bytes, a block of them 128 KiB (Aggregator).
+	// is 512 bytes (the per-message buffer evaluate appends to holds
+	// them; kept findings are records of about a quarter of that, store.go).
 	Severity   Severity   `json:"-"`
 	Confidence Confidence `json:"-"`
 	pos        int32      // index of the cookie in its message (Cookie pairs, Set-Cookie lines), for evidence
@@ -259,7 +261,7 @@ func EvaluateRequest(req *httpparse.Request, tls bool, hints Hints, opt Options)
 // AppendRequest is EvaluateRequest appending to dst (a caller's reused
 // buffer: the hot path then allocates no slice per message).
 func AppendRequest(dst []Finding, req *httpparse.Request, tls bool, hints Hints, opt Options) []Finding {
-	return evaluate(dst, observeRequest(req, tls, opt), &req.Message, req, nil, hints, opt)
+	return evaluateRequest(dst, req, tls, hints, opt, nil)
 }
 
 // EvaluateResponse returns the findings for one response.
@@ -269,18 +271,72 @@ func EvaluateResponse(resp *httpparse.Response, tls bool, opt Options) []Finding
 
 // AppendResponse is EvaluateResponse appending to dst.
 func AppendResponse(dst []Finding, resp *httpparse.Response, tls bool, opt Options) []Finding {
-	return evaluate(dst, observeResponse(resp, tls, opt), &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt)
+	return evaluateResponse(dst, resp, tls, opt, nil)
 }
 
-func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options) []Finding {
-	var msg Finding // what every finding of this message shares, built once
+// Folder is offered each occurrence before its costly fields are built, so
+// that a caller that folds occurrences (Aggregator.Fold) does not build the
+// ones it folds: most occurrences of a capture repeat a finding seen
+// before. The Finding it gets has its key (Rule, Host, Cookie), its
+// evidence position (Frame, Client, Server and its position in the
+// message), Time, LastTime, Count and Severity, and the other cheap fields
+// of its message and rule; Value, Attrs, Fingerprint, Session, Framework,
+// Fix, Line, Path and Status are not set yet. The Folder may set File and
+// Message, which the built finding then keeps. It returns true when it took
+// the occurrence (the finding is then not built, nor appended), false to
+// have it built and appended.
+type Folder func(f *Finding) bool
+
+// AppendRequestFolded is AppendRequest offering each occurrence to fold first.
+func AppendRequestFolded(dst []Finding, req *httpparse.Request, tls bool, hints Hints, opt Options, fold Folder) []Finding {
+	return evaluateRequest(dst, req, tls, hints, opt, fold)
+}
+
+// AppendResponseFolded is AppendResponse offering each occurrence to fold first.
+func AppendResponseFolded(dst []Finding, resp *httpparse.Response, tls bool, opt Options, fold Folder) []Finding {
+	return evaluateResponse(dst, resp, tls, opt, fold)
+}
+
+// obsPool recycles the observation slices of evaluateRequest and
+// evaluateResponse (an Observation is some 300 bytes with its SetCookie,
+// and a message has several): nothing of them outlives the call, the
+// findings copy what they keep.
+var obsPool = sync.Pool{New: func() any { return new([]Observation) }}
+
+func evaluateRequest(dst []Finding, req *httpparse.Request, tls bool, hints Hints, opt Options, fold Folder) []Finding {
+	p := obsPool.Get().(*[]Observation)
+	obs := observeRequest((*p)[:0], req, tls, opt)
+	dst = evaluate(dst, obs, &req.Message, req, nil, hints, opt, fold)
+	clear(obs) // keep nothing of the message
+	*p = obs[:0]
+	obsPool.Put(p)
+	return dst
+}
+
+func evaluateResponse(dst []Finding, resp *httpparse.Response, tls bool, opt Options, fold Folder) []Finding {
+	p := obsPool.Get().(*[]Observation)
+	obs := observeResponse((*p)[:0], resp, tls, opt)
+	dst = evaluate(dst, obs, &resp.Message, resp.Request, resp, HintsOf(resp.Headers), opt, fold)
+	clear(obs)
+	*p = obs[:0]
+	obsPool.Put(p)
+	return dst
+}
+
+func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpparse.Request, resp *httpparse.Response, hints Hints, opt Options, fold Folder) []Finding {
+	var (
+		msg       Finding // what every finding of this message shares, built once
+		path      string  // msg's Path, redacted: built for the first finding kept
+		pathBuilt bool
+	)
 	setIndex := 0
 	for pos, o := range obs {
 		if o.Kind == KindSetCookie {
 			setIndex++
 		}
 		// What every finding of this observation shares, built on its
-		// first finding only (most observations fire no rule).
+		// first finding kept only (most observations fire no rule, and
+		// most findings that fire fold into one seen before).
 		var (
 			built bool
 			value *Value
@@ -298,8 +354,37 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 				continue
 			}
 			if msg.Count == 0 {
-				msg = base(m, req, opt)
+				msg = base(m, req)
 			}
+			// Built in place in out: a Finding handed to fold from the
+			// stack would escape, one allocation per occurrence.
+			out = append(out, msg)
+			f := &out[len(out)-1]
+			f.Rule, f.Title, f.Confidence, f.CWE = r.ID, r.Title, r.Confidence, r.CWE
+			f.TLS = tls(o)
+			f.Severity, f.order, f.pos = sev, int32(i), int32(pos)
+			f.Subject, f.Cookie = o.Kind.String(), o.Name
+			switch o.Kind {
+			case KindSetCookie:
+				f.Direction, f.Deletion, f.LineIndex = "response", o.Deletion, setIndex-1
+			case KindCookie:
+				f.Direction, f.LineIndex = "request", o.Line
+			case KindAuthorization:
+				f.Direction, f.Scheme = "request", o.Scheme // the credentials stay out, even with ShowValues
+			case KindURLParam, KindRefererParam:
+				f.Direction = "request"
+			}
+			if fold != nil && fold(f) {
+				out = out[:len(out)-1]
+				continue
+			}
+			if !pathBuilt && req != nil {
+				pathBuilt, path = true, req.Path
+				if !opt.ShowValues {
+					path = RedactTarget(req.Path, opt.Classifier)
+				}
+			}
+			f.Path = path
 			if !built {
 				built = true
 				switch o.Kind {
@@ -313,40 +398,27 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 				fw = FrameworkInfo{ID: d.ID, Name: d.Name, Reason: g.Reason}
 				sess = Session{o.Session, o.Class.Confidence.String(), o.Class.Reason}
 			}
-			f := msg
-			f.Rule, f.Title, f.Confidence, f.CWE = r.ID, r.Title, r.Confidence, r.CWE
-			f.TLS = tls(o)
-			f.Severity, f.order, f.pos = sev, int32(i), int32(pos)
-			f.Subject, f.Cookie = o.Kind.String(), o.Name
 			f.Session, f.Framework = sess, fw
 			f.Fix = Remediation(r, g.ID)
 			switch o.Kind {
 			case KindSetCookie:
-				f.Direction = "response"
 				f.Value = value
-				f.Status, f.Attrs, f.Deletion = resp.Status, attrs, o.Deletion
-				f.LineIndex = setIndex - 1
+				f.Status, f.Attrs = resp.Status, attrs
 				if opt.ShowValues {
 					f.Line = o.SetCookie.Raw
 				}
 			case KindCookie:
-				f.Direction = "request"
 				f.Value = value
-				f.LineIndex = o.Line
 				if opt.ShowValues && f.LineIndex < len(req.Headers) {
 					f.Line = req.Headers[f.LineIndex].Value
 				}
-			case KindAuthorization:
-				f.Direction, f.Scheme = "request", o.Scheme // the credentials stay out, even with ShowValues
 			case KindURLParam, KindRefererParam:
-				f.Direction = "request"
 				f.Value = value
 			}
 			if resp != nil && f.Direction == "response" {
 				f.Status = resp.Status
 			}
 			f.Fingerprint = Fingerprint(f.Rule, f.Host, f.Cookie)
-			out = append(out, f)
 		}
 	}
 	return out
@@ -354,17 +426,16 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 
 func tls(o Observation) bool { return o.TLS }
 
-// base is what every finding of a message shares (Count is 1: set means built).
-func base(m *httpparse.Message, req *httpparse.Request, opt Options) Finding {
+// base is what every finding of a message shares (Count is 1: set means
+// built), but for its Path, which evaluate redacts only for a finding it
+// keeps.
+func base(m *httpparse.Message, req *httpparse.Request) Finding {
 	f := Finding{
 		Client: m.Client, Server: m.Server, Frame: m.Frame, Time: m.Time, LastTime: m.Time,
 		Truncated: m.Truncated, Count: 1,
 	}
 	if req != nil {
-		f.Host, f.Method, f.Path = req.Host, req.Method, req.Path
-		if !opt.ShowValues {
-			f.Path = RedactTarget(req.Path, opt.Classifier)
-		}
+		f.Host, f.Method = req.Host, req.Method
 	}
 	if f.Host == "" {
 		f.Host = m.Server.Addr().String()
@@ -423,25 +494,25 @@ func Fingerprint(rule, host, name string) string {
 // occurrences are added in, so Aggregators filled by several workers and
 // merged agree with one filled alone; Count and LastTime grow.
 //
-// A kept finding is stored once, in blocks of findings (no allocation per
-// finding, no array moved as it grows), and owns its text: the strings that
-// point into the message it came from (host, path, cookie name,
-// attributes…) are copied, and those that repeat (hosts, names, reasons)
-// are shared, so a kept finding does not hold its message's whole header
-// block and tens of thousands of findings take little more than their
-// blocks.
+// Kept findings are encoded in a findingStore (store.go): a byte arena of
+// records and a small fixed entry each, nothing the garbage collector
+// scans. The record copies every string (those that repeat once, in the
+// store's table), so a kept finding holds nothing of the message it came
+// from. Folding reads the entries only; it decodes a kept finding just when
+// an occurrence ties with its evidence on file and frame.
 type Aggregator struct {
 	Each  bool
 	index aggIndex
-	list  findingList
-	own   owner
+	store findingStore
+	g     Finding // a kept finding decoded for evidenceBefore
+	dec   decoder
 }
 
 // aggIndex finds a kept finding by its aggKey. Its map is keyed by a
 // 64-bit hash of the key (16 bytes a slot instead of the key's 48 and the
-// index): the finding itself holds the key's strings, and is compared with
-// the key on each hit. A key whose hash is already another key's (about one
-// run in a billion) is kept in a second map, by the key itself.
+// index): the store holds the key's strings, and is compared with the key
+// on each hit. A key whose hash is already another key's (about one run in
+// a billion) is kept in a second map, by the key itself.
 type aggIndex struct {
 	seed     maphash.Seed
 	byHash   map[uint64]int32
@@ -462,20 +533,20 @@ func (x *aggIndex) hash(k aggKey) uint64 {
 // hashKey is aggIndex.hash; a test makes every key collide through it.
 var hashKey = (*aggIndex).hash
 
-// find returns the index in l of the finding whose key is k, and k's hash.
-func (x *aggIndex) find(l *findingList, k aggKey) (i int32, h uint64, ok bool) {
+// find returns the index in s of the finding whose key is k, and k's hash.
+func (x *aggIndex) find(s *findingStore, k aggKey) (i int32, h uint64, ok bool) {
 	if x.byHash == nil {
 		x.seed, x.byHash = maphash.MakeSeed(), map[uint64]int32{}
 	}
 	h = hashKey(x, k)
-	if i, ok = x.byHash[h]; ok && !k.of(l.at(i)) {
+	if i, ok = x.byHash[h]; ok && !k.of(s, i) {
 		i, ok = x.collided[k]
 	}
 	return i, h, ok
 }
 
-// insert records that the finding of key k (hash h, not in x) is at i.
-func (x *aggIndex) insert(h uint64, k aggKey, i int32) {
+// insert records that the finding at i of s (hash h, not in x) is there.
+func (x *aggIndex) insert(h uint64, s *findingStore, i int32) {
 	if _, taken := x.byHash[h]; !taken {
 		x.byHash[h] = i
 		return
@@ -483,90 +554,99 @@ func (x *aggIndex) insert(h uint64, k aggKey, i int32) {
 	if x.collided == nil {
 		x.collided = map[aggKey]int32{}
 	}
-	x.collided[k] = i
-}
-
-// findingList stores findings in fixed-size blocks: growing it never copies
-// or frees a block, so the findings it holds cost their size, not up to
-// twice that while an array is moved.
-type findingList struct {
-	blocks [][]Finding
-	n      int
-}
-
-const blockSize = 256 // findings per block (128 KiB)
-
-func (l *findingList) at(i int32) *Finding { return &l.blocks[i/blockSize][i%blockSize] }
-
-func (l *findingList) add(f *Finding) int32 {
-	if l.n%blockSize == 0 {
-		l.blocks = append(l.blocks, make([]Finding, blockSize))
-	}
-	i := int32(l.n)
-	*l.at(i) = *f
-	l.n++
-	return i
+	x.collided[s.key(i)] = i
 }
 
 // aggKey is Key as a comparable value, without building a string.
 type aggKey struct{ rule, host, cookie string }
 
-func (f *Finding) aggKey() aggKey {
-	h := f.Host
+func (f *Finding) aggKey() aggKey { return aggKey{f.Rule, lowerHost(f.Host), f.Cookie} }
+
+// lowerHost is strings.ToLower for hosts, which are mostly lower-case already.
+func lowerHost(h string) string {
 	for i := 0; i < len(h); i++ {
 		if 'A' <= h[i] && h[i] <= 'Z' {
-			h = strings.ToLower(h)
-			break
+			return strings.ToLower(h)
 		}
 	}
-	return aggKey{f.Rule, h, f.Cookie}
+	return h
 }
 
-// of reports whether k is f's key.
-func (k aggKey) of(f *Finding) bool {
-	return f.Rule == k.rule && f.Cookie == k.cookie && (f.Host == k.host || f.aggKey().host == k.host)
+// of reports whether k is the key of finding i of s.
+func (k aggKey) of(s *findingStore, i int32) bool {
+	e := s.at(i)
+	host := s.t.strs[e.host]
+	return s.t.strs[e.rule] == k.rule && s.t.strs[e.cookie] == k.cookie && (host == k.host || lowerHost(host) == k.host)
 }
 
 // Add records f and reports whether it is new (not folded into an earlier one).
 func (a *Aggregator) Add(f Finding) bool {
-	return a.add(&f, true)
+	return a.add(&f)
 }
 
-// add records *f; detach says its strings may point into a message and must
-// be copied before they are kept (false for findings of another Aggregator).
-func (a *Aggregator) add(f *Finding, detach bool) bool {
+// add records *f (the store copies what it keeps).
+func (a *Aggregator) add(f *Finding) bool {
 	if a.Each {
-		if detach {
-			a.own.detach(f)
-		}
-		a.list.add(f)
+		a.store.add(f)
 		return true
 	}
-	k := f.aggKey()
-	i, h, ok := a.index.find(&a.list, k)
-	if ok {
-		g := a.list.at(i)
-		count, last, sev := g.Count+f.Count, g.LastTime, g.Severity
-		if f.LastTime.After(last) {
-			last = f.LastTime
-		}
-		if f.Severity > sev { // a live value outranks a deletion
-			sev = f.Severity
-		}
-		if evidenceBefore(f, g) {
-			*g = *f
-			if detach {
-				a.own.detach(g)
-			}
-		}
-		g.Count, g.LastTime, g.Severity = count, last, sev
+	i, h, ok := a.index.find(&a.store, f.aggKey())
+	if !ok {
+		a.index.insert(h, &a.store, a.store.add(f))
+		return true
+	}
+	if a.evidenceBefore(f, i) {
+		a.store.write(a.store.at(i), f)
+	}
+	e := a.store.at(i)
+	e.count += int64(f.Count)
+	if last := a.store.t.unpack(e.last); f.LastTime.After(last) {
+		e.last = a.store.t.pack(f.LastTime)
+	}
+	if f.Severity > e.sev { // a live value outranks a deletion
+		e.sev = f.Severity
+	}
+	return false
+}
+
+// evidenceBefore is evidenceBefore(f, finding i), from i's entry when its
+// file and frame decide.
+func (a *Aggregator) evidenceBefore(f *Finding, i int32) bool {
+	e := a.store.at(i)
+	if c := cmp.Or(cmp.Compare(f.File, a.store.t.strs[e.file]), cmp.Compare(f.Frame, e.frame)); c != 0 {
+		return c < 0
+	}
+	a.store.decode(&a.dec, i, &a.g)
+	return evidenceBefore(f, &a.g)
+}
+
+// Fold folds occurrence f into the finding of its key when that needs
+// none of the fields that evaluate builds last (see Folder): when the key
+// is kept already and f would not become its evidence, only Count,
+// LastTime and Severity change, as Add would change them. It reads f's
+// key, Count, LastTime, Severity, File and Frame. It returns false, and f
+// must then be built in full and Added, when the key is new, when f would
+// be the new evidence, when telling needs more of f (the evidence is from
+// the same file and frame), and always with Each.
+func (a *Aggregator) Fold(f *Finding) bool {
+	if a.Each || a.store.n == 0 {
 		return false
 	}
-	if detach {
-		a.own.detach(f)
-		k = f.aggKey() // should the key be kept (collided), keep the copies
+	i, _, ok := a.index.find(&a.store, f.aggKey())
+	if !ok {
+		return false
 	}
-	a.index.insert(h, k, a.list.add(f))
+	e := a.store.at(i)
+	if c := cmp.Or(cmp.Compare(f.File, a.store.t.strs[e.file]), cmp.Compare(f.Frame, e.frame)); c <= 0 {
+		return false // f is the new evidence, or deciding needs f's other fields
+	}
+	e.count += int64(f.Count)
+	if last := a.store.t.unpack(e.last); f.LastTime.After(last) {
+		e.last = a.store.t.pack(f.LastTime)
+	}
+	if f.Severity > e.sev {
+		e.sev = f.Severity
+	}
 	return true
 }
 
@@ -587,112 +667,60 @@ func evidenceBefore(x, y *Finding) bool {
 }
 
 // Merge adds every finding of o (folded or not) to a, as if each
-// occurrence had been added to a, and empties o: its findings move, they
-// are not copied (into an empty a, o's storage is taken whole).
+// occurrence had been added to a, and empties o (into an empty a, o's
+// storage is taken whole).
 func (a *Aggregator) Merge(o *Aggregator) {
-	if a.list.n == 0 && a.Each == o.Each {
-		a.index, a.list, a.own = o.index, o.list, o.own
+	if a.store.n == 0 && a.Each == o.Each {
+		a.index, a.store = o.index, o.store
 	} else {
-		for i := range int32(o.list.n) {
-			a.add(o.list.at(i), false)
+		var f Finding
+		var d decoder
+		for i := range int32(o.store.n) {
+			o.store.decode(&d, i, &f)
+			a.add(&f)
 		}
 	}
 	*o = Aggregator{Each: o.Each}
 }
 
 // Len is the number of findings so far.
-func (a *Aggregator) Len() int { return a.list.n }
+func (a *Aggregator) Len() int { return a.store.n }
 
 // Findings returns the findings in a total order: file, frame, catalogue
 // order, then the remaining fields, so output is reproducible.
 func (a *Aggregator) Findings() []Finding {
-	out := make([]Finding, a.list.n)
+	out := make([]Finding, a.store.n)
+	d := decoder{fresh: true}
 	for k, i := range a.order() {
-		out[k] = *a.list.at(i)
+		a.store.decode(&d, i, &out[k])
 	}
 	return out
 }
 
-// Release is Findings for the last reader, without copying them: pointers
-// to a's findings in report order. a is empty afterwards (its index and
-// string table are let go); the findings stay where they are, each block
-// kept as long as a pointer into it is.
-func (a *Aggregator) Release() []*Finding {
-	out := make([]*Finding, a.list.n)
-	for k, i := range a.order() {
-		out[k] = a.list.at(i)
-	}
+// Release is Findings for the last reader, as a Sorted that decodes them
+// one at a time. a is empty afterwards (its index is let go; the store
+// moves to the Sorted).
+func (a *Aggregator) Release() *Sorted {
+	x := &Sorted{s: new(findingStore), perm: a.order()}
+	*x.s = a.store
 	*a = Aggregator{Each: a.Each}
-	return out
+	return x
 }
 
-// order returns the indexes of a.list in report order (Compare; ties, which
-// the total order leaves only for identical findings, in insertion order).
+// order returns the indexes of a's findings in report order (Compare;
+// ties, which the total order leaves only for identical findings, in
+// insertion order).
 func (a *Aggregator) order() []int32 {
-	perm := make([]int32, a.list.n)
+	perm := make([]int32, a.store.n)
 	for i := range perm {
 		perm[i] = int32(i)
 	}
+	var x, y Finding
+	var dx, dy decoder
 	slices.SortFunc(perm, func(i, j int32) int {
-		return cmp.Or(compare(a.list.at(i), a.list.at(j)), cmp.Compare(i, j))
+		return cmp.Or(a.store.compareEntries(i, j, &x, &y, &dx, &dy), cmp.Compare(i, j))
 	})
 	return perm
-}
-
-// owner copies the strings of findings that an Aggregator keeps, sharing
-// those that repeat.
-type owner struct {
-	strs        map[string]string
-	attrs, dupA *Attributes // last Attributes copied, and its copy (findings of one cookie share one)
-	value, dupV *Value
-}
-
-// intern returns a copy of s that is shared by every equal string.
-func (o *owner) intern(s string) string {
-	if s == "" {
-		return ""
-	}
-	if v, ok := o.strs[s]; ok {
-		return v
-	}
-	if o.strs == nil {
-		o.strs = map[string]string{}
-	}
-	c := strings.Clone(s)
-	o.strs[c] = c
-	return c
-}
-
-// detach makes f own its text.
-func (o *owner) detach(f *Finding) {
-	// Rule, Title, Fix, Subject, Direction, the confidence and the
-	// framework's ID and name are the catalogue's own strings: kept as they are.
-	f.Host, f.Cookie, f.Scheme, f.Method = o.intern(f.Host), o.intern(f.Cookie), o.intern(f.Scheme), o.intern(f.Method)
-	f.File, f.Session.Reason, f.Framework.Reason = o.intern(f.File), o.intern(f.Session.Reason), o.intern(f.Framework.Reason)
-	f.Path, f.Line = strings.Clone(f.Path), strings.Clone(f.Line)
-	if f.Value != nil && f.Value.Raw != "" {
-		if f.Value != o.value {
-			v := *f.Value
-			v.Raw = strings.Clone(v.Raw)
-			o.value, o.dupV = f.Value, &v
-		}
-		f.Value = o.dupV
-	}
-	if f.Attrs != nil {
-		if f.Attrs != o.attrs {
-			c := *f.Attrs
-			c.SameSite, c.Domain, c.Path = o.intern(c.SameSite), o.intern(c.Domain), o.intern(c.Path)
-			c.Expires, c.Malformed = strings.Clone(c.Expires), o.intern(c.Malformed)
-			if c.Unknown != nil {
-				c.Unknown = slices.Clone(c.Unknown)
-				for i, u := range c.Unknown {
-					c.Unknown[i] = strings.Clone(u)
-				}
-			}
-			o.attrs, o.dupA = f.Attrs, &c
-		}
-		f.Attrs = o.dupA
-	}
 }
 
 // Compare orders findings totally for reports.

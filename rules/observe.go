@@ -19,6 +19,9 @@ const DefaultLifetimeThreshold = 24 * time.Hour
 // hostOnly returns a host without port or brackets, lower-cased.
 func hostOnly(h string) string {
 	h = strings.ToLower(strings.TrimSpace(h))
+	if !strings.Contains(h, ":") { // no port: SplitHostPort would fail, allocating its error
+		return strings.Trim(h, "[]")
+	}
 	if host, _, err := net.SplitHostPort(h); err == nil {
 		return strings.Trim(host, "[]")
 	}
@@ -69,23 +72,38 @@ func shapeValue(c httpparse.SetCookie) string {
 }
 
 // observeResponse turns a response's Set-Cookie lines into observations.
-func observeResponse(resp *httpparse.Response, tls bool, opt Options) []Observation {
+// out is a buffer to append to.
+func observeResponse(out []Observation, resp *httpparse.Response, tls bool, opt Options) []Observation {
 	host := ""
 	if resp.Request != nil {
 		host = hostOnly(resp.Request.Host)
 	}
 	type identity struct{ name, domain, path string }
-	seen := map[identity]int{}
-	for _, c := range resp.SetCookies {
-		seen[identity{c.Name, c.Domain, c.Path}]++
+	var seen map[identity]int
+	if len(resp.SetCookies) > 16 { // else a scan of the lines, without a map (duplicate)
+		seen = map[identity]int{}
+		for _, c := range resp.SetCookies {
+			seen[identity{c.Name, c.Domain, c.Path}]++
+		}
 	}
-	out := make([]Observation, 0, len(resp.SetCookies))
+	duplicate := func(c httpparse.SetCookie) bool {
+		if seen != nil {
+			return seen[identity{c.Name, c.Domain, c.Path}] > 1
+		}
+		n := 0
+		for _, d := range resp.SetCookies {
+			if d.Name == c.Name && d.Domain == c.Domain && d.Path == c.Path {
+				n++
+			}
+		}
+		return n > 1
+	}
 	for _, c := range resp.SetCookies {
 		cls := opt.Classifier.SetCookieClass(c)
 		out = append(out, Observation{
 			Kind: KindSetCookie, Name: c.Name, Value: c.Value, Class: cls, Session: cls.Session, TLS: tls,
 			Host: host, SetCookie: c, Deletion: c.Deletes(resp.Time), Lifetime: lifetime(c, resp.Time),
-			Duplicate: seen[identity{c.Name, c.Domain, c.Path}] > 1, Threshold: opt.threshold(),
+			Duplicate: duplicate(c), Threshold: opt.threshold(),
 		})
 	}
 	return out
@@ -93,10 +111,10 @@ func observeResponse(resp *httpparse.Response, tls bool, opt Options) []Observat
 
 // observeRequest turns a request's cookies, Authorization headers, target
 // parameters and Referer parameters into observations. Authorization
-// credentials are never copied: only the scheme is kept.
-func observeRequest(req *httpparse.Request, tls bool, opt Options) []Observation {
+// credentials are never copied: only the scheme is kept. out is a buffer
+// to append to.
+func observeRequest(out []Observation, req *httpparse.Request, tls bool, opt Options) []Observation {
 	host := hostOnly(req.Host)
-	out := make([]Observation, 0, len(req.Cookies))
 	for _, c := range req.Cookies {
 		cls := opt.Classifier.RequestCookieClass(c)
 		out = append(out, Observation{Kind: KindCookie, Name: c.Name, Value: c.Value, Class: cls,

@@ -481,7 +481,7 @@ func TestAggregatorRelease(t *testing.T) {
 			a.Add(f)
 		}
 		want := a.Findings()
-		got := a.Release()
+		got := a.Release().Materialise()
 		if len(got) != len(want) {
 			t.Fatalf("each=%v: Release gave %d findings, Findings %d", each, len(got), len(want))
 		}

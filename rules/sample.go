@@ -56,5 +56,5 @@ func sampleExchange(s string) (req *httpparse.Request, resp *httpparse.Response,
 // sampleObservations returns every observation of a sample exchange.
 func sampleObservations(s string, opt Options) []Observation {
 	req, resp, tls := sampleExchange(s)
-	return append(observeRequest(req, tls, opt), observeResponse(resp, tls, opt)...)
+	return observeResponse(observeRequest(nil, req, tls, opt), resp, tls, opt)
 }

@@ -41,6 +41,7 @@ type pipeline struct {
 	found func(rules.Finding)
 
 	scratch []rules.Finding // reused by add: one message's findings
+	foldFn  rules.Folder    // p.fold, made once
 }
 
 func newPipeline(cfg config, agg *rules.Aggregator) *pipeline {
@@ -187,8 +188,9 @@ func headerIs(name, want string) bool {
 // Request implements httpparse.Handler.
 func (c *conn) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
 	p := c.p
-	p.scratch = rules.AppendRequest(p.scratch[:0], req, false, c.hints, p.opts)
-	p.add(p.scratch)
+	p.messages++
+	p.scratch = rules.AppendRequestFolded(p.scratch[:0], req, false, c.hints, p.opts, p.folder())
+	p.addMessage(p.scratch)
 	p.feed.request(p.file, req)
 }
 
@@ -196,9 +198,43 @@ func (c *conn) Request(_ *httpparse.ConnInfo, req *httpparse.Request) {
 func (c *conn) Response(_ *httpparse.ConnInfo, resp *httpparse.Response) {
 	p := c.p
 	c.noteHints(resp.Headers)
-	p.scratch = rules.AppendResponse(p.scratch[:0], resp, false, p.opts)
-	p.add(p.scratch)
+	p.messages++
+	p.scratch = rules.AppendResponseFolded(p.scratch[:0], resp, false, p.opts, p.folder())
+	p.addMessage(p.scratch)
 	p.feed.response(p.file, resp)
+}
+
+// folder returns the rules.Folder of p's messages: p.fold, or nil in live
+// capture, where every occurrence goes to found.
+func (p *pipeline) folder() rules.Folder {
+	if p.found != nil {
+		return nil
+	}
+	if p.foldFn == nil {
+		p.foldFn = p.fold
+	}
+	return p.foldFn
+}
+
+// fold is rules.Folder for the message being evaluated: an occurrence that
+// only grows the count of a finding kept already is folded before rules
+// builds it (its value hash, fingerprint, attributes, fix…). The policy's
+// ignore entries are applied first, as add applies them.
+func (p *pipeline) fold(f *rules.Finding) bool {
+	if _, ok := p.opts.Ignored(f); ok {
+		p.suppressed++
+		return true
+	}
+	f.Message, f.File = p.messages, p.file
+	if p.aggMu != nil {
+		p.aggMu.Lock()
+		defer p.aggMu.Unlock()
+	}
+	if !p.agg.Fold(f) {
+		return false
+	}
+	p.occurrences++
+	return true
 }
 
 // TLSHello implements httpparse.TLSHandler: hellos go to the correlator.
@@ -206,8 +242,14 @@ func (c *conn) TLSHello(_ *httpparse.ConnInfo, t *httpparse.TLSInfo) {
 	c.p.feed.tlsHello(c.p.file, t)
 }
 
+// add adds the findings of the next message.
 func (p *pipeline) add(fs []rules.Finding) {
 	p.messages++
+	p.addMessage(fs)
+}
+
+// addMessage adds the findings of message number p.messages.
+func (p *pipeline) addMessage(fs []rules.Finding) {
 	if p.aggMu != nil && p.found == nil && len(fs) > 0 {
 		p.aggMu.Lock()
 		defer func() {

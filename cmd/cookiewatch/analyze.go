@@ -18,19 +18,22 @@ import (
 
 // analyze reads every input file in turn (one capture.Analyzer per file and
 // worker, so frame numbers restart per file as in Wireshark) and returns the
-// summary and the sorted findings. A truncated file is a warning, not an
-// error: every packet before the cut is analysed.
+// summary and the findings in report order (a rules.Sorted, which decodes
+// them one at a time from the aggregator's store: they are never all
+// built at once, but for HTML and --explain). A truncated file is a
+// warning, not an error: every packet before the cut is analysed.
 //
 // With several workers, each handles the connections of its shard
 // (capture.Config.Shards: a symmetric flow hash) with its own Analyzer and
 // parsers, reading the frames from a capture.Splitter (mapped pcap files) or
 // the whole file itself; they add their findings to the run's aggregator
-// under a lock (one copy of each finding, whichever worker saw it) and
+// under a lock (one copy of each finding, whichever worker saw it; an
+// occurrence that only folds is folded before it is built, pipeline.fold) and
 // their counts are merged after the file. The findings do not depend on the
 // number of workers (rules.Aggregator keeps the earliest occurrence as
 // evidence, whatever the order of the calls). Standard input is read by one
 // worker.
-func analyze(cfg config, stderr io.Writer) (report.Summary, []*rules.Finding, error) {
+func analyze(cfg config, stderr io.Writer) (report.Summary, *rules.Sorted, error) {
 	var sum report.Summary
 	agg := &rules.Aggregator{Each: cfg.each}
 	ccfg := cfg.correlate
@@ -119,8 +122,8 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, []*rules.Finding, er
 	p.occurrences += corr.occurrences
 	agg.Merge(corr.agg)
 	fillSummary(&sum, cstats, p)
-	fs := agg.Release() // the aggregator is not used again: pointers to its findings, no copy
-	sum.Findings = len(fs)
+	fs := agg.Release() // the aggregator is not used again: its store moves to fs, which decodes one finding at a time
+	sum.Findings = fs.Len()
 	sum.Hosts = hostRows(cc, fs)
 	sum.Correlation = correlationSummary(cc)
 	sum.TLSDecryption = tlsSummary(p)

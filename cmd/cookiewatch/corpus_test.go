@@ -134,7 +134,8 @@ func TestCorpusAgainstTshark(t *testing.T) {
 			cfg := config{files: []string{filepath.Join(dir, "pcaps", name)}, each: true}
 			cfg.opts.Classifier.All = true
 			cfg.opts.ShowValues = true
-			_, fs, err := analyze(cfg, io.Discard)
+			_, sorted, err := analyze(cfg, io.Discard)
+			fs := sorted.Materialise() // nil-safe: empty on error
 			if err != nil {
 				t.Fatalf("analyze: %v", err)
 			}

@@ -269,7 +269,7 @@ func (c *correlation) addOne(f rules.Finding) {
 
 // hostRows converts the correlator's hosts into report rows with their
 // findings counted by severity.
-func hostRows(c *correlate.Correlator, fs []*rules.Finding) []report.Host {
+func hostRows(c *correlate.Correlator, fs report.Findings) []report.Host {
 	var out []report.Host
 	for _, h := range c.Hosts() {
 		out = append(out, report.Host{Host: h.Host, TLS: h.TLS, Plaintext: h.Plaintext, HSTS: h.HSTS, Decrypted: h.Decrypted,

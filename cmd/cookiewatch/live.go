@@ -360,7 +360,7 @@ func runLive(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		}
 	}
 	sum := summary()
-	fs := agg.Release() // capturing is over: pointers to the kept findings, no copy
+	fs := agg.Release() // capturing is over: the store moves to fs
 	sum.Hosts = hostRows(cc, fs)
 	sum.Correlation = correlationSummary(cc)
 	if statsErr != nil {

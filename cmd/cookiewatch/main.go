@@ -225,15 +225,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	if known != nil {
-		kept := findings[:0]
-		for _, f := range findings {
-			if known[f.Fingerprint] {
-				sum.Baselined++
-				continue
-			}
-			kept = append(kept, f)
-		}
-		findings = kept
+		n := findings.Len()
+		findings = findings.Filter(func(f *rules.Finding) bool { return !known[f.Fingerprint] })
+		sum.Baselined += n - findings.Len()
 	}
 	sum.Tally(findings)
 
@@ -287,14 +281,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitCode(findings, failOn, failNever)
 }
 
-func writeAll(w findingWriter, sum report.Summary, fs []*rules.Finding, hosts bool) error {
+// writeAll writes the findings one at a time (each Write's finding is
+// valid for that call only: fs may decode them into a reused value).
+func writeAll(w findingWriter, sum report.Summary, fs report.Findings, hosts bool) error {
 	if hw, ok := w.(hostWriter); ok && hosts {
 		if err := hw.WriteHosts(sum.Hosts); err != nil {
 			return err
 		}
 	}
-	for _, f := range fs {
-		if err := w.Write(f); err != nil {
+	for i := range fs.Len() {
+		if err := w.Write(fs.At(i)); err != nil {
 			return err
 		}
 	}
@@ -302,12 +298,12 @@ func writeAll(w findingWriter, sum report.Summary, fs []*rules.Finding, hosts bo
 }
 
 // exitCode is exitFindings when a reported finding reaches failOn.
-func exitCode(fs []*rules.Finding, failOn rules.Severity, never bool) int {
+func exitCode(fs report.Findings, failOn rules.Severity, never bool) int {
 	if never {
 		return exitClean
 	}
-	for _, f := range fs {
-		if f.Severity >= failOn {
+	for i := range fs.Len() {
+		if f := fs.At(i); f.Severity >= failOn {
 			return exitFindings
 		}
 	}
@@ -363,7 +359,7 @@ func runRules(args []string, stdout, stderr io.Writer) int {
 // findingWriter is what run needs of a report writer.
 type findingWriter interface {
 	Write(*rules.Finding) error
-	Close(report.Summary, []*rules.Finding) error
+	Close(report.Summary, report.Findings) error
 }
 
 // hostWriter is what --hosts needs of a report writer.

@@ -55,7 +55,8 @@ func TestProgressDrawn(t *testing.T) {
 	if cfg.progress == nil {
 		t.Fatal("no bar for a regular file")
 	}
-	_, fs, err := analyze(cfg, &buf)
+	_, sorted, err := analyze(cfg, &buf)
+	fs := sorted.Materialise() // nil-safe: empty on error
 	cfg.progress.Stop()
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ func BenchmarkRender(b *testing.B) {
 		b.Fatal(err)
 	}
 	sum.Tally(fs)
-	b.Logf("%d findings", len(fs))
+	b.Logf("%d findings", fs.Len())
 	for _, format := range []struct {
 		name string
 		new  func(io.Writer) findingWriter

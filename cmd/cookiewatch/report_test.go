@@ -18,7 +18,8 @@ func secretsOf(t *testing.T, pcap string) []string {
 	t.Helper()
 	cfg := config{files: []string{pcap}, each: true}
 	cfg.opts.Classifier.All, cfg.opts.ShowValues = true, true
-	_, fs, err := analyze(cfg, io.Discard)
+	_, sorted, err := analyze(cfg, io.Discard)
+	fs := sorted.Materialise() // nil-safe: empty on error
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,481 @@
+package rules
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+// The record codec: a Finding as bytes without pointers, so that tens of
+// thousands of kept findings cost the garbage collector nothing to scan
+// and little memory (findingStore). Strings that repeat across findings
+// (rule, host, cookie name, reasons, fixes, attribute values…) are written
+// as the index of their copy in a strTable; those that are mostly unique
+// (path, header line, raw value, fingerprints, expiry, chain details) are
+// written inline. Integers are varints. Times keep their instant and
+// location (UTC, Local or one of the table's); the monotonic clock reading
+// is dropped (capture times have none).
+
+// strTable interns the strings of encoded findings: index 0 is "".
+type strTable struct {
+	ids  map[string]uint32
+	strs []string
+	locs []*time.Location // locations other than UTC and Local, by index
+}
+
+// id returns the index of s, adding a copy of it if it is new (the table
+// owns its strings: a kept finding holds no message's buffer).
+func (t *strTable) id(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if i, ok := t.ids[s]; ok {
+		return i
+	}
+	if t.ids == nil {
+		t.ids, t.strs = map[string]uint32{}, []string{""}
+	}
+	c := strings.Clone(s)
+	i := uint32(len(t.strs))
+	t.strs = append(t.strs, c)
+	t.ids[c] = i
+	return i
+}
+
+func (t *strTable) str(i uint64) (string, bool) {
+	if i == 0 {
+		return "", true
+	}
+	if i >= uint64(len(t.strs)) {
+		return "", false
+	}
+	return t.strs[i], true
+}
+
+func (t *strTable) loc(l *time.Location) uint64 {
+	for i, x := range t.locs {
+		if x == l {
+			return uint64(i)
+		}
+	}
+	t.locs = append(t.locs, l)
+	return uint64(len(t.locs) - 1)
+}
+
+// Flags of a record.
+const (
+	recDeletion = 1 << iota
+	recTLS
+	recTruncated
+	recSession
+	recValue
+	recAttrs
+)
+
+// Flags of a record's Attributes.
+const (
+	attrSecure = 1 << iota
+	attrHttpOnly
+	attrPartitioned
+	attrMaxAge
+)
+
+// Time kinds.
+const (
+	timeZero = iota
+	timeUTC
+	timeLocal
+	timeOther // followed by a location index
+)
+
+type encoder struct {
+	b []byte
+	t *strTable
+}
+
+func (e *encoder) uint(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) int(v int64)     { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) id(s string)     { e.uint(uint64(e.t.id(s))) }
+func (e *encoder) inline(s string) { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+
+func (e *encoder) time(t time.Time) {
+	switch {
+	case t.IsZero() && t.Location() == time.UTC:
+		e.b = append(e.b, timeZero)
+		return
+	case t.Location() == time.UTC:
+		e.b = append(e.b, timeUTC)
+	case t.Location() == time.Local:
+		e.b = append(e.b, timeLocal)
+	default:
+		e.b = append(e.b, timeOther)
+		e.uint(e.t.loc(t.Location()))
+	}
+	e.int(t.Unix())
+	e.uint(uint64(t.Nanosecond()))
+}
+
+func (e *encoder) addr(a netip.AddrPort) {
+	ip := a.Addr()
+	switch {
+	case !ip.IsValid():
+		e.b = append(e.b, 0)
+		return
+	case ip.Is4():
+		e.b = append(e.b, 4)
+		b := ip.As4()
+		e.b = append(e.b, b[:]...)
+	default:
+		e.b = append(e.b, 16)
+		b := ip.As16()
+		e.b = append(e.b, b[:]...)
+		e.id(ip.Zone())
+	}
+	e.b = binary.BigEndian.AppendUint16(e.b, a.Port())
+}
+
+// appendRecord appends the record of f to b, adding its repeating strings to t.
+func appendRecord(b []byte, f *Finding, t *strTable) []byte {
+	e := encoder{b, t}
+	// The key first: findingStore reads it without decoding the rest.
+	e.id(f.Rule)
+	e.id(f.Host)
+	e.id(f.Cookie)
+	e.id(f.Title)
+	e.int(int64(f.CWE))
+	e.inline(f.Fingerprint)
+	e.id(f.Subject)
+	e.id(f.Scheme)
+	e.id(f.Session.Confidence)
+	e.id(f.Session.Reason)
+	e.id(f.Framework.ID)
+	e.id(f.Framework.Name)
+	e.id(f.Framework.Reason)
+	e.id(f.Fix)
+	e.id(f.Direction)
+	var flags uint64
+	for _, x := range []struct {
+		on   bool
+		flag uint64
+	}{{f.Deletion, recDeletion}, {f.TLS, recTLS}, {f.Truncated, recTruncated}, {f.Session.Session, recSession},
+		{f.Value != nil, recValue}, {f.Attrs != nil, recAttrs}} {
+		if x.on {
+			flags |= x.flag
+		}
+	}
+	e.uint(flags)
+	e.int(int64(f.Severity))
+	e.int(int64(f.Confidence))
+	e.int(int64(f.pos))
+	e.int(int64(f.order))
+	if v := f.Value; v != nil {
+		e.int(int64(v.Length))
+		e.inline(v.Fingerprint)
+		e.inline(v.Raw)
+	}
+	if a := f.Attrs; a != nil {
+		var af uint64
+		if a.Secure {
+			af |= attrSecure
+		}
+		if a.HttpOnly {
+			af |= attrHttpOnly
+		}
+		if a.Partitioned {
+			af |= attrPartitioned
+		}
+		if a.MaxAge != nil {
+			af |= attrMaxAge
+		}
+		e.uint(af)
+		if a.MaxAge != nil {
+			e.int(int64(*a.MaxAge))
+		}
+		e.id(a.SameSite)
+		e.id(a.Domain)
+		e.id(a.Path)
+		e.inline(a.Expires)
+		e.id(a.Malformed)
+		if a.Unknown == nil {
+			e.uint(0)
+		} else {
+			e.uint(uint64(len(a.Unknown)) + 1)
+			for _, u := range a.Unknown {
+				e.inline(u)
+			}
+		}
+	}
+	e.inline(f.Line)
+	e.int(int64(f.LineIndex))
+	e.uint(f.Message)
+	e.addr(f.Client)
+	e.addr(f.Server)
+	e.id(f.File)
+	e.uint(f.Frame)
+	e.time(f.Time)
+	e.id(f.Method)
+	e.inline(f.Path)
+	e.int(int64(f.Status))
+	if f.Chain == nil {
+		e.uint(0)
+	} else {
+		e.uint(uint64(len(f.Chain)) + 1)
+		for _, l := range f.Chain {
+			e.id(l.Kind)
+			e.id(l.File)
+			e.uint(l.Frame)
+			e.time(l.Time)
+			e.inline(l.Detail)
+		}
+	}
+	e.int(int64(f.Count))
+	e.time(f.LastTime)
+	return e.b
+}
+
+var errRecord = errors.New("rules: corrupt finding record")
+
+// decoder reads records. Its Value, Attributes, MaxAge, Unknown and Chain
+// are reused by each decode (a finding decoded is valid until the next).
+type decoder struct {
+	b      []byte
+	t      *strTable
+	err    bool
+	value  Value
+	attrs  Attributes
+	maxAge int
+	chain  []Link
+	fresh  bool // allocate Value, Attributes and Chain anew (for findings that are kept)
+}
+
+func (d *decoder) uint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// small reads an int that must fit in 32 bits.
+func (d *decoder) small() int {
+	v := d.int()
+	if v != int64(int32(v)) {
+		d.err = true
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) id() string {
+	s, ok := d.t.str(d.uint())
+	if !ok {
+		d.err = true
+	}
+	return s
+}
+
+func (d *decoder) inline() string {
+	n := d.uint()
+	if n > uint64(len(d.b)) {
+		d.err, d.b = true, nil
+		return ""
+	}
+	// The string shares the record's bytes: records are never changed once
+	// written (the store's arena only grows), so no copy is made.
+	s := unsafe.String(unsafe.SliceData(d.b), int(n))
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.err = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) time() time.Time {
+	kind := d.byte()
+	if kind == timeZero {
+		return time.Time{}
+	}
+	var loc *time.Location
+	switch kind {
+	case timeUTC:
+		loc = time.UTC
+	case timeLocal:
+		loc = time.Local
+	case timeOther:
+		i := d.uint()
+		if i >= uint64(len(d.t.locs)) {
+			d.err = true
+			return time.Time{}
+		}
+		loc = d.t.locs[i]
+	default:
+		d.err = true
+		return time.Time{}
+	}
+	sec, nsec := d.int(), d.uint()
+	if nsec >= 1e9 {
+		d.err = true
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).In(loc)
+}
+
+func (d *decoder) addr() netip.AddrPort {
+	var ip netip.Addr
+	switch d.byte() {
+	case 0:
+		return netip.AddrPort{}
+	case 4:
+		if len(d.b) < 4 {
+			d.err = true
+			return netip.AddrPort{}
+		}
+		ip = netip.AddrFrom4([4]byte(d.b[:4]))
+		d.b = d.b[4:]
+	case 16:
+		if len(d.b) < 16 {
+			d.err = true
+			return netip.AddrPort{}
+		}
+		ip = netip.AddrFrom16([16]byte(d.b[:16]))
+		d.b = d.b[16:]
+		if z := d.id(); z != "" {
+			ip = ip.WithZone(z)
+		}
+	default:
+		d.err = true
+		return netip.AddrPort{}
+	}
+	if len(d.b) < 2 {
+		d.err = true
+		return netip.AddrPort{}
+	}
+	port := binary.BigEndian.Uint16(d.b)
+	d.b = d.b[2:]
+	return netip.AddrPortFrom(ip, port)
+}
+
+// key reads the key of the record b: rule, host and cookie.
+func (t *strTable) key(b []byte) (rule, host, cookie string) {
+	d := decoder{b: b, t: t}
+	return d.id(), d.id(), d.id()
+}
+
+// decode reads the record b into f (every field is set).
+func (d *decoder) decode(b []byte, f *Finding) error {
+	d.b, d.err = b, false
+	f.Rule, f.Host, f.Cookie = d.id(), d.id(), d.id()
+	f.Title = d.id()
+	f.CWE = d.small()
+	f.Fingerprint = d.inline()
+	f.Subject, f.Scheme = d.id(), d.id()
+	f.Session.Confidence, f.Session.Reason = d.id(), d.id()
+	f.Framework.ID, f.Framework.Name, f.Framework.Reason = d.id(), d.id(), d.id()
+	f.Fix, f.Direction = d.id(), d.id()
+	flags := d.uint()
+	f.Deletion, f.TLS, f.Truncated = flags&recDeletion != 0, flags&recTLS != 0, flags&recTruncated != 0
+	f.Session.Session = flags&recSession != 0
+	f.Severity, f.Confidence = Severity(d.small()), Confidence(d.small())
+	f.pos, f.order = int32(d.small()), int32(d.small())
+	f.Value = nil
+	if flags&recValue != 0 {
+		v := &d.value
+		if d.fresh {
+			v = new(Value)
+		}
+		v.Length = d.small()
+		v.Fingerprint, v.Raw = d.inline(), d.inline()
+		f.Value = v
+	}
+	f.Attrs = nil
+	if flags&recAttrs != 0 {
+		a := &d.attrs
+		if d.fresh {
+			a = new(Attributes)
+		}
+		unknown := a.Unknown[:0]
+		*a = Attributes{}
+		af := d.uint()
+		a.Secure, a.HttpOnly, a.Partitioned = af&attrSecure != 0, af&attrHttpOnly != 0, af&attrPartitioned != 0
+		if af&attrMaxAge != 0 {
+			m := &d.maxAge
+			if d.fresh {
+				m = new(int)
+			}
+			*m = d.small()
+			a.MaxAge = m
+		}
+		a.SameSite, a.Domain, a.Path = d.id(), d.id(), d.id()
+		a.Expires, a.Malformed = d.inline(), d.id()
+		if n := d.uint(); n > 0 {
+			if n-1 > uint64(len(d.b)) { // each takes a byte at least
+				return errRecord
+			}
+			if d.fresh || unknown == nil {
+				unknown = make([]string, 0, n-1)
+			}
+			for range n - 1 {
+				unknown = append(unknown, d.inline())
+			}
+			a.Unknown = unknown
+		}
+		f.Attrs = a
+	}
+	f.Line = d.inline()
+	f.LineIndex = d.small()
+	f.Message = d.uint()
+	f.Client, f.Server = d.addr(), d.addr()
+	f.File = d.id()
+	f.Frame = d.uint()
+	f.Time = d.time()
+	f.Method = d.id()
+	f.Path = d.inline()
+	f.Status = d.small()
+	f.Chain = nil
+	if n := d.uint(); n > 0 {
+		if n-1 > uint64(len(d.b)) {
+			return errRecord
+		}
+		chain := d.chain[:0]
+		if d.fresh || chain == nil {
+			chain = make([]Link, 0, n-1)
+		}
+		for range n - 1 {
+			l := Link{Kind: d.id(), File: d.id(), Frame: d.uint()}
+			l.Time, l.Detail = d.time(), d.inline()
+			chain = append(chain, l)
+		}
+		if !d.fresh {
+			d.chain = chain
+		}
+		f.Chain = chain
+	}
+	f.Count = int(d.int())
+	f.LastTime = d.time()
+	if d.err || len(d.b) != 0 {
+		return errRecord
+	}
+	return nil
+}
