@@ -3,9 +3,9 @@ package correlate
 import (
 	"bytes"
 	"compress/gzip"
-	"io"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
