@@ -59,19 +59,42 @@ func TestLoginIndex(t *testing.T) {
 func checkIndex(t *testing.T, c *Correlator) {
 	t.Helper()
 	n, last := 0, ^uint64(0)
-	for e := c.valLR.Front(); e != nil; e = e.Next() {
-		v := e.Value.(*value)
+	listed, prev := 0, int32(-1)
+	for vi := c.vhead; vi >= 0; vi = c.val(vi).next {
+		v := c.val(vi)
+		if v.prev != prev {
+			t.Errorf("value list: slot %d's prev is %d, want %d", vi, v.prev, prev)
+		}
+		prev = vi
+		if c.values[v.key] != vi {
+			t.Errorf("value list: slot %d not indexed by its key", vi)
+		}
+		listed++
 		if v.used >= last {
 			t.Errorf("value list not in used order: %d after %d", v.used, last)
 		}
 		last = v.used
-		for _, cu := range v.clients {
-			vs := c.byClient[hostClient{v.host, cu.addr}]
-			if cu.idx >= len(vs) || vs[cu.idx] != v {
-				t.Errorf("value %s/%s client %v: not at index %d of %d", v.host, v.name, cu.addr, cu.idx, len(vs))
+		for i := range int(v.nclients) {
+			cu := v.client(i)
+			vs := c.byClient[hostClient{v.host, cu.addr.unpack()}]
+			if int(cu.idx) >= len(vs) || vs[cu.idx] != vi {
+				t.Errorf("value %s/%s client %v: not at index %d of %d", v.host, v.name, cu.addr.unpack(), cu.idx, len(vs))
 			}
 			n++
 		}
+	}
+	if prev != c.vtail || listed != len(c.values) {
+		t.Errorf("value list: %d slots ending at %d, want %d ending at %d", listed, prev, len(c.values), c.vtail)
+	}
+	free := 0
+	for vi := c.vfree; vi >= 0; vi = c.val(vi).next {
+		if v := c.val(vi); v.ev != nil || v.more != nil || v.setTLS != nil || v.nclients != 0 {
+			t.Errorf("free slot %d still holds state", vi)
+		}
+		free++
+	}
+	if free+listed != len(c.vchunks)*valueChunk {
+		t.Errorf("%d free and %d used slots in %d chunks", free, listed, len(c.vchunks))
 	}
 	m := 0
 	for _, vs := range c.byClient {

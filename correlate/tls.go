@@ -51,7 +51,7 @@ func (c *Correlator) TLSResponse(file string, resp *httpparse.Response) {
 		if !cls.Session || sc.Value == "" {
 			continue
 		}
-		v := c.valueState(hk, sc.Name, sc.Value, resp.Time)
+		v := c.val(c.valueState(hk, sc.Name, sc.Value, resp.Time))
 		if v.setTLS == nil || before(link, v.setTLS.link) || (v.setTLS.secure && !sc.Secure) {
 			v.setTLS = &tlsSet{link: link, secure: sc.Secure}
 		}

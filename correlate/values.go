@@ -1,0 +1,381 @@
+package correlate
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/cookiewatch/cookiewatch/httpparse"
+	"github.com/cookiewatch/cookiewatch/rules"
+)
+
+// Session values are the bulk of the correlator's state (one per session
+// cookie value seen; 18,126 on the generated 1 GB capture, up to MaxValues),
+// so each is kept compact:
+//
+//   - values live in fixed-size chunks of slots (valueChunk), linked into the
+//     least-recently-used list by slot index, found by a map from their keyed
+//     hash to the index: no list element or pointer per value;
+//   - what only findings need — the plaintext requests that carried the
+//     value (the first, and each client's first and latest), with their
+//     file, frame, time, addresses, method and path — is encoded in one
+//     pointer-free byte slice per value (value.ev, records written by
+//     encodeReq), shared between the roles that point to the same request,
+//     and decoded when a finding is emitted; decisions read only the head
+//     of a record (time, file, frame);
+//   - the value as findings show it (rules.Value: length and fingerprint) is
+//     kept as its 10 bytes and rebuilt when emitted;
+//   - times are kept as seconds and nanoseconds, addresses without their zone
+//     pointer, the cookie name interned, the host name shared with the host.
+//
+// A request record is: uvarint length of the rest, then 8 bytes of Unix
+// seconds and 4 of nanoseconds (little endian), uvarint frame, uvarint file
+// index (Correlator.files), client and server (packAddrPort), uvarint length
+// and the method, uvarint length and the path. Its kind is always "request",
+// its detail reqLink's, its rules.Value the value's, its class the cookie
+// name's (requestClass depends on the name only).
+
+const valueChunk = 256 // value slots per chunk
+
+// value is one session value of one host and cookie name, known by hash.
+type value struct {
+	key      [16]byte
+	host     string      // the host's own copy of its key
+	name     string      // interned (Correlator.internName)
+	ev       []byte      // encoded request records, referenced by sent and the clients' first and last
+	more     []clientUse // clients after the first (c0)
+	setTLS   *tlsSet     // earliest Set-Cookie of the value inside decrypted TLS (tls.go)
+	lastSec  int64       // latest capture time the value was used at (Unix seconds and nanoseconds)
+	used     uint64      // Correlator.tick when last moved to the front of the value list
+	c0       clientUse   // the first client
+	prev     int32       // value list: more recently used neighbour, -1 at the front
+	next     int32       // less recently used neighbour, -1 at the back (next free slot when free)
+	lastNsec int32
+	sent     ref     // first plaintext request carrying it
+	vlen     uint32  // rules.Value.Length
+	fp       [6]byte // the first bytes of the unkeyed SHA-256 of the value (rules.Value.Fingerprint)
+	nclients uint8
+	setPlain bool // set by a plaintext Set-Cookie
+	reuse    bool // session-reuse fired
+	decided  bool // cookie-set-over-tls-leaked decided
+}
+
+// ref locates a record in value.ev: its offset plus one, 0 for none.
+type ref uint32
+
+// clientUse is one client address's requests carrying a value.
+type clientUse struct {
+	addr        addr
+	rotated     bool  // session-not-rotated fired (or checked) for this client
+	idx         int32 // position of the value in Correlator.byClient
+	first, last ref
+}
+
+// addr is a netip.Addr without its zone (addresses decoded from packets have
+// none): 17 bytes and no pointer.
+type addr struct {
+	b    [16]byte
+	kind uint8 // 0 invalid, 4 IPv4, 6 IPv6 (IPv4-mapped ones stay IPv6)
+}
+
+func packAddr(a netip.Addr) addr {
+	switch {
+	case a.Is4():
+		return addr{b: a.As16(), kind: 4}
+	case a.Is6():
+		return addr{b: a.As16(), kind: 6}
+	}
+	return addr{}
+}
+
+func (a addr) unpack() netip.Addr {
+	switch a.kind {
+	case 4:
+		return netip.AddrFrom16(a.b).Unmap()
+	case 6:
+		return netip.AddrFrom16(a.b)
+	}
+	return netip.Addr{}
+}
+
+// client returns the value's i-th client.
+func (v *value) client(i int) *clientUse {
+	if i == 0 {
+		return &v.c0
+	}
+	return &v.more[i-1]
+}
+
+// addClient appends a client and returns its index.
+func (v *value) addClient(a addr) int {
+	cu := clientUse{addr: a}
+	if v.nclients == 0 {
+		v.c0 = cu
+	} else {
+		v.more = append(v.more, cu)
+	}
+	v.nclients++
+	return int(v.nclients) - 1
+}
+
+// rulesValue is the value as findings show it (rules.NewValue without Raw).
+func (v *value) rulesValue() *rules.Value {
+	var h [12]byte
+	hex.Encode(h[:], v.fp[:])
+	return &rules.Value{Length: int(v.vlen), Fingerprint: "sha256:" + string(h[:])}
+}
+
+// usedAt records a use at t: the latest time wins.
+func (v *value) usedAt(t time.Time) {
+	s, ns := t.Unix(), int32(t.Nanosecond())
+	if s > v.lastSec || s == v.lastSec && ns > v.lastNsec {
+		v.lastSec, v.lastNsec = s, ns
+	}
+}
+
+// val returns the value in slot i.
+func (c *Correlator) val(i int32) *value {
+	return &c.vchunks[i/valueChunk][i%valueChunk]
+}
+
+// allocValue returns a free slot (zeroed), adding a chunk when none is free.
+// Chunks are kept: a run holds as many as its peak number of values needs.
+func (c *Correlator) allocValue() int32 {
+	if c.vfree < 0 {
+		base := int32(len(c.vchunks) * valueChunk)
+		ch := make([]value, valueChunk)
+		for i := range ch {
+			ch[i].next = base + int32(i) + 1
+		}
+		ch[valueChunk-1].next = -1
+		c.vchunks = append(c.vchunks, ch)
+		c.vfree = base
+	}
+	i := c.vfree
+	v := c.val(i)
+	c.vfree = v.next
+	*v = value{prev: -1, next: -1}
+	return i
+}
+
+// freeValue clears slot i (releasing what it points to) and makes it free.
+func (c *Correlator) freeValue(i int32) {
+	*c.val(i) = value{prev: -1, next: c.vfree}
+	c.vfree = i
+}
+
+// pushFront puts slot i at the front of the value list.
+func (c *Correlator) pushFront(i int32) {
+	v := c.val(i)
+	v.prev, v.next = -1, c.vhead
+	if c.vhead >= 0 {
+		c.val(c.vhead).prev = i
+	} else {
+		c.vtail = i
+	}
+	c.vhead = i
+}
+
+// unlink takes slot i out of the value list.
+func (c *Correlator) unlink(i int32) {
+	v := c.val(i)
+	if v.prev >= 0 {
+		c.val(v.prev).next = v.next
+	} else {
+		c.vhead = v.next
+	}
+	if v.next >= 0 {
+		c.val(v.next).prev = v.prev
+	} else {
+		c.vtail = v.prev
+	}
+	v.prev, v.next = -1, -1
+}
+
+// internName returns a copy of a cookie name shared by the values that
+// carry it, for up to maxClassNames names (then a copy of its own).
+func (c *Correlator) internName(n string) string {
+	if s, ok := c.names[n]; ok {
+		return s
+	}
+	s := strings.Clone(n)
+	if len(c.names) < maxClassNames {
+		c.names[s] = s
+	}
+	return s
+}
+
+// fileID returns the index of a file name in c.files, adding it.
+func (c *Correlator) fileID(f string) uint32 {
+	if id, ok := c.fileIDs[f]; ok {
+		return id
+	}
+	f = strings.Clone(f)
+	id := uint32(len(c.files))
+	c.files = append(c.files, f)
+	c.fileIDs[f] = id
+	return id
+}
+
+func appendAddrPort(b []byte, ap netip.AddrPort) []byte {
+	a := packAddr(ap.Addr())
+	b = append(b, a.kind)
+	switch a.kind {
+	case 4:
+		b = append(b, a.b[12:]...)
+	case 6:
+		b = append(b, a.b[:]...)
+	}
+	return binary.LittleEndian.AppendUint16(b, ap.Port())
+}
+
+func readAddrPort(b []byte) (netip.AddrPort, []byte) {
+	var a addr
+	a.kind = b[0]
+	b = b[1:]
+	switch a.kind {
+	case 4:
+		a.b = netip.AddrFrom4([4]byte(b[:4])).As16()
+		b = b[4:]
+	case 6:
+		a.b = [16]byte(b[:16])
+		b = b[16:]
+	}
+	return netip.AddrPortFrom(a.unpack(), binary.LittleEndian.Uint16(b)), b[2:]
+}
+
+// encodeReq returns the record of a plaintext request read from file, in a
+// buffer reused by the next call.
+func (c *Correlator) encodeReq(file string, req *httpparse.Request) []byte {
+	b := c.recBody[:0]
+	b = binary.LittleEndian.AppendUint64(b, uint64(req.Time.Unix()))
+	b = binary.LittleEndian.AppendUint32(b, uint32(req.Time.Nanosecond()))
+	b = binary.AppendUvarint(b, req.Frame)
+	b = binary.AppendUvarint(b, uint64(c.fileID(file)))
+	b = appendAddrPort(b, req.Client)
+	b = appendAddrPort(b, req.Server)
+	b = binary.AppendUvarint(b, uint64(len(req.Method)))
+	b = append(b, req.Method...)
+	b = binary.AppendUvarint(b, uint64(len(req.Path)))
+	b = append(b, req.Path...)
+	c.recBody = b
+	r := binary.AppendUvarint(c.rec[:0], uint64(len(b)))
+	c.rec = append(r, b...)
+	return c.rec
+}
+
+// record returns the bytes of the record at r in ev, its length prefix included.
+func record(ev []byte, r ref) []byte {
+	b := ev[r-1:]
+	n, k := binary.Uvarint(b)
+	return b[:k+int(n)]
+}
+
+// body returns the record at r without its length prefix.
+func body(ev []byte, r ref) []byte {
+	b := ev[r-1:]
+	n, k := binary.Uvarint(b)
+	return b[k : k+int(n)]
+}
+
+// head decodes the link of the record at r as decisions need it (before,
+// times): file, frame and time, without kind or detail. It does not
+// allocate.
+func (c *Correlator) head(v *value, r ref) rules.Link {
+	l, _ := c.readHead(body(v.ev, r))
+	return l
+}
+
+func (c *Correlator) readHead(b []byte) (rules.Link, []byte) {
+	sec := int64(binary.LittleEndian.Uint64(b))
+	nsec := int64(binary.LittleEndian.Uint32(b[8:]))
+	b = b[12:]
+	frame, k := binary.Uvarint(b)
+	b = b[k:]
+	file, k := binary.Uvarint(b)
+	b = b[k:]
+	return rules.Link{Kind: "request", File: c.files[file], Frame: frame, Time: time.Unix(sec, nsec).UTC()}, b
+}
+
+// server returns the server address of the record at r, unmapped.
+func (c *Correlator) server(v *value, r ref) netip.Addr {
+	_, b := c.readHead(body(v.ev, r))
+	_, b = readAddrPort(b)
+	s, _ := readAddrPort(b)
+	return s.Addr().Unmap()
+}
+
+// exposureAt decodes the record at r as the exposure a finding needs: what
+// Request built for the message.
+func (c *Correlator) exposureAt(v *value, r ref) exposure {
+	l, b := c.readHead(body(v.ev, r))
+	e := exposure{val: v.rulesValue(), direction: "request", cls: c.requestClass(httpparse.Cookie{Name: v.name})}
+	e.client, b = readAddrPort(b)
+	e.server, b = readAddrPort(b)
+	n, k := binary.Uvarint(b)
+	e.method = string(b[k : k+int(n)])
+	b = b[k+int(n):]
+	n, k = binary.Uvarint(b)
+	e.path = string(b[k : k+int(n)])
+	l.Detail = e.method + " " + clip(e.path)
+	e.link = l
+	return e
+}
+
+// link decodes the record at r as a chain link (reqLink's).
+func (c *Correlator) link(v *value, r ref) rules.Link {
+	return c.exposureAt(v, r).link
+}
+
+// store points some of v's references to the record rec (nil when only
+// sent... none changes): sent when setSent, and the first and latest
+// request of client ci when setFirst, setLast. v.ev is rewritten to hold
+// exactly the records still referenced, each once (so it does not grow as a
+// client keeps sending the value), reusing its storage when it fits.
+func (c *Correlator) store(v *value, rec []byte, setSent bool, ci int, setFirst, setLast bool) {
+	buf := append(c.evBuf[:0], rec...)
+	const fresh = 1 // rec's ref in buf
+	var moved [2*maxClients + 1][2]ref
+	nm := 0
+	keep := func(r ref) ref {
+		if r == 0 {
+			return 0
+		}
+		for _, m := range moved[:nm] {
+			if m[0] == r {
+				return m[1]
+			}
+		}
+		nr := ref(len(buf) + 1)
+		buf = append(buf, record(v.ev, r)...)
+		moved[nm] = [2]ref{r, nr}
+		nm++
+		return nr
+	}
+	if setSent {
+		v.sent = fresh
+	} else {
+		v.sent = keep(v.sent)
+	}
+	for i := range int(v.nclients) {
+		cu := v.client(i)
+		if i == ci && setFirst {
+			cu.first = fresh
+		} else {
+			cu.first = keep(cu.first)
+		}
+		if i == ci && setLast {
+			cu.last = fresh
+		} else {
+			cu.last = keep(cu.last)
+		}
+	}
+	if cap(v.ev) >= len(buf) {
+		v.ev = append(v.ev[:0], buf...)
+	} else {
+		v.ev = append([]byte(nil), buf...)
+	}
+	c.evBuf = buf[:0]
+}
