@@ -200,7 +200,7 @@ type name struct {
 // exposure is one plaintext message carrying a cookie, as a finding needs it.
 type exposure struct {
 	link           rules.Link
-	val            *rules.Value
+	val            fingerprint // the cookie value as findings show it
 	direction      string
 	client, server netip.AddrPort
 	method, path   string
@@ -425,9 +425,7 @@ func (c *Correlator) trackValue(k [16]byte, hostKey, cookie, val string, t time.
 	v := c.val(vi)
 	v.key, v.host, v.name, v.used = k, hostKey, c.internName(cookie), c.tick
 	v.lastSec, v.lastNsec = t.Unix(), int32(t.Nanosecond())
-	c.fpIn = append(c.fpIn[:0], val...)
-	sum := sha256.Sum256(c.fpIn)
-	v.vlen, v.fp = uint32(len(val)), [6]byte(sum[:6])
+	v.fp = c.fingerprint(val)
 	c.pushFront(vi)
 	c.values[k] = vi
 	for len(c.values) > c.cfg.MaxValues {
@@ -555,7 +553,7 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 	e := ns.exposed
 	tl := c.tlsFor(h.name, e.server.Addr(), e.link)
 	f := Fact{Session: ns.session, Plaintext: true, HostTLS: tl != nil, Deletion: e.deletion}
-	if !c.holds("mixed-scheme-session", f) {
+	if !c.holds(ruleMixed, f) {
 		return
 	}
 	ns.mixed = true
@@ -564,14 +562,24 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 	if e.req != nil {
 		chain = append(chain, *e.req)
 	}
-	c.emit("mixed-scheme-session", h.name, cookie, e, append(chain, e.link), rules.Firm)
+	c.emit(ruleMixed, h.name, cookie, e, append(chain, e.link), rules.Firm)
 }
 
-func (c *Correlator) holds(id string, f Fact) bool { return catalogue[byID(id)].Holds(f) }
+// Catalogue indices of the rules, looked up once: holds runs for every
+// session value a message carries.
+var (
+	ruleLeaked     = byID("cookie-set-over-tls-leaked")
+	ruleMixed      = byID("mixed-scheme-session")
+	ruleRedirect   = byID("redirect-sets-session")
+	ruleShadowed   = byID("secure-cookie-shadowed")
+	ruleNotRotated = byID("session-not-rotated")
+	ruleReuse      = byID("session-reuse")
+)
+
+func (c *Correlator) holds(rule int, f Fact) bool { return catalogue[rule].Holds(f) }
 
 // emit appends a finding whose evidence is e (the decisive message) and chain.
-func (c *Correlator) emit(id, hostKey, cookie string, e *exposure, chain []rules.Link, conf rules.Confidence) {
-	i := byID(id)
+func (c *Correlator) emit(i int, hostKey, cookie string, e *exposure, chain []rules.Link, conf rules.Confidence) {
 	r := catalogue[i]
 	slices.SortStableFunc(chain, func(a, b rules.Link) int {
 		switch {
@@ -585,7 +593,7 @@ func (c *Correlator) emit(id, hostKey, cookie string, e *exposure, chain []rules
 	last := chain[len(chain)-1]
 	f := rules.Finding{
 		Rule: r.ID, Title: r.Title, Severity: r.Severity, Confidence: conf, CWE: r.CWE,
-		Cookie: cookie, Value: e.val, Session: sessionOf(e.cls), Direction: e.direction,
+		Cookie: cookie, Value: e.val.value(), Session: sessionOf(e.cls), Direction: e.direction,
 		Deletion: e.deletion, Host: hostKey, Client: e.client, Server: e.server,
 		File: last.File, Frame: last.Frame, Time: last.Time, LastTime: last.Time,
 		Method: e.method, Path: e.path, Status: e.status, Count: 1, Chain: chain,
@@ -641,7 +649,7 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 			if ns.exposed == nil || before(e.link, ns.exposed.link) {
 				stored := new(exposure)
 				*stored = e
-				stored.val = rules.NewValue(ck.Value, false)
+				stored.val = c.fingerprint(ck.Value)
 				h.expose(ns, stored)
 			}
 			c.mixedScheme(h, ck.Name, ns)
@@ -719,10 +727,10 @@ func (c *Correlator) use(h *host, vi int32, client netip.Addr, e *exposure, file
 				}
 			}
 		}
-		if c.holds("session-reuse", Fact{Session: true, SentPlain: true, OtherClient: other != 0}) {
+		if c.holds(ruleReuse, Fact{Session: true, SentPlain: true, OtherClient: other != 0}) {
 			v.reuse = true
-			e.val = v.rulesValue()
-			c.emit("session-reuse", v.host, v.name, e, []rules.Link{c.link(v, other), e.link}, rules.Tentative)
+			e.val = v.fp
+			c.emit(ruleReuse, v.host, v.name, e, []rules.Link{c.link(v, other), e.link}, rules.Tentative)
 		}
 	}
 	c.notRotated(h, vi, ci)
@@ -754,14 +762,14 @@ func (c *Correlator) notRotated(h *host, vi int32, ci int) {
 		f := Fact{Session: true, SentPlain: true,
 			SentBeforeLogin: !before(login, first),
 			SentAfterLogin:  before(login, last)}
-		if c.holds("session-not-rotated", f) {
+		if c.holds(ruleNotRotated, f) {
 			cu.rotated = true
 			chain := []rules.Link{c.link(v, cu.first), login, c.link(v, cu.last)}
 			if first.Frame == login.Frame && first.File == login.File { // the login request itself carried the value
 				chain = chain[1:]
 			}
 			le := c.exposureAt(v, cu.last)
-			c.emit("session-not-rotated", v.host, v.name, &le, chain, rules.Firm)
+			c.emit(ruleNotRotated, v.host, v.name, &le, chain, rules.Firm)
 			return
 		}
 	}
@@ -818,27 +826,43 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		if !del && isAuthCookie(sc.Name) {
 			loggedIn = true
 		}
-		if cls.Session && !del && sc.Value != "" {
-			c.val(c.valueState(hk, sc.Name, sc.Value, resp.Time)).setPlain = true
+		var fp fingerprint // the value's, when it is tracked
+		tracked := cls.Session && !del && sc.Value != ""
+		if tracked {
+			v := c.val(c.valueState(hk, sc.Name, sc.Value, resp.Time))
+			v.setPlain = true
+			fp = v.fp
 		}
-		val := rules.NewValue(sc.Value, false)
-		e := &exposure{link: link, val: val, direction: "response",
-			client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
-			deletion: del, req: reqL, cls: cls}
-		if f := (Fact{Redirect: redirect, SetsSession: cls.Session && !del}); c.holds("redirect-sets-session", f) {
+		// The exposure of this Set-Cookie, built (with its rules.Value) only
+		// when a finding or the name's state needs it.
+		var e *exposure
+		exp := func() *exposure {
+			if e == nil {
+				e = &exposure{link: link, direction: "response",
+					client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
+					deletion: del, req: reqL, cls: cls}
+				if tracked {
+					e.val = fp
+				} else {
+					e.val = c.fingerprint(sc.Value)
+				}
+			}
+			return e
+		}
+		if f := (Fact{Redirect: redirect, SetsSession: cls.Session && !del}); c.holds(ruleRedirect, f) {
 			chain := []rules.Link{link}
 			if reqL != nil {
 				chain = append(chain, *reqL)
 			}
-			c.emit("redirect-sets-session", hk, sc.Name, e, chain, rules.Certain)
+			c.emit(ruleRedirect, hk, sc.Name, exp(), chain, rules.Certain)
 		}
 		ns := c.name(h, sc.Name, cls.Session)
 		if ns == nil {
 			continue
 		}
 		if cls.Session && !del {
-			if ns.exposed == nil || before(e.link, ns.exposed.link) {
-				h.expose(ns, e)
+			if ns.exposed == nil || before(link, ns.exposed.link) {
+				h.expose(ns, exp())
 			}
 			c.mixedScheme(h, sc.Name, ns)
 		}
@@ -849,13 +873,13 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 				ns.secure = &l
 			}
 		} else if ns.insecure == nil || before(ns.insecure.link, link) {
-			ns.insecure = e
+			ns.insecure = exp()
 		}
 		if !ns.shadowed && ns.secure != nil && ns.insecure != nil {
 			f := Fact{SecureEarlier: true, InsecureSetLater: before(*ns.secure, ns.insecure.link), Deletion: ns.insecure.deletion}
-			if c.holds("secure-cookie-shadowed", f) {
+			if c.holds(ruleShadowed, f) {
 				ns.shadowed = true
-				c.emit("secure-cookie-shadowed", hk, sc.Name, ns.insecure, []rules.Link{*ns.secure, ns.insecure.link}, rules.Firm)
+				c.emit(ruleShadowed, hk, sc.Name, ns.insecure, []rules.Link{*ns.secure, ns.insecure.link}, rules.Firm)
 			}
 		}
 	}
@@ -911,7 +935,7 @@ func (c *Correlator) decideValue(vi int32) {
 	sent := c.exposureAt(v, v.sent)
 	if s := v.setTLS; s != nil && !s.secure && before(s.link, sent.link) {
 		// Exact: the decrypted response set this value without Secure.
-		c.emit("cookie-set-over-tls-leaked", v.host, v.name, &sent, []rules.Link{s.link, sent.link}, rules.Certain)
+		c.emit(ruleLeaked, v.host, v.name, &sent, []rules.Link{s.link, sent.link}, rules.Certain)
 		return
 	}
 	if tl == nil { // the host is known over TLS only from a decrypted response
@@ -924,7 +948,7 @@ func (c *Correlator) decideValue(vi int32) {
 		// may have been set before the capture started).
 		conf = rules.Tentative
 	}
-	c.emit("cookie-set-over-tls-leaked", v.host, v.name, &sent, []rules.Link{*tl, sent.link}, conf)
+	c.emit(ruleLeaked, v.host, v.name, &sent, []rules.Link{*tl, sent.link}, conf)
 }
 
 // leaked reports whether cookie-set-over-tls-leaked holds for a value sent
@@ -932,7 +956,7 @@ func (c *Correlator) decideValue(vi int32) {
 func (c *Correlator) leaked(v *value) (bool, *rules.Link) {
 	tl := c.tlsFor(v.host, c.server(v, v.sent), c.head(v, v.sent))
 	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.setTLS != nil}
-	return c.holds("cookie-set-over-tls-leaked", f), tl
+	return c.holds(ruleLeaked, f), tl
 }
 
 // End decides every pending rule at the end of input and returns the

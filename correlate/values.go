@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
@@ -53,9 +54,8 @@ type value struct {
 	prev     int32       // value list: more recently used neighbour, -1 at the front
 	next     int32       // less recently used neighbour, -1 at the back (next free slot when free)
 	lastNsec int32
-	sent     ref     // first plaintext request carrying it
-	vlen     uint32  // rules.Value.Length
-	fp       [6]byte // the first bytes of the unkeyed SHA-256 of the value (rules.Value.Fingerprint)
+	sent     ref // first plaintext request carrying it
+	fp       fingerprint
 	nclients uint8
 	setPlain bool // set by a plaintext Set-Cookie
 	reuse    bool // session-reuse fired
@@ -120,11 +120,26 @@ func (v *value) addClient(a addr) int {
 	return int(v.nclients) - 1
 }
 
-// rulesValue is the value as findings show it (rules.NewValue without Raw).
-func (v *value) rulesValue() *rules.Value {
+// fingerprint is a cookie value as findings show it (rules.Value, never
+// with Raw), in 10 bytes: its length and the first 6 bytes of its unkeyed
+// SHA-256.
+type fingerprint struct {
+	n uint32
+	b [6]byte
+}
+
+// fingerprint returns the fingerprint of a value. It does not allocate.
+func (c *Correlator) fingerprint(s string) fingerprint {
+	c.fpIn = append(c.fpIn[:0], s...)
+	sum := sha256.Sum256(c.fpIn)
+	return fingerprint{n: uint32(len(s)), b: [6]byte(sum[:6])}
+}
+
+// value returns what rules.NewValue(s, false) returns for the value s.
+func (f fingerprint) value() *rules.Value {
 	var h [12]byte
-	hex.Encode(h[:], v.fp[:])
-	return &rules.Value{Length: int(v.vlen), Fingerprint: "sha256:" + string(h[:])}
+	hex.Encode(h[:], f.b[:])
+	return &rules.Value{Length: int(f.n), Fingerprint: "sha256:" + string(h[:])}
 }
 
 // usedAt records a use at t: the latest time wins.
@@ -311,7 +326,7 @@ func (c *Correlator) server(v *value, r ref) netip.Addr {
 // Request built for the message.
 func (c *Correlator) exposureAt(v *value, r ref) exposure {
 	l, b := c.readHead(body(v.ev, r))
-	e := exposure{val: v.rulesValue(), direction: "request", cls: c.requestClass(httpparse.Cookie{Name: v.name})}
+	e := exposure{val: v.fp, direction: "request", cls: c.requestClass(httpparse.Cookie{Name: v.name})}
 	e.client, b = readAddrPort(b)
 	e.server, b = readAddrPort(b)
 	n, k := binary.Uvarint(b)
