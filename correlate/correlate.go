@@ -102,11 +102,12 @@ type Stats struct {
 
 // Correlator holds the bounded cross-connection state of one run.
 type Correlator struct {
-	cfg    Config
-	mac    hash.Hash // HMAC-SHA256 keyed with the run's key, Reset for each value
-	hosts  map[string]*host
-	hostLR *list.List         // of *host, most recently seen first
-	values map[[16]byte]int32 // slot of each tracked value (values.go)
+	cfg     Config
+	mac     hash.Hash // HMAC-SHA256 keyed with the run's key, Reset for each value
+	hosts   map[string]*host
+	hostLR  *list.List // of *host, most recently seen first
+	vindex  []int32    // slot+1 of each tracked value by its key (values.go: lookup)
+	nvalues int        // values tracked
 	// The value slots, in chunks of valueChunk; vhead and vtail are the most
 	// and least recently used (-1 when none), vfree the first free slot.
 	vchunks             [][]value
@@ -151,7 +152,7 @@ func New(cfg Config) (*Correlator, error) {
 		}
 	}
 	return &Correlator{cfg: cfg, mac: hmac.New(sha256.New, key), hosts: map[string]*host{}, hostLR: list.New(),
-		values: map[[16]byte]int32{}, vhead: -1, vtail: -1, vfree: -1, byClient: map[hostClient][]int32{},
+		vhead: -1, vtail: -1, vfree: -1, byClient: map[hostClient][]int32{},
 		reqClass: map[string]rules.SessionClass{}, names: map[string]string{}, fileIDs: map[string]uint32{},
 		evict: map[string]uint64{}}, nil
 }
@@ -347,7 +348,7 @@ func (c *Correlator) dropValue(vi int32, why string) {
 	c.decideValue(vi)
 	v := c.val(vi)
 	c.unlink(vi)
-	delete(c.values, v.key)
+	c.removeIndex(v.key)
 	for i := range int(v.nclients) {
 		c.unindex(vi, i)
 	}
@@ -413,7 +414,7 @@ func (c *Correlator) valueState(hostKey, cookie, val string, t time.Time) int32 
 // marked used at t, creating it.
 func (c *Correlator) trackValue(k [16]byte, hostKey, cookie, val string, t time.Time) int32 {
 	c.tick++
-	if vi, ok := c.values[k]; ok {
+	if vi, ok := c.lookup(k); ok {
 		v := c.val(vi)
 		v.usedAt(t)
 		v.used = c.tick
@@ -427,8 +428,8 @@ func (c *Correlator) trackValue(k [16]byte, hostKey, cookie, val string, t time.
 	v.lastSec, v.lastNsec = t.Unix(), int32(t.Nanosecond())
 	v.fp = c.fingerprint(val)
 	c.pushFront(vi)
-	c.values[k] = vi
-	for len(c.values) > c.cfg.MaxValues {
+	c.insertIndex(vi)
+	for c.nvalues > c.cfg.MaxValues {
 		c.dropValue(c.vtail, "value-limit")
 	}
 	return vi
@@ -990,7 +991,7 @@ func (c *Correlator) Stats() Stats {
 			ev[k] = n
 		}
 	}
-	return Stats{Hosts: len(c.hosts), Values: len(c.values), Evictions: ev}
+	return Stats{Hosts: len(c.hosts), Values: c.nvalues, Evictions: ev}
 }
 
 // Host is one host's row of the host report.

@@ -66,7 +66,7 @@ func checkIndex(t *testing.T, c *Correlator) {
 			t.Errorf("value list: slot %d's prev is %d, want %d", vi, v.prev, prev)
 		}
 		prev = vi
-		if c.values[v.key] != vi {
+		if got, ok := c.lookup(v.key); !ok || got != vi {
 			t.Errorf("value list: slot %d not indexed by its key", vi)
 		}
 		listed++
@@ -83,8 +83,21 @@ func checkIndex(t *testing.T, c *Correlator) {
 			n++
 		}
 	}
-	if prev != c.vtail || listed != len(c.values) {
-		t.Errorf("value list: %d slots ending at %d, want %d ending at %d", listed, prev, len(c.values), c.vtail)
+	if prev != c.vtail || listed != c.nvalues {
+		t.Errorf("value list: %d slots ending at %d, want %d ending at %d", listed, prev, c.nvalues, c.vtail)
+	}
+	entries := 0
+	for _, e := range c.vindex {
+		if e == 0 {
+			continue
+		}
+		entries++
+		if got, ok := c.lookup(c.val(e - 1).key); !ok || got != e-1 {
+			t.Errorf("index entry for slot %d not found by its key", e-1)
+		}
+	}
+	if entries != c.nvalues {
+		t.Errorf("index holds %d entries, %d values tracked", entries, c.nvalues)
 	}
 	free := 0
 	for vi := c.vfree; vi >= 0; vi = c.val(vi).next {
@@ -105,5 +118,52 @@ func checkIndex(t *testing.T, c *Correlator) {
 	}
 	if m != n {
 		t.Errorf("index holds %d entries, values have %d clients", m, n)
+	}
+}
+
+// TestValueIndexChurn inserts and removes values in random order (many
+// collisions: a small table and keys that share their home bucket) and checks
+// that lookup finds exactly the values present, so the backward shift of
+// removeIndex never strands an entry.
+func TestValueIndexChurn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	c, err := New(Config{Key: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := map[[16]byte]int32{}
+	var keys [][16]byte
+	for i := range 8000 {
+		if len(present) > 0 && rng.IntN(5) < 2 {
+			k := keys[rng.IntN(len(keys))]
+			if vi, ok := present[k]; ok {
+				c.removeIndex(k)
+				c.freeValue(vi)
+				delete(present, k)
+			}
+		} else {
+			var k [16]byte
+			// 512 distinct homes at most: long probe runs that wrap around.
+			h := rng.IntN(512)
+			k[0], k[1] = byte(h), byte(h>>8)
+			k[8], k[9], k[10] = byte(i), byte(i>>8), byte(i>>16)
+			vi := c.allocValue()
+			c.val(vi).key = k
+			c.insertIndex(vi)
+			present[k] = vi
+			keys = append(keys, k)
+		}
+		if i%199 == 0 || i > 7990 {
+			for _, k := range keys {
+				vi, ok := c.lookup(k)
+				want, in := present[k]
+				if ok != in || ok && vi != want {
+					t.Fatalf("step %d: lookup %x = %d, %v; want %d, %v", i, k[:1], vi, ok, want, in)
+				}
+			}
+		}
+	}
+	if c.nvalues != len(present) {
+		t.Errorf("%d values counted, %d present", c.nvalues, len(present))
 	}
 }

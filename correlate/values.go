@@ -394,3 +394,78 @@ func (c *Correlator) store(v *value, rec []byte, setSent bool, ci int, setFirst,
 	}
 	c.evBuf = buf[:0]
 }
+
+// The slot of each tracked value is found by its keyed hash in c.vindex, an
+// open-addressing table (linear probing) of slot numbers plus one (0: empty),
+// at most 3/4 full: about 7 bytes per value where a map[[16]byte]int32 takes
+// about 36. The hash is uniform and secret (HMAC-SHA256 with the run's key),
+// so its first 8 bytes pick the bucket and traffic cannot aim at one.
+
+func home(k [16]byte, mask int) int { return int(binary.LittleEndian.Uint64(k[:8]) & uint64(mask)) }
+
+// lookup returns the slot of the value whose key is k.
+func (c *Correlator) lookup(k [16]byte) (int32, bool) {
+	if len(c.vindex) == 0 {
+		return 0, false
+	}
+	mask := len(c.vindex) - 1
+	for i := home(k, mask); c.vindex[i] != 0; i = (i + 1) & mask {
+		if vi := c.vindex[i] - 1; c.val(vi).key == k {
+			return vi, true
+		}
+	}
+	return 0, false
+}
+
+// insertIndex adds slot vi under its value's key (not already present).
+func (c *Correlator) insertIndex(vi int32) {
+	if (c.nvalues+1)*4 > len(c.vindex)*3 {
+		old := c.vindex
+		c.vindex = make([]int32, max(64, 2*len(old)))
+		for _, e := range old {
+			if e != 0 {
+				c.place(e)
+			}
+		}
+	}
+	c.place(vi + 1)
+	c.nvalues++
+}
+
+func (c *Correlator) place(e int32) {
+	mask := len(c.vindex) - 1
+	i := home(c.val(e-1).key, mask)
+	for c.vindex[i] != 0 {
+		i = (i + 1) & mask
+	}
+	c.vindex[i] = e
+}
+
+// removeIndex removes the value whose key is k, shifting back the entries
+// after it that probed past it (no tombstones, so lookups stay short).
+func (c *Correlator) removeIndex(k [16]byte) {
+	if len(c.vindex) == 0 {
+		return
+	}
+	mask := len(c.vindex) - 1
+	i := home(k, mask)
+	for ; c.vindex[i] != 0; i = (i + 1) & mask {
+		if c.val(c.vindex[i]-1).key == k {
+			break
+		}
+	}
+	if c.vindex[i] == 0 {
+		return
+	}
+	for j := (i + 1) & mask; c.vindex[j] != 0; j = (j + 1) & mask {
+		h := home(c.val(c.vindex[j]-1).key, mask)
+		// The entry at j may move to the hole at i unless its home lies
+		// cyclically in (i, j].
+		if i <= j && (h <= i || h > j) || i > j && h <= i && h > j {
+			c.vindex[i] = c.vindex[j]
+			i = j
+		}
+	}
+	c.vindex[i] = 0
+	c.nvalues--
+}
