@@ -131,8 +131,12 @@ type Correlator struct {
 
 	reqClass map[string]rules.SessionClass // by cookie name (requestClass)
 	names    map[string]string             // interned cookie names (internName)
-	files    []string                      // file names of request records, by index
-	fileIDs  map[string]uint32             // index of each name in files
+	// Of the values in these slots: the clients after the first, and where
+	// the value was set inside decrypted TLS (values.go, tls.go).
+	moreClients map[int32][]clientUse
+	tlsSets     map[int32]*tlsSet
+	files       []string          // file names of request records, by index
+	fileIDs     map[string]uint32 // index of each name in files
 }
 
 // hostClient keys Correlator.byClient.
@@ -153,7 +157,7 @@ func New(cfg Config) (*Correlator, error) {
 	}
 	return &Correlator{cfg: cfg, mac: hmac.New(sha256.New, key), hosts: map[string]*host{}, hostLR: list.New(),
 		vhead: -1, vtail: -1, vfree: -1, byClient: map[hostClient][]int32{},
-		reqClass: map[string]rules.SessionClass{}, names: map[string]string{}, fileIDs: map[string]uint32{},
+		reqClass: map[string]rules.SessionClass{}, names: map[string]string{}, moreClients: map[int32][]clientUse{}, tlsSets: map[int32]*tlsSet{}, fileIDs: map[string]uint32{},
 		evict: map[string]uint64{}}, nil
 }
 
@@ -359,7 +363,7 @@ func (c *Correlator) dropValue(vi int32, why string) {
 // index adds value vi to byClient under its client ci, its newest.
 func (c *Correlator) index(vi int32, ci int) {
 	v := c.val(vi)
-	cu := v.client(ci)
+	cu := c.client(vi, ci)
 	k := hostClient{v.host, cu.addr.unpack()}
 	vs := c.byClient[k]
 	cu.idx = int32(len(vs))
@@ -369,15 +373,15 @@ func (c *Correlator) index(vi int32, ci int) {
 // unindex removes value vi from byClient under its client ci.
 func (c *Correlator) unindex(vi int32, ci int) {
 	v := c.val(vi)
-	cu := v.client(ci)
+	cu := c.client(vi, ci)
 	k := hostClient{v.host, cu.addr.unpack()}
 	vs := c.byClient[k]
 	last := int32(len(vs) - 1)
 	if cu.idx != last { // move the last one into the hole
-		w := c.val(vs[last])
-		vs[cu.idx] = vs[last]
-		for j := range int(w.nclients) {
-			if wc := w.client(j); wc.addr == cu.addr {
+		wi := vs[last]
+		vs[cu.idx] = wi
+		for j := range int(c.val(wi).nclients) {
+			if wc := c.client(wi, j); wc.addr == cu.addr {
 				wc.idx = cu.idx
 			}
 		}
@@ -693,7 +697,7 @@ func (c *Correlator) use(h *host, vi int32, client netip.Addr, e *exposure, file
 	ca := packAddr(client)
 	ci := -1
 	for i := range int(v.nclients) {
-		if v.client(i).addr == ca {
+		if c.client(vi, i).addr == ca {
 			ci = i
 		}
 	}
@@ -702,26 +706,26 @@ func (c *Correlator) use(h *host, vi int32, client netip.Addr, e *exposure, file
 		if int(v.nclients) >= maxClients {
 			c.evict["client-limit"]++
 			if setSent {
-				c.store(v, c.encodeReq(file, req), true, -1, false, false)
+				c.store(vi, c.encodeReq(file, req), true, -1, false, false)
 			}
 			return
 		}
-		ci = v.addClient(ca)
+		ci = c.addClient(vi, ca)
 		setFirst, setLast = true, true
 		c.index(vi, ci)
 	} else {
-		cu := v.client(ci)
+		cu := c.client(vi, ci)
 		setFirst = before(e.link, c.head(v, cu.first))
 		setLast = before(c.head(v, cu.last), e.link)
 	}
 	if setSent || setFirst || setLast {
-		c.store(v, c.encodeReq(file, req), setSent, ci, setFirst, setLast)
+		c.store(vi, c.encodeReq(file, req), setSent, ci, setFirst, setLast)
 	}
 	// session-reuse: another client within the window.
 	if !v.reuse {
 		var other ref
 		for i := range int(v.nclients) {
-			if o := v.client(i); o.addr != ca {
+			if o := c.client(vi, i); o.addr != ca {
 				if near, t := c.closest(v, o, e.link); t.Sub(e.link.Time).Abs() <= c.cfg.Window {
 					other = near
 					break
@@ -750,7 +754,7 @@ func (c *Correlator) closest(v *value, o *clientUse, l rules.Link) (ref, time.Ti
 // or before one of its logins on the host and again after it.
 func (c *Correlator) notRotated(h *host, vi int32, ci int) {
 	v := c.val(vi)
-	cu := v.client(ci)
+	cu := c.client(vi, ci)
 	if cu.rotated {
 		return
 	}
@@ -907,7 +911,7 @@ func (c *Correlator) recheckLogins(h *host, client netip.Addr) {
 	for _, vi := range vs {
 		v := c.val(vi)
 		for i := range int(v.nclients) {
-			if v.client(i).addr == ca {
+			if c.client(vi, i).addr == ca {
 				c.notRotated(h, vi, i)
 			}
 		}
@@ -929,18 +933,19 @@ func (c *Correlator) decideValue(vi int32) {
 			c.notRotated(h, vi, i)
 		}
 	}
-	leaked, tl := c.leaked(v)
+	leaked, tl := c.leaked(vi)
 	if !leaked {
 		return
 	}
 	sent := c.exposureAt(v, v.sent)
-	if s := v.setTLS; s != nil && !s.secure && before(s.link, sent.link) {
+	setTLS := c.setTLS(vi)
+	if s := setTLS; s != nil && !s.secure && before(s.link, sent.link) {
 		// Exact: the decrypted response set this value without Secure.
 		c.emit(ruleLeaked, v.host, v.name, &sent, []rules.Link{s.link, sent.link}, rules.Certain)
 		return
 	}
 	if tl == nil { // the host is known over TLS only from a decrypted response
-		l := v.setTLS.link
+		l := setTLS.link
 		tl = &l
 	}
 	conf := rules.Firm
@@ -954,9 +959,10 @@ func (c *Correlator) decideValue(vi int32) {
 
 // leaked reports whether cookie-set-over-tls-leaked holds for a value sent
 // in plaintext, and the TLS link of its host (tlsFor), if any.
-func (c *Correlator) leaked(v *value) (bool, *rules.Link) {
+func (c *Correlator) leaked(vi int32) (bool, *rules.Link) {
+	v := c.val(vi)
 	tl := c.tlsFor(v.host, c.server(v, v.sent), c.head(v, v.sent))
-	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.setTLS != nil}
+	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.tlsSet}
 	return c.holds(ruleLeaked, f), tl
 }
 
@@ -968,7 +974,7 @@ func (c *Correlator) End() []rules.Finding {
 	n := len(c.out)
 	for vi := c.vtail; vi >= 0; vi = c.val(vi).prev {
 		if v := c.val(vi); v.sent != 0 && !v.decided {
-			if ok, _ := c.leaked(v); ok {
+			if ok, _ := c.leaked(vi); ok {
 				n++
 			}
 		}

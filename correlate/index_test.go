@@ -75,7 +75,7 @@ func checkIndex(t *testing.T, c *Correlator) {
 		}
 		last = v.used
 		for i := range int(v.nclients) {
-			cu := v.client(i)
+			cu := c.client(vi, i)
 			vs := c.byClient[hostClient{v.host, cu.addr.unpack()}]
 			if int(cu.idx) >= len(vs) || vs[cu.idx] != vi {
 				t.Errorf("value %s/%s client %v: not at index %d of %d", v.host, v.name, cu.addr.unpack(), cu.idx, len(vs))
@@ -101,7 +101,7 @@ func checkIndex(t *testing.T, c *Correlator) {
 	}
 	free := 0
 	for vi := c.vfree; vi >= 0; vi = c.val(vi).next {
-		if v := c.val(vi); v.ev != nil || v.more != nil || v.setTLS != nil || v.nclients != 0 {
+		if v := c.val(vi); v.ev != nil || c.moreClients[vi] != nil || c.tlsSets[vi] != nil || v.nclients != 0 || v.tlsSet {
 			t.Errorf("free slot %d still holds state", vi)
 		}
 		free++

@@ -43,16 +43,14 @@ const valueChunk = 256 // value slots per chunk
 // value is one session value of one host and cookie name, known by hash.
 type value struct {
 	key      [16]byte
-	host     string      // the host's own copy of its key
-	name     string      // interned (Correlator.internName)
-	ev       []byte      // encoded request records, referenced by sent and the clients' first and last
-	more     []clientUse // clients after the first (c0)
-	setTLS   *tlsSet     // earliest Set-Cookie of the value inside decrypted TLS (tls.go)
-	lastSec  int64       // latest capture time the value was used at (Unix seconds and nanoseconds)
-	used     uint64      // Correlator.tick when last moved to the front of the value list
-	c0       clientUse   // the first client
-	prev     int32       // value list: more recently used neighbour, -1 at the front
-	next     int32       // less recently used neighbour, -1 at the back (next free slot when free)
+	host     string    // the host's own copy of its key
+	name     string    // interned (Correlator.internName)
+	ev       []byte    // encoded request records, referenced by sent and the clients' first and last
+	lastSec  int64     // latest capture time the value was used at (Unix seconds and nanoseconds)
+	used     uint64    // Correlator.tick when last moved to the front of the value list
+	c0       clientUse // the first client; the others are in Correlator.moreClients
+	prev     int32     // value list: more recently used neighbour, -1 at the front
+	next     int32     // less recently used neighbour, -1 at the back (next free slot when free)
 	lastNsec int32
 	sent     ref // first plaintext request carrying it
 	fp       fingerprint
@@ -60,6 +58,7 @@ type value struct {
 	setPlain bool // set by a plaintext Set-Cookie
 	reuse    bool // session-reuse fired
 	decided  bool // cookie-set-over-tls-leaked decided
+	tlsSet   bool // has an entry in Correlator.tlsSets
 }
 
 // ref locates a record in value.ev: its offset plus one, 0 for none.
@@ -100,24 +99,35 @@ func (a addr) unpack() netip.Addr {
 	return netip.Addr{}
 }
 
-// client returns the value's i-th client.
-func (v *value) client(i int) *clientUse {
+// client returns the i-th client of the value in slot vi. Most values have
+// one client (c0): the others, like the rare decrypted Set-Cookie (tlsSets),
+// are kept in a map by slot rather than in a field of every value.
+func (c *Correlator) client(vi int32, i int) *clientUse {
 	if i == 0 {
-		return &v.c0
+		return &c.val(vi).c0
 	}
-	return &v.more[i-1]
+	return &c.moreClients[vi][i-1]
 }
 
-// addClient appends a client and returns its index.
-func (v *value) addClient(a addr) int {
+// addClient appends a client to the value in slot vi and returns its index.
+func (c *Correlator) addClient(vi int32, a addr) int {
+	v := c.val(vi)
 	cu := clientUse{addr: a}
 	if v.nclients == 0 {
 		v.c0 = cu
 	} else {
-		v.more = append(v.more, cu)
+		c.moreClients[vi] = append(c.moreClients[vi], cu)
 	}
 	v.nclients++
 	return int(v.nclients) - 1
+}
+
+// setTLS returns where the value in slot vi was set inside decrypted TLS, nil if nowhere.
+func (c *Correlator) setTLS(vi int32) *tlsSet {
+	if !c.val(vi).tlsSet {
+		return nil
+	}
+	return c.tlsSets[vi]
 }
 
 // fingerprint is a cookie value as findings show it (rules.Value, never
@@ -177,6 +187,10 @@ func (c *Correlator) allocValue() int32 {
 
 // freeValue clears slot i (releasing what it points to) and makes it free.
 func (c *Correlator) freeValue(i int32) {
+	if v := c.val(i); v.nclients > 1 {
+		delete(c.moreClients, i)
+	}
+	delete(c.tlsSets, i)
 	*c.val(i) = value{prev: -1, next: c.vfree}
 	c.vfree = i
 }
@@ -349,7 +363,8 @@ func (c *Correlator) link(v *value, r ref) rules.Link {
 // request of client ci when setFirst, setLast. v.ev is rewritten to hold
 // exactly the records still referenced, each once (so it does not grow as a
 // client keeps sending the value), reusing its storage when it fits.
-func (c *Correlator) store(v *value, rec []byte, setSent bool, ci int, setFirst, setLast bool) {
+func (c *Correlator) store(vi int32, rec []byte, setSent bool, ci int, setFirst, setLast bool) {
+	v := c.val(vi)
 	buf := append(c.evBuf[:0], rec...)
 	const fresh = 1 // rec's ref in buf
 	var moved [2*maxClients + 1][2]ref
@@ -375,7 +390,7 @@ func (c *Correlator) store(v *value, rec []byte, setSent bool, ci int, setFirst,
 		v.sent = keep(v.sent)
 	}
 	for i := range int(v.nclients) {
-		cu := v.client(i)
+		cu := c.client(vi, i)
 		if i == ci && setFirst {
 			cu.first = fresh
 		} else {
