@@ -130,7 +130,11 @@ type Correlator struct {
 	evBuf   []byte   // reused by store
 
 	reqClass map[string]rules.SessionClass // by cookie name (requestClass)
-	names    map[string]string             // interned cookie names (internName)
+	// Host keys and cookie names the values refer to (values.go: refStr).
+	strs    []string
+	strRefs []uint32
+	strIDs  map[string]strID
+	strFree []strID
 	// Of the values in these slots: the clients after the first, and where
 	// the value was set inside decrypted TLS (values.go, tls.go).
 	moreClients map[int32][]clientUse
@@ -157,7 +161,7 @@ func New(cfg Config) (*Correlator, error) {
 	}
 	return &Correlator{cfg: cfg, mac: hmac.New(sha256.New, key), hosts: map[string]*host{}, hostLR: list.New(),
 		vhead: -1, vtail: -1, vfree: -1, byClient: map[hostClient][]int32{},
-		reqClass: map[string]rules.SessionClass{}, names: map[string]string{}, moreClients: map[int32][]clientUse{}, tlsSets: map[int32]*tlsSet{}, fileIDs: map[string]uint32{},
+		reqClass: map[string]rules.SessionClass{}, strIDs: map[string]strID{}, moreClients: map[int32][]clientUse{}, tlsSets: map[int32]*tlsSet{}, fileIDs: map[string]uint32{},
 		evict: map[string]uint64{}}, nil
 }
 
@@ -364,7 +368,7 @@ func (c *Correlator) dropValue(vi int32, why string) {
 func (c *Correlator) index(vi int32, ci int) {
 	v := c.val(vi)
 	cu := c.client(vi, ci)
-	k := hostClient{v.host, cu.addr.unpack()}
+	k := hostClient{c.str(v.host), cu.addr.unpack()}
 	vs := c.byClient[k]
 	cu.idx = int32(len(vs))
 	c.byClient[k] = append(vs, vi)
@@ -374,7 +378,7 @@ func (c *Correlator) index(vi int32, ci int) {
 func (c *Correlator) unindex(vi int32, ci int) {
 	v := c.val(vi)
 	cu := c.client(vi, ci)
-	k := hostClient{v.host, cu.addr.unpack()}
+	k := hostClient{c.str(v.host), cu.addr.unpack()}
 	vs := c.byClient[k]
 	last := int32(len(vs) - 1)
 	if cu.idx != last { // move the last one into the hole
@@ -428,7 +432,7 @@ func (c *Correlator) trackValue(k [16]byte, hostKey, cookie, val string, t time.
 	}
 	vi := c.allocValue()
 	v := c.val(vi)
-	v.key, v.host, v.name, v.used = k, hostKey, c.internName(cookie), c.tick
+	v.key, v.host, v.name, v.used = k, c.refStr(hostKey), c.refStr(cookie), c.tick
 	v.lastSec, v.lastNsec = t.Unix(), int32(t.Nanosecond())
 	v.fp = c.fingerprint(val)
 	c.pushFront(vi)
@@ -735,7 +739,7 @@ func (c *Correlator) use(h *host, vi int32, client netip.Addr, e *exposure, file
 		if c.holds(ruleReuse, Fact{Session: true, SentPlain: true, OtherClient: other != 0}) {
 			v.reuse = true
 			e.val = v.fp
-			c.emit(ruleReuse, v.host, v.name, e, []rules.Link{c.link(v, other), e.link}, rules.Tentative)
+			c.emit(ruleReuse, c.str(v.host), c.str(v.name), e, []rules.Link{c.link(v, other), e.link}, rules.Tentative)
 		}
 	}
 	c.notRotated(h, vi, ci)
@@ -774,7 +778,7 @@ func (c *Correlator) notRotated(h *host, vi int32, ci int) {
 				chain = chain[1:]
 			}
 			le := c.exposureAt(v, cu.last)
-			c.emit(ruleNotRotated, v.host, v.name, &le, chain, rules.Firm)
+			c.emit(ruleNotRotated, c.str(v.host), c.str(v.name), &le, chain, rules.Firm)
 			return
 		}
 	}
@@ -928,7 +932,7 @@ func (c *Correlator) decideValue(vi int32) {
 		return
 	}
 	v.decided = true
-	if h := c.hosts[v.host]; h != nil {
+	if h := c.hosts[c.str(v.host)]; h != nil {
 		for i := range int(v.nclients) {
 			c.notRotated(h, vi, i)
 		}
@@ -941,7 +945,7 @@ func (c *Correlator) decideValue(vi int32) {
 	setTLS := c.setTLS(vi)
 	if s := setTLS; s != nil && !s.secure && before(s.link, sent.link) {
 		// Exact: the decrypted response set this value without Secure.
-		c.emit(ruleLeaked, v.host, v.name, &sent, []rules.Link{s.link, sent.link}, rules.Certain)
+		c.emit(ruleLeaked, c.str(v.host), c.str(v.name), &sent, []rules.Link{s.link, sent.link}, rules.Certain)
 		return
 	}
 	if tl == nil { // the host is known over TLS only from a decrypted response
@@ -949,19 +953,19 @@ func (c *Correlator) decideValue(vi int32) {
 		tl = &l
 	}
 	conf := rules.Firm
-	if h := c.hosts[v.host]; h == nil || h.lossy || !before(*tl, sent.link) {
+	if h := c.hosts[c.str(v.host)]; h == nil || h.lossy || !before(*tl, sent.link) {
 		// State was dropped, or no TLS connection preceded the leak (the value
 		// may have been set before the capture started).
 		conf = rules.Tentative
 	}
-	c.emit(ruleLeaked, v.host, v.name, &sent, []rules.Link{*tl, sent.link}, conf)
+	c.emit(ruleLeaked, c.str(v.host), c.str(v.name), &sent, []rules.Link{*tl, sent.link}, conf)
 }
 
 // leaked reports whether cookie-set-over-tls-leaked holds for a value sent
 // in plaintext, and the TLS link of its host (tlsFor), if any.
 func (c *Correlator) leaked(vi int32) (bool, *rules.Link) {
 	v := c.val(vi)
-	tl := c.tlsFor(v.host, c.server(v, v.sent), c.head(v, v.sent))
+	tl := c.tlsFor(c.str(v.host), c.server(v, v.sent), c.head(v, v.sent))
 	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.tlsSet}
 	return c.holds(ruleLeaked, f), tl
 }

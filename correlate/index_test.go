@@ -76,15 +76,31 @@ func checkIndex(t *testing.T, c *Correlator) {
 		last = v.used
 		for i := range int(v.nclients) {
 			cu := c.client(vi, i)
-			vs := c.byClient[hostClient{v.host, cu.addr.unpack()}]
+			vs := c.byClient[hostClient{c.str(v.host), cu.addr.unpack()}]
 			if int(cu.idx) >= len(vs) || vs[cu.idx] != vi {
-				t.Errorf("value %s/%s client %v: not at index %d of %d", v.host, v.name, cu.addr.unpack(), cu.idx, len(vs))
+				t.Errorf("value %s/%s client %v: not at index %d of %d", c.str(v.host), c.str(v.name), cu.addr.unpack(), cu.idx, len(vs))
 			}
 			n++
 		}
 	}
 	if prev != c.vtail || listed != c.nvalues {
 		t.Errorf("value list: %d slots ending at %d, want %d ending at %d", listed, prev, c.nvalues, c.vtail)
+	}
+	refs := make([]uint32, len(c.strs))
+	for vi := c.vhead; vi >= 0; vi = c.val(vi).next {
+		refs[c.val(vi).host]++
+		refs[c.val(vi).name]++
+	}
+	for id := 1; id < len(c.strs); id++ {
+		if refs[id] != c.strRefs[id] || (refs[id] == 0) != (c.strs[id] == "") {
+			t.Errorf("string %d %q: %d references counted, %d held", id, c.strs[id], c.strRefs[id], refs[id])
+		}
+		if refs[id] > 0 && c.strIDs[c.strs[id]] != strID(id) {
+			t.Errorf("string %d %q not indexed", id, c.strs[id])
+		}
+	}
+	if live := len(c.strs) - 1 - len(c.strFree); len(c.strs) > 0 && live != len(c.strIDs) {
+		t.Errorf("%d strings live, %d indexed", live, len(c.strIDs))
 	}
 	entries := 0
 	for _, e := range c.vindex {
@@ -106,7 +122,7 @@ func checkIndex(t *testing.T, c *Correlator) {
 		}
 		free++
 	}
-	if free+listed != len(c.vchunks)*valueChunk {
+	if free+listed != len(c.vchunks)*int(valueChunk) {
 		t.Errorf("%d free and %d used slots in %d chunks", free, listed, len(c.vchunks))
 	}
 	m := 0

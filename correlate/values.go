@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/cookiewatch/cookiewatch/httpparse"
 	"github.com/cookiewatch/cookiewatch/rules"
@@ -29,7 +30,7 @@ import (
 //   - the value as findings show it (rules.Value: length and fingerprint) is
 //     kept as its 10 bytes and rebuilt when emitted;
 //   - times are kept as seconds and nanoseconds, addresses without their zone
-//     pointer, the cookie name interned, the host name shared with the host.
+//     pointer, the host key and cookie name as ids of shared strings.
 //
 // A request record is: uvarint length of the rest, then 8 bytes of Unix
 // seconds and 4 of nanoseconds (little endian), uvarint frame, uvarint file
@@ -38,13 +39,14 @@ import (
 // its detail reqLink's, its rules.Value the value's, its class the cookie
 // name's (requestClass depends on the name only).
 
-const valueChunk = 256 // value slots per chunk
+// valueChunk is the number of value slots per chunk: as many as fit in
+// 32 KiB, the largest size class (a larger chunk would be rounded up to whole
+// 8 KiB pages: 256 slots of 136 bytes take 40 KiB).
+const valueChunk = 32 << 10 / int32(unsafe.Sizeof(value{}))
 
 // value is one session value of one host and cookie name, known by hash.
 type value struct {
 	key      [16]byte
-	host     string    // the host's own copy of its key
-	name     string    // interned (Correlator.internName)
 	ev       []byte    // encoded request records, referenced by sent and the clients' first and last
 	lastSec  int64     // latest capture time the value was used at (Unix seconds and nanoseconds)
 	used     uint64    // Correlator.tick when last moved to the front of the value list
@@ -52,7 +54,9 @@ type value struct {
 	prev     int32     // value list: more recently used neighbour, -1 at the front
 	next     int32     // less recently used neighbour, -1 at the back (next free slot when free)
 	lastNsec int32
-	sent     ref // first plaintext request carrying it
+	sent     ref   // first plaintext request carrying it
+	host     strID // the host's key
+	name     strID // the cookie name
 	fp       fingerprint
 	nclients uint8
 	setPlain bool // set by a plaintext Set-Cookie
@@ -169,7 +173,7 @@ func (c *Correlator) val(i int32) *value {
 // Chunks are kept: a run holds as many as its peak number of values needs.
 func (c *Correlator) allocValue() int32 {
 	if c.vfree < 0 {
-		base := int32(len(c.vchunks) * valueChunk)
+		base := int32(len(c.vchunks)) * valueChunk
 		ch := make([]value, valueChunk)
 		for i := range ch {
 			ch[i].next = base + int32(i) + 1
@@ -191,6 +195,8 @@ func (c *Correlator) freeValue(i int32) {
 		delete(c.moreClients, i)
 	}
 	delete(c.tlsSets, i)
+	c.unrefStr(c.val(i).host)
+	c.unrefStr(c.val(i).name)
 	*c.val(i) = value{prev: -1, next: c.vfree}
 	c.vfree = i
 }
@@ -223,18 +229,46 @@ func (c *Correlator) unlink(i int32) {
 	v.prev, v.next = -1, -1
 }
 
-// internName returns a copy of a cookie name shared by the values that
-// carry it, for up to maxClassNames names (then a copy of its own).
-func (c *Correlator) internName(n string) string {
-	if s, ok := c.names[n]; ok {
-		return s
+// strID is the id of a string the values refer to (host keys and cookie
+// names) in Correlator.strs; 0 is none. A string is kept while values refer
+// to it (strRefs), so the table is bounded by the values tracked.
+type strID uint32
+
+// refStr returns the id of s, adding a reference (and s, copied, when new).
+func (c *Correlator) refStr(s string) strID {
+	id, ok := c.strIDs[s]
+	if !ok {
+		s = strings.Clone(s)
+		if n := len(c.strFree); n > 0 {
+			id = c.strFree[n-1]
+			c.strFree = c.strFree[:n-1]
+			c.strs[id] = s
+		} else {
+			if len(c.strs) == 0 {
+				c.strs, c.strRefs = append(c.strs, ""), append(c.strRefs, 0) // id 0: none
+			}
+			id = strID(len(c.strs))
+			c.strs, c.strRefs = append(c.strs, s), append(c.strRefs, 0)
+		}
+		c.strIDs[s] = id
 	}
-	s := strings.Clone(n)
-	if len(c.names) < maxClassNames {
-		c.names[s] = s
-	}
-	return s
+	c.strRefs[id]++
+	return id
 }
+
+// unrefStr drops a reference to id, and the string with the last one.
+func (c *Correlator) unrefStr(id strID) {
+	if id == 0 {
+		return
+	}
+	if c.strRefs[id]--; c.strRefs[id] == 0 {
+		delete(c.strIDs, c.strs[id])
+		c.strs[id] = ""
+		c.strFree = append(c.strFree, id)
+	}
+}
+
+func (c *Correlator) str(id strID) string { return c.strs[id] }
 
 // fileID returns the index of a file name in c.files, adding it.
 func (c *Correlator) fileID(f string) uint32 {
@@ -340,7 +374,7 @@ func (c *Correlator) server(v *value, r ref) netip.Addr {
 // Request built for the message.
 func (c *Correlator) exposureAt(v *value, r ref) exposure {
 	l, b := c.readHead(body(v.ev, r))
-	e := exposure{val: v.fp, direction: "request", cls: c.requestClass(httpparse.Cookie{Name: v.name})}
+	e := exposure{val: v.fp, direction: "request", cls: c.requestClass(httpparse.Cookie{Name: c.str(v.name)})}
 	e.client, b = readAddrPort(b)
 	e.server, b = readAddrPort(b)
 	n, k := binary.Uvarint(b)
