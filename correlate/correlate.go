@@ -143,10 +143,11 @@ type Correlator struct {
 	fileIDs     map[string]uint32 // index of each name in files
 }
 
-// hostClient keys Correlator.byClient.
+// hostClient keys Correlator.byClient: the host key's id (values.go:
+// refStr) and the client address, 24 bytes without pointers.
 type hostClient struct {
-	host   string
-	client netip.Addr
+	host   strID
+	client addr
 }
 
 // New returns a Correlator. It fails only when no random key can be drawn.
@@ -368,7 +369,7 @@ func (c *Correlator) dropValue(vi int32, why string) {
 func (c *Correlator) index(vi int32, ci int) {
 	v := c.val(vi)
 	cu := c.client(vi, ci)
-	k := hostClient{c.str(v.host), cu.addr.unpack()}
+	k := hostClient{v.host, cu.addr}
 	vs := c.byClient[k]
 	cu.idx = int32(len(vs))
 	c.byClient[k] = append(vs, vi)
@@ -378,7 +379,7 @@ func (c *Correlator) index(vi int32, ci int) {
 func (c *Correlator) unindex(vi int32, ci int) {
 	v := c.val(vi)
 	cu := c.client(vi, ci)
-	k := hostClient{c.str(v.host), cu.addr.unpack()}
+	k := hostClient{v.host, cu.addr}
 	vs := c.byClient[k]
 	last := int32(len(vs) - 1)
 	if cu.idx != last { // move the last one into the hole
@@ -905,7 +906,11 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 // It visits the client's values on the host (byClient) in the order of the
 // value list, most recently used first.
 func (c *Correlator) recheckLogins(h *host, client netip.Addr) {
-	vs := c.byClient[hostClient{h.name, client}]
+	hid, ok := c.strIDs[h.name]
+	if !ok {
+		return // no value of the host is tracked
+	}
+	vs := c.byClient[hostClient{hid, packAddr(client)}]
 	sorted := len(vs) > 1
 	if sorted {
 		vs = append(c.recheck[:0], vs...)

@@ -76,7 +76,7 @@ func checkIndex(t *testing.T, c *Correlator) {
 		last = v.used
 		for i := range int(v.nclients) {
 			cu := c.client(vi, i)
-			vs := c.byClient[hostClient{c.str(v.host), cu.addr.unpack()}]
+			vs := c.byClient[hostClient{v.host, cu.addr}]
 			if int(cu.idx) >= len(vs) || vs[cu.idx] != vi {
 				t.Errorf("value %s/%s client %v: not at index %d of %d", c.str(v.host), c.str(v.name), cu.addr.unpack(), cu.idx, len(vs))
 			}
