@@ -32,9 +32,9 @@ import (
 //   - times are kept as seconds and nanoseconds, addresses without their zone
 //     pointer, the host key and cookie name as ids of shared strings.
 //
-// A request record is: uvarint length of the rest, then 8 bytes of Unix
-// seconds and 4 of nanoseconds (little endian), uvarint frame, uvarint file
-// index (Correlator.files), client and server (packAddrPort), uvarint length
+// A request record is: uvarint length of the rest, then the time (varint
+// Unix seconds; uvarint microseconds times 2, or nanoseconds times 2 plus 1
+// when they are not whole microseconds), uvarint frame, uvarint file index (Correlator.files), client and server (packAddrPort), uvarint length
 // and the method, uvarint length and the path. Its kind is always "request",
 // its detail reqLink's, its rules.Value the value's, its class the cookie
 // name's (requestClass depends on the name only).
@@ -138,7 +138,7 @@ func (c *Correlator) setTLS(vi int32) *tlsSet {
 // with Raw), in 10 bytes: its length and the first 6 bytes of its unkeyed
 // SHA-256.
 type fingerprint struct {
-	n uint32
+	n [4]byte // the length, little endian: bytes keep the value slot at 128 bytes
 	b [6]byte
 }
 
@@ -146,14 +146,17 @@ type fingerprint struct {
 func (c *Correlator) fingerprint(s string) fingerprint {
 	c.fpIn = append(c.fpIn[:0], s...)
 	sum := sha256.Sum256(c.fpIn)
-	return fingerprint{n: uint32(len(s)), b: [6]byte(sum[:6])}
+	var f fingerprint
+	binary.LittleEndian.PutUint32(f.n[:], uint32(len(s)))
+	f.b = [6]byte(sum[:6])
+	return f
 }
 
 // value returns what rules.NewValue(s, false) returns for the value s.
 func (f fingerprint) value() *rules.Value {
 	var h [12]byte
 	hex.Encode(h[:], f.b[:])
-	return &rules.Value{Length: int(f.n), Fingerprint: "sha256:" + string(h[:])}
+	return &rules.Value{Length: int(binary.LittleEndian.Uint32(f.n[:])), Fingerprint: "sha256:" + string(h[:])}
 }
 
 // usedAt records a use at t: the latest time wins.
@@ -313,8 +316,12 @@ func readAddrPort(b []byte) (netip.AddrPort, []byte) {
 // buffer reused by the next call.
 func (c *Correlator) encodeReq(file string, req *httpparse.Request) []byte {
 	b := c.recBody[:0]
-	b = binary.LittleEndian.AppendUint64(b, uint64(req.Time.Unix()))
-	b = binary.LittleEndian.AppendUint32(b, uint32(req.Time.Nanosecond()))
+	b = binary.AppendVarint(b, req.Time.Unix())
+	if ns := uint64(req.Time.Nanosecond()); ns%1000 == 0 { // pcap: microseconds
+		b = binary.AppendUvarint(b, ns/1000<<1)
+	} else {
+		b = binary.AppendUvarint(b, ns<<1|1)
+	}
 	b = binary.AppendUvarint(b, req.Frame)
 	b = binary.AppendUvarint(b, uint64(c.fileID(file)))
 	b = appendAddrPort(b, req.Client)
@@ -352,9 +359,14 @@ func (c *Correlator) head(v *value, r ref) rules.Link {
 }
 
 func (c *Correlator) readHead(b []byte) (rules.Link, []byte) {
-	sec := int64(binary.LittleEndian.Uint64(b))
-	nsec := int64(binary.LittleEndian.Uint32(b[8:]))
-	b = b[12:]
+	sec, k := binary.Varint(b)
+	b = b[k:]
+	ns, k := binary.Uvarint(b)
+	b = b[k:]
+	nsec := int64(ns >> 1)
+	if ns&1 == 0 {
+		nsec *= 1000
+	}
 	frame, k := binary.Uvarint(b)
 	b = b[k:]
 	file, k := binary.Uvarint(b)

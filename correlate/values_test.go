@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cookiewatch/cookiewatch/httpparse"
 	"github.com/cookiewatch/cookiewatch/rules"
@@ -165,5 +166,17 @@ func TestEvidenceBounded(t *testing.T) {
 	// 40 bytes.
 	if maxLen > 7*48 {
 		t.Errorf("evidence grew to %d bytes", maxLen)
+	}
+}
+
+// TestValueSlotSize holds the value slot to 128 bytes (a field added to it
+// costs every tracked value; rare state belongs in a map by slot, like
+// moreClients and tlsSets), and a chunk to the 32 KiB size class.
+func TestValueSlotSize(t *testing.T) {
+	if n := unsafe.Sizeof(value{}); n > 128 {
+		t.Errorf("value slot is %d bytes, want at most 128", n)
+	}
+	if n := uintptr(valueChunk) * unsafe.Sizeof(value{}); n > 32<<10 || n < 30<<10 {
+		t.Errorf("value chunk is %d bytes, want just under 32 KiB", n)
 	}
 }
