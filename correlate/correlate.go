@@ -633,13 +633,16 @@ func (c *Correlator) Drain(fn func(rules.Finding)) {
 
 // Request records a plaintext request read from file.
 func (c *Correlator) Request(file string, req *httpparse.Request) {
-	link := reqLink(file, req)
+	// The link's detail (reqLink's) is text built only when the state keeps
+	// the link or a finding shows it: most requests need only its position.
+	link := rules.Link{Kind: "request", File: file, Frame: req.Frame, Time: req.Time}
 	c.advance(req.Time)
 	h := c.touchHost(msgHostKey(req.Host, req.Server), req.Time)
 	hk := h.name // the host's own copy: values keep it
 	h.plaintext = true
 	client := req.Client.Addr().Unmap()
 	if req.Method == "POST" && isLoginPath(req.Path) {
+		link.Detail = reqDetail(req)
 		l := link
 		l.Kind = "login"
 		c.login(h, client, l)
@@ -659,6 +662,9 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 			if ns.exposed == nil || before(e.link, ns.exposed.link) {
 				stored := new(exposure)
 				*stored = e
+				if stored.link.Detail == "" {
+					stored.link.Detail = reqDetail(req)
+				}
 				stored.val = c.fingerprint(ck.Value)
 				h.expose(ns, stored)
 			}
@@ -740,6 +746,9 @@ func (c *Correlator) use(h *host, vi int32, client netip.Addr, e *exposure, file
 		if c.holds(ruleReuse, Fact{Session: true, SentPlain: true, OtherClient: other != 0}) {
 			v.reuse = true
 			e.val = v.fp
+			if e.link.Detail == "" {
+				e.link.Detail = reqDetail(req)
+			}
 			c.emit(ruleReuse, c.str(v.host), c.str(v.name), e, []rules.Link{c.link(v, other), e.link}, rules.Tentative)
 		}
 	}
@@ -1039,8 +1048,11 @@ func (c *Correlator) Hosts() []Host {
 }
 
 func reqLink(file string, req *httpparse.Request) rules.Link {
-	return rules.Link{Kind: "request", File: file, Frame: req.Frame, Time: req.Time, Detail: req.Method + " " + clip(req.Path)}
+	return rules.Link{Kind: "request", File: file, Frame: req.Frame, Time: req.Time, Detail: reqDetail(req)}
 }
+
+// reqDetail is the detail of a request's link: method and clipped path.
+func reqDetail(req *httpparse.Request) string { return req.Method + " " + clip(req.Path) }
 
 // respLink is the link of a response whose Location header is loc.
 func respLink(file string, resp *httpparse.Response, loc string) rules.Link {

@@ -394,7 +394,7 @@ func (c *Correlator) exposureAt(v *value, r ref) exposure {
 	b = b[k+int(n):]
 	n, k = binary.Uvarint(b)
 	e.path = string(b[k : k+int(n)])
-	l.Detail = e.method + " " + clip(e.path)
+	l.Detail = e.method + " " + clip(e.path) // reqDetail
 	e.link = l
 	return e
 }
