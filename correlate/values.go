@@ -17,9 +17,11 @@ import (
 // cookie value seen; 18,126 on the generated 1 GB capture, up to MaxValues),
 // so each is kept compact:
 //
-//   - values live in fixed-size chunks of slots (valueChunk), linked into the
-//     least-recently-used list by slot index, found by a map from their keyed
-//     hash to the index: no list element or pointer per value;
+//   - values live in 128-byte slots in chunks (valueChunk), linked into the
+//     least-recently-used list by slot index, found by their keyed hash in
+//     an open-addressing table of slot numbers (lookup): no list element,
+//     map entry or pointer per value but the evidence slice; the rare extra
+//     clients and decrypted Set-Cookies are in maps by slot;
 //   - what only findings need — the plaintext requests that carried the
 //     value (the first, and each client's first and latest), with their
 //     file, frame, time, addresses, method and path — is encoded in one
@@ -28,20 +30,22 @@ import (
 //     and decoded when a finding is emitted; decisions read only the head
 //     of a record (time, file, frame);
 //   - the value as findings show it (rules.Value: length and fingerprint) is
-//     kept as its 10 bytes and rebuilt when emitted;
+//     kept as 10 bytes (fingerprint) and rebuilt when a finding is emitted;
 //   - times are kept as seconds and nanoseconds, addresses without their zone
 //     pointer, the host key and cookie name as ids of shared strings.
 //
 // A request record is: uvarint length of the rest, then the time (varint
 // Unix seconds; uvarint microseconds times 2, or nanoseconds times 2 plus 1
-// when they are not whole microseconds), uvarint frame, uvarint file index (Correlator.files), client and server (packAddrPort), uvarint length
-// and the method, uvarint length and the path. Its kind is always "request",
+// when they are not whole microseconds), uvarint frame, uvarint file index
+// (Correlator.files), client and server (appendAddrPort), uvarint length and
+// the method, uvarint length and the path. Its kind is always "request",
 // its detail reqLink's, its rules.Value the value's, its class the cookie
 // name's (requestClass depends on the name only).
 
 // valueChunk is the number of value slots per chunk: as many as fit in
-// 32 KiB, the largest size class (a larger chunk would be rounded up to whole
-// 8 KiB pages: 256 slots of 136 bytes take 40 KiB).
+// 32 KiB, the largest size class (a larger chunk is rounded up to whole
+// 8 KiB pages: 256 slots of 136 bytes took 40 KiB). Slot numbers are int32:
+// 2^31 values would take 256 GiB, far beyond any --max-values a run can hold.
 const valueChunk = 32 << 10 / int32(unsafe.Sizeof(value{}))
 
 // value is one session value of one host and cookie name, known by hash.
@@ -404,11 +408,11 @@ func (c *Correlator) link(v *value, r ref) rules.Link {
 	return c.exposureAt(v, r).link
 }
 
-// store points some of v's references to the record rec (nil when only
-// sent... none changes): sent when setSent, and the first and latest
-// request of client ci when setFirst, setLast. v.ev is rewritten to hold
-// exactly the records still referenced, each once (so it does not grow as a
-// client keeps sending the value), reusing its storage when it fits.
+// store points some references of the value in slot vi to the record rec:
+// sent when setSent, and the first and latest request of its client ci
+// (-1: none) when setFirst, setLast. v.ev is rewritten to hold exactly the
+// records still referenced, each once (so it does not grow as a client keeps
+// sending the value), reusing its storage when it fits.
 func (c *Correlator) store(vi int32, rec []byte, setSent bool, ci int, setFirst, setLast bool) {
 	v := c.val(vi)
 	buf := append(c.evBuf[:0], rec...)
