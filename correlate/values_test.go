@@ -3,6 +3,7 @@ package correlate
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -179,4 +180,74 @@ func TestValueSlotSize(t *testing.T) {
 	if n := uintptr(valueChunk) * unsafe.Sizeof(value{}); n > 32<<10 || n < 30<<10 {
 		t.Errorf("value chunk is %d bytes, want just under 32 KiB", n)
 	}
+}
+
+// TestSteadyStateLive feeds a stream like the live soak's (docs/performance.md):
+// 50 requests a second of capture time from 400 clients to 500 hosts, one in
+// five with a session value never seen before (every login sets a new one),
+// logins and Set-Cookies, for two hours of capture time with a 20-minute
+// window. Once the window is full, values expire as fast as they come: the
+// number of values, slot chunks, index table, shared strings and client index
+// entries, and the live heap, must stop growing.
+func TestSteadyStateLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("feeds 360,000 messages")
+	}
+	c, err := New(Config{Key: []byte("k"), Window: 20 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv := netip.MustParseAddrPort("192.0.2.80:80")
+	type shape struct {
+		values, chunks, index, strs, byClient int
+		heap                                  uint64
+	}
+	measure := func() shape {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return shape{c.nvalues, len(c.vchunks), len(c.vindex), len(c.strs), len(c.byClient), ms.HeapAlloc}
+	}
+	var at [3]shape
+	const n = 360000 // 2 hours at 50 a second
+	for i := range n {
+		tm := t0.Add(time.Duration(i) * 20 * time.Millisecond)
+		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 3, byte(i % 400 >> 8), byte(i % 400)}), uint16(40000+i%50))
+		host := fmt.Sprintf("h%03d.example", i%500)
+		val := fmt.Sprintf("sess-%d-0123456789abcdef", i/5) // a new value every fifth request
+		req := &httpparse.Request{
+			Message: httpparse.Message{Client: cli, Server: srv, Frame: uint64(i + 1), Time: tm},
+			Method:  "GET", Host: host, Path: fmt.Sprintf("/p/%d", i%1000),
+			Cookies: []httpparse.Cookie{{Name: "sessionid", Value: val}, {Name: "theme", Value: "dark"}},
+		}
+		if i%100 == 0 {
+			req.Method, req.Path = "POST", "/login"
+		}
+		c.Request("live", req)
+		if i%10 == 0 {
+			c.Response("live", &httpparse.Response{
+				Message: httpparse.Message{Client: cli, Server: srv, Frame: uint64(i + 1), Time: tm}, Status: 200, Request: req,
+				SetCookies: []httpparse.SetCookie{{Name: "sessionid", Value: val + "-next", HttpOnly: true}},
+			})
+		}
+		c.Drain(func(rules.Finding) {})
+		switch i + 1 {
+		case n / 3, 2 * n / 3, n: // 40, 80, 120 minutes: the window is full at each
+			at[(i+1)/(n/3)-1] = measure()
+		}
+	}
+	if at[0].values < 10000 {
+		t.Fatalf("only %d values tracked at 40 minutes: the test should fill the window", at[0].values)
+	}
+	for i := 1; i < len(at); i++ {
+		a, b := at[0], at[i]
+		if b.values > a.values+a.values/50 || b.chunks > a.chunks+1 || b.index > a.index || b.strs > a.strs || b.byClient > a.byClient+a.byClient/50 {
+			t.Errorf("state grew after the window was full: %+v, then %+v", a, b)
+		}
+		if b.heap > a.heap+a.heap/10+256<<10 {
+			t.Errorf("live heap grew from %d to %d bytes after the window was full (%+v, then %+v)", a.heap, b.heap, a, b)
+		}
+	}
+	t.Logf("at 40, 80, 120 minutes: %+v", at)
 }
