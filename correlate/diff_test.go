@@ -28,13 +28,18 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/random-traffic-*
 // ServerHellos alone), decrypted TLS messages and requests without cookies.
 // It writes every finding (each field, the value, the chain), in the order
 // the correlator decided them, then Stats and Hosts, to w.
-func randomTraffic(w *bytes.Buffer, c *Correlator, seed uint64, n int) {
+func randomTraffic(w *bytes.Buffer, c *Correlator, seed uint64, n, extraClients int) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	t0 := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 	hosts := []string{"shop.example", "SHOP.example:80", "api.example", "[2001:db8::80]:8080", "192.0.2.99", "blog.example.", "x.example"}
 	clients := []netip.Addr{
 		netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3"),
 		netip.MustParseAddr("2001:db8::7"), netip.MustParseAddr("::ffff:10.0.0.4"),
+	}
+	nvals, nxs := 40, 20          // distinct values of each cookie: v<nvals>-x<nxs>
+	for i := range extraClients { // more than maxClients: client-limit
+		clients = append(clients, netip.AddrFrom4([4]byte{10, 9, 0, byte(i)}))
+		nvals, nxs = 3, 1 // and few values, each sent by many clients
 	}
 	servers := []netip.Addr{netip.MustParseAddr("192.0.2.80"), netip.MustParseAddr("192.0.2.81"), netip.MustParseAddr("2001:db8::80")}
 	names := []string{"sessionid", "PHPSESSID", "theme", "JSESSIONID", "auth_token", "_ga"}
@@ -59,7 +64,7 @@ func randomTraffic(w *bytes.Buffer, c *Correlator, seed uint64, n int) {
 			req.Host = ""
 		}
 		for range rng.IntN(3) {
-			req.Cookies = append(req.Cookies, httpparse.Cookie{Name: pick(names), Value: fmt.Sprintf("v%02d-%s", rng.IntN(40), strings.Repeat("x", rng.IntN(20)))})
+			req.Cookies = append(req.Cookies, httpparse.Cookie{Name: pick(names), Value: fmt.Sprintf("v%02d-%s", rng.IntN(nvals), strings.Repeat("x", rng.IntN(nxs)))})
 		}
 		switch r := rng.IntN(20); {
 		case r < 11:
@@ -79,7 +84,7 @@ func randomTraffic(w *bytes.Buffer, c *Correlator, seed uint64, n int) {
 				resp.Headers = append(resp.Headers, httpparse.Header{Name: "strict-transport-security", Value: "max-age=1"})
 			}
 			for range 1 + rng.IntN(2) {
-				sc := httpparse.SetCookie{Name: pick(names), Value: fmt.Sprintf("v%02d-%s", rng.IntN(40), strings.Repeat("x", rng.IntN(20))),
+				sc := httpparse.SetCookie{Name: pick(names), Value: fmt.Sprintf("v%02d-%s", rng.IntN(nvals), strings.Repeat("x", rng.IntN(nxs))),
 					Secure: rng.IntN(3) == 0, HttpOnly: rng.IntN(2) == 0}
 				if rng.IntN(8) == 0 {
 					sc.MaxAge, sc.HasMaxAge = -1, true
@@ -142,14 +147,16 @@ func writeFinding(w *bytes.Buffer, f rules.Finding) {
 // tight limits (evictions of every kind) and with the defaults.
 func TestRandomTrafficGolden(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		cfg  Config
-		seed uint64
-		n    int
+		name    string
+		cfg     Config
+		seed    uint64
+		n       int
+		clients int // beyond the five of randomTraffic
 	}{
-		{"tight", Config{MaxValues: 25, MaxHosts: 5, MaxNames: 4, MaxLogins: 2, Window: 2 * time.Minute}, 1, 6000},
-		{"defaults", Config{}, 2, 6000},
-		{"window", Config{Window: 30 * time.Second}, 3, 6000},
+		{"tight", Config{MaxValues: 25, MaxHosts: 5, MaxNames: 4, MaxLogins: 2, Window: 2 * time.Minute}, 1, 6000, 0},
+		{"defaults", Config{}, 2, 6000, 0},
+		{"window", Config{Window: 30 * time.Second}, 3, 6000, 0},
+		{"clients", Config{}, 4, 6000, 19},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
@@ -159,7 +166,7 @@ func TestRandomTrafficGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			var w bytes.Buffer
-			randomTraffic(&w, c, tc.seed, tc.n)
+			randomTraffic(&w, c, tc.seed, tc.n, tc.clients)
 			path := filepath.Join("testdata", "random-traffic-"+tc.name+".golden.gz")
 			if *updateGolden {
 				var z bytes.Buffer
