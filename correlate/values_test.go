@@ -251,3 +251,80 @@ func TestSteadyStateLive(t *testing.T) {
 	}
 	t.Logf("at 40, 80, 120 minutes: %+v", at)
 }
+
+// TestSentFromClientOverLimit: a request from a ninth client (over
+// maxClients) that is earlier in capture time than every other still becomes
+// the value's first plaintext send, the evidence of its leak.
+func TestSentFromClientOverLimit(t *testing.T) {
+	c, err := New(Config{Key: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv := netip.MustParseAddrPort("192.0.2.80:80")
+	c.TLSHello("f.pcap", &httpparse.TLSInfo{Client: netip.MustParseAddrPort("10.0.0.1:1"), Server: netip.MustParseAddrPort("192.0.2.80:443"),
+		ClientHello: true, SNI: "shop.example", HelloFrame: 1, HelloTime: t0, Latest: 1})
+	send := func(client byte, frame uint64, at time.Duration) {
+		c.Request("f.pcap", &httpparse.Request{
+			Message: httpparse.Message{Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, client}), 40000), Server: srv, Frame: frame, Time: t0.Add(at)},
+			Method:  "GET", Host: "shop.example", Path: fmt.Sprintf("/from/%d", client),
+			Cookies: []httpparse.Cookie{{Name: "sessionid", Value: "shared-value-0123456789"}},
+		})
+	}
+	for i := range maxClients {
+		send(byte(i), uint64(100+i), time.Minute+time.Duration(i)*time.Second)
+	}
+	send(99, 50, 30*time.Second) // the ninth client, earliest of all
+	if n := c.Stats().Evictions["client-limit"]; n != 1 {
+		t.Fatalf("client-limit %d, want 1", n)
+	}
+	var leak *rules.Finding
+	for _, f := range append(c.Take(), c.End()...) {
+		if f.Rule == "cookie-set-over-tls-leaked" {
+			leak = &f
+		}
+	}
+	if leak == nil {
+		t.Fatal("no cookie-set-over-tls-leaked")
+	}
+	if leak.Frame != 50 || leak.Client.Addr() != netip.AddrFrom4([4]byte{10, 0, 1, 99}) || leak.Path != "/from/99" ||
+		len(leak.Chain) != 2 || leak.Chain[0].Frame != 1 || leak.Chain[1].Frame != 50 || leak.Chain[1].Detail != "GET /from/99" {
+		t.Errorf("leak evidence %+v, want the ninth client's request (frame 50)", leak)
+	}
+}
+
+// TestLeakKnownOverTLSOnlyDecrypted: a host seen over TLS only through a
+// decrypted response that set the value with Secure (so not the exact
+// case): the leak's chain starts at that response, confidence Firm as it
+// came before the plaintext send.
+func TestLeakKnownOverTLSOnlyDecrypted(t *testing.T) {
+	c, err := New(Config{Key: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	cli, srv := netip.MustParseAddrPort("10.0.0.2:40000"), netip.MustParseAddrPort("192.0.2.80:443")
+	req := &httpparse.Request{Message: httpparse.Message{Client: cli, Server: srv, Frame: 10, Time: t0}, Method: "POST", Host: "shop.example", Path: "/x"}
+	c.TLSResponse("f.pcap", &httpparse.Response{
+		Message: httpparse.Message{Client: cli, Server: srv, Frame: 11, Time: t0.Add(time.Millisecond)}, Status: 200, Request: req,
+		SetCookies: []httpparse.SetCookie{{Name: "sessionid", Value: "tls-set-value-0123456789", Secure: true, HttpOnly: true}},
+	})
+	c.Request("f.pcap", &httpparse.Request{
+		Message: httpparse.Message{Client: cli, Server: netip.MustParseAddrPort("192.0.2.80:80"), Frame: 20, Time: t0.Add(time.Second)},
+		Method:  "GET", Host: "shop.example", Path: "/cart",
+		Cookies: []httpparse.Cookie{{Name: "sessionid", Value: "tls-set-value-0123456789"}},
+	})
+	var leak *rules.Finding
+	for _, f := range append(c.Take(), c.End()...) {
+		if f.Rule == "cookie-set-over-tls-leaked" {
+			leak = &f
+		}
+	}
+	if leak == nil {
+		t.Fatal("no cookie-set-over-tls-leaked")
+	}
+	if leak.Confidence != rules.Firm || leak.Frame != 20 || len(leak.Chain) != 2 ||
+		leak.Chain[0].Kind != "tls-response" || leak.Chain[0].Frame != 11 || leak.Chain[1].Frame != 20 || leak.Chain[1].Detail != "GET /cart" {
+		t.Errorf("leak %+v (confidence %v), want chain tls-response 11, request 20, Firm", leak, leak.Confidence)
+	}
+}
