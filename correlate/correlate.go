@@ -102,32 +102,52 @@ type Stats struct {
 
 // Correlator holds the bounded cross-connection state of one run.
 type Correlator struct {
-	cfg    Config
-	mac    hash.Hash // HMAC-SHA256 keyed with the run's key, Reset for each value
-	hosts  map[string]*host
-	hostLR *list.List // of *host, most recently seen first
-	values map[[16]byte]*value
-	valLR  *list.List // of *value, most recently used first
-	tick   uint64     // last value.used handed out
+	cfg     Config
+	mac     hash.Hash // HMAC-SHA256 keyed with the run's key, Reset for each value
+	hosts   map[string]*host
+	hostLR  *list.List // of *host, most recently seen first
+	vindex  []int32    // slot+1 of each tracked value by its key (values.go: lookup)
+	nvalues int        // values tracked
+	// The value slots, in chunks of valueChunk; vhead and vtail are the most
+	// and least recently used (-1 when none), vfree the first free slot.
+	vchunks             [][]value
+	vhead, vtail, vfree int32
+	tick                uint64 // last value.used handed out
 	// byClient indexes the tracked values by host and client address (each
 	// value under every client of its clients list), so a login re-checks
 	// only its client's values on its host.
-	byClient map[hostClient][]*value
+	byClient map[hostClient][]int32
 	now      time.Time // latest capture time seen
 	out      []rules.Finding
 	evict    map[string]uint64
 
 	macIn   []byte   // reused: the hashed bytes of a value
 	macSum  [32]byte // reused: the HMAC
-	recheck []*value // reused by recheckLogins
+	recheck []int32  // reused by recheckLogins
+	fpIn    []byte   // reused: the bytes of a value fingerprinted
+	rec     []byte   // reused: a request record (encodeReq)
+	recBody []byte   // reused by encodeReq
+	evBuf   []byte   // reused by store
 
 	reqClass map[string]rules.SessionClass // by cookie name (requestClass)
+	// Host keys and cookie names the values refer to (values.go: refStr).
+	strs    []string
+	strRefs []uint32
+	strIDs  map[string]strID
+	strFree []strID
+	// Of the values in these slots: the clients after the first, and where
+	// the value was set inside decrypted TLS (values.go, tls.go).
+	moreClients map[int32][]clientUse
+	tlsSets     map[int32]*tlsSet
+	files       []string          // file names of request records, by index
+	fileIDs     map[string]uint32 // index of each name in files
 }
 
-// hostClient keys Correlator.byClient.
+// hostClient keys Correlator.byClient: the host key's id (values.go:
+// refStr) and the client address, 24 bytes without pointers.
 type hostClient struct {
-	host   string
-	client netip.Addr
+	host   strID
+	client addr
 }
 
 // New returns a Correlator. It fails only when no random key can be drawn.
@@ -141,9 +161,9 @@ func New(cfg Config) (*Correlator, error) {
 		}
 	}
 	return &Correlator{cfg: cfg, mac: hmac.New(sha256.New, key), hosts: map[string]*host{}, hostLR: list.New(),
-		values: map[[16]byte]*value{}, valLR: list.New(), byClient: map[hostClient][]*value{},
-		reqClass: map[string]rules.SessionClass{},
-		evict:    map[string]uint64{}}, nil
+		vhead: -1, vtail: -1, vfree: -1, byClient: map[hostClient][]int32{},
+		reqClass: map[string]rules.SessionClass{}, strIDs: map[string]strID{}, moreClients: map[int32][]clientUse{}, tlsSets: map[int32]*tlsSet{}, fileIDs: map[string]uint32{},
+		evict: map[string]uint64{}}, nil
 }
 
 // at orders links by capture time, then file and frame.
@@ -190,7 +210,7 @@ type name struct {
 // exposure is one plaintext message carrying a cookie, as a finding needs it.
 type exposure struct {
 	link           rules.Link
-	val            *rules.Value
+	val            fingerprint // the cookie value as findings show it
 	direction      string
 	client, server netip.AddrPort
 	method, path   string
@@ -198,32 +218,6 @@ type exposure struct {
 	deletion       bool
 	req            *rules.Link // the request a response answers
 	cls            rules.SessionClass
-}
-
-// value is one session value of one host and cookie name, known by hash.
-type value struct {
-	key      [16]byte
-	elem     *list.Element
-	host     string
-	name     string
-	val      *rules.Value
-	server   netip.Addr // of the first plaintext request, for TLS without SNI
-	setPlain bool
-	sent     *exposure // first plaintext request carrying it
-	clients  []clientUse
-	reuse    bool    // session-reuse fired
-	decided  bool    // cookie-set-over-tls-leaked decided
-	setTLS   *tlsSet // earliest Set-Cookie of the value inside decrypted TLS (tls.go)
-	last     time.Time
-	used     uint64 // Correlator.tick when last moved to the front of valLR
-}
-
-// clientUse is one client address's requests carrying a value.
-type clientUse struct {
-	addr        netip.Addr
-	first, last exposure
-	rotated     bool // session-not-rotated fired (or checked) for this client
-	idx         int  // position of the value in Correlator.byClient
 }
 
 // HostKey normalises a Host header, SNI or address for correlation: lower
@@ -349,48 +343,54 @@ func (c *Correlator) advance(t time.Time) {
 // arrive; live capture would also call it on a timer with the capture clock.
 func (c *Correlator) Expire(now time.Time) {
 	limit := now.Add(-c.cfg.Window)
-	for e := c.valLR.Back(); e != nil; e = c.valLR.Back() {
-		v := e.Value.(*value)
-		if !v.last.Before(limit) {
+	ls, lns := limit.Unix(), int32(limit.Nanosecond())
+	for c.vtail >= 0 {
+		v := c.val(c.vtail)
+		if v.lastSec > ls || v.lastSec == ls && v.lastNsec >= lns { // not before limit
 			return
 		}
-		c.dropValue(v, "value-window")
+		c.dropValue(c.vtail, "value-window")
 	}
 }
 
-func (c *Correlator) dropValue(v *value, why string) {
-	c.decideValue(v)
-	c.valLR.Remove(v.elem)
-	delete(c.values, v.key)
-	for i := range v.clients {
-		c.unindex(v, &v.clients[i])
+func (c *Correlator) dropValue(vi int32, why string) {
+	c.decideValue(vi)
+	v := c.val(vi)
+	c.unlink(vi)
+	c.removeIndex(v.key)
+	for i := range int(v.nclients) {
+		c.unindex(vi, i)
 	}
+	c.freeValue(vi)
 	c.evict[why]++
 }
 
-// index adds v to byClient under the client of cu, its newest clientUse.
-func (c *Correlator) index(v *value, cu *clientUse) {
+// index adds value vi to byClient under its client ci, its newest.
+func (c *Correlator) index(vi int32, ci int) {
+	v := c.val(vi)
+	cu := c.client(vi, ci)
 	k := hostClient{v.host, cu.addr}
 	vs := c.byClient[k]
-	cu.idx = len(vs)
-	c.byClient[k] = append(vs, v)
+	cu.idx = int32(len(vs))
+	c.byClient[k] = append(vs, vi)
 }
 
-// unindex removes v from byClient under the client of cu.
-func (c *Correlator) unindex(v *value, cu *clientUse) {
+// unindex removes value vi from byClient under its client ci.
+func (c *Correlator) unindex(vi int32, ci int) {
+	v := c.val(vi)
+	cu := c.client(vi, ci)
 	k := hostClient{v.host, cu.addr}
 	vs := c.byClient[k]
-	last := len(vs) - 1
+	last := int32(len(vs) - 1)
 	if cu.idx != last { // move the last one into the hole
-		w := vs[last]
-		vs[cu.idx] = w
-		for j := range w.clients {
-			if w.clients[j].addr == cu.addr {
-				w.clients[j].idx = cu.idx
+		wi := vs[last]
+		vs[cu.idx] = wi
+		for j := range int(c.val(wi).nclients) {
+			if wc := c.client(wi, j); wc.addr == cu.addr {
+				wc.idx = cu.idx
 			}
 		}
 	}
-	vs[last] = nil
 	if last == 0 {
 		delete(c.byClient, k)
 	} else {
@@ -414,34 +414,34 @@ func (c *Correlator) valueKey(hostKey, cookie, val string) [16]byte {
 	return k
 }
 
-// valueState returns the state of a value of host/name, creating it.
-func (c *Correlator) valueState(hostKey, cookie, val string, t time.Time) *value {
-	return c.trackValue(c.valueKey(hostKey, cookie, val), hostKey, cookie, val, nil, t)
+// valueState returns the slot of a value of host/name, creating it.
+func (c *Correlator) valueState(hostKey, cookie, val string, t time.Time) int32 {
+	return c.trackValue(c.valueKey(hostKey, cookie, val), hostKey, cookie, val, t)
 }
 
-// trackValue returns the state of the value of host/name whose key is k,
-// marked used at t, creating it (with rv as its rules.Value when not nil).
-func (c *Correlator) trackValue(k [16]byte, hostKey, cookie, val string, rv *rules.Value, t time.Time) *value {
+// trackValue returns the slot of the value of host/name whose key is k,
+// marked used at t, creating it.
+func (c *Correlator) trackValue(k [16]byte, hostKey, cookie, val string, t time.Time) int32 {
 	c.tick++
-	v := c.values[k]
-	if v == nil {
-		if rv == nil {
-			rv = rules.NewValue(val, false)
-		}
-		v = &value{key: k, host: hostKey, name: strings.Clone(cookie), val: rv, last: t, used: c.tick}
-		v.elem = c.valLR.PushFront(v)
-		c.values[k] = v
-		for len(c.values) > c.cfg.MaxValues {
-			c.dropValue(c.valLR.Back().Value.(*value), "value-limit")
-		}
-		return v
+	if vi, ok := c.lookup(k); ok {
+		v := c.val(vi)
+		v.usedAt(t)
+		v.used = c.tick
+		c.unlink(vi)
+		c.pushFront(vi)
+		return vi
 	}
-	if t.After(v.last) {
-		v.last = t
+	vi := c.allocValue()
+	v := c.val(vi)
+	v.key, v.host, v.name, v.used = k, c.refStr(hostKey), c.refStr(cookie), c.tick
+	v.lastSec, v.lastNsec = t.Unix(), int32(t.Nanosecond())
+	v.fp = c.fingerprint(val)
+	c.pushFront(vi)
+	c.insertIndex(vi)
+	for c.nvalues > c.cfg.MaxValues {
+		c.dropValue(c.vtail, "value-limit")
 	}
-	v.used = c.tick
-	c.valLR.MoveToFront(v.elem)
-	return v
+	return vi
 }
 
 // tlsFor returns the TLS link that makes a plaintext message at link at, to
@@ -563,7 +563,7 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 	e := ns.exposed
 	tl := c.tlsFor(h.name, e.server.Addr(), e.link)
 	f := Fact{Session: ns.session, Plaintext: true, HostTLS: tl != nil, Deletion: e.deletion}
-	if !c.holds("mixed-scheme-session", f) {
+	if !c.holds(ruleMixed, f) {
 		return
 	}
 	ns.mixed = true
@@ -572,14 +572,24 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 	if e.req != nil {
 		chain = append(chain, *e.req)
 	}
-	c.emit("mixed-scheme-session", h.name, cookie, e, append(chain, e.link), rules.Firm)
+	c.emit(ruleMixed, h.name, cookie, e, append(chain, e.link), rules.Firm)
 }
 
-func (c *Correlator) holds(id string, f Fact) bool { return catalogue[byID(id)].Holds(f) }
+// Catalogue indices of the rules, looked up once: holds runs for every
+// session value a message carries.
+var (
+	ruleLeaked     = byID("cookie-set-over-tls-leaked")
+	ruleMixed      = byID("mixed-scheme-session")
+	ruleRedirect   = byID("redirect-sets-session")
+	ruleShadowed   = byID("secure-cookie-shadowed")
+	ruleNotRotated = byID("session-not-rotated")
+	ruleReuse      = byID("session-reuse")
+)
+
+func (c *Correlator) holds(rule int, f Fact) bool { return catalogue[rule].Holds(f) }
 
 // emit appends a finding whose evidence is e (the decisive message) and chain.
-func (c *Correlator) emit(id, hostKey, cookie string, e *exposure, chain []rules.Link, conf rules.Confidence) {
-	i := byID(id)
+func (c *Correlator) emit(i int, hostKey, cookie string, e *exposure, chain []rules.Link, conf rules.Confidence) {
 	r := catalogue[i]
 	slices.SortStableFunc(chain, func(a, b rules.Link) int {
 		switch {
@@ -593,7 +603,7 @@ func (c *Correlator) emit(id, hostKey, cookie string, e *exposure, chain []rules
 	last := chain[len(chain)-1]
 	f := rules.Finding{
 		Rule: r.ID, Title: r.Title, Severity: r.Severity, Confidence: conf, CWE: r.CWE,
-		Cookie: cookie, Value: e.val, Session: sessionOf(e.cls), Direction: e.direction,
+		Cookie: cookie, Value: e.val.value(), Session: sessionOf(e.cls), Direction: e.direction,
 		Deletion: e.deletion, Host: hostKey, Client: e.client, Server: e.server,
 		File: last.File, Frame: last.Frame, Time: last.Time, LastTime: last.Time,
 		Method: e.method, Path: e.path, Status: e.status, Count: 1, Chain: chain,
@@ -623,13 +633,16 @@ func (c *Correlator) Drain(fn func(rules.Finding)) {
 
 // Request records a plaintext request read from file.
 func (c *Correlator) Request(file string, req *httpparse.Request) {
-	link := reqLink(file, req)
+	// The link's detail (reqLink's) is text built only when the state keeps
+	// the link or a finding shows it: most requests need only its position.
+	link := rules.Link{Kind: "request", File: file, Frame: req.Frame, Time: req.Time}
 	c.advance(req.Time)
 	h := c.touchHost(msgHostKey(req.Host, req.Server), req.Time)
 	hk := h.name // the host's own copy: values keep it
 	h.plaintext = true
 	client := req.Client.Addr().Unmap()
 	if req.Method == "POST" && isLoginPath(req.Path) {
+		link.Detail = reqDetail(req)
 		l := link
 		l.Kind = "login"
 		c.login(h, client, l)
@@ -641,35 +654,26 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 			continue
 		}
 		k := c.valueKey(hk, ck.Name, ck.Value)
-		var val *rules.Value
-		if v := c.values[k]; v != nil {
-			val = v.val // the same value: the same rules.Value
-		} else {
-			val = rules.NewValue(ck.Value, false)
-		}
-		// e stays on the stack unless the state keeps it (stored, shared by
-		// ns.exposed and v.sent).
-		e := exposure{link: link, val: val, direction: "request",
+		// e stays on the stack; the name's state keeps a copy when it is the
+		// earliest exposure, the value's state its encoded record (use).
+		e := exposure{link: link, direction: "request",
 			client: req.Client, server: req.Server, method: req.Method, path: req.Path, cls: cls}
-		var stored *exposure
 		if ns := c.name(h, ck.Name, true); ns != nil {
 			if ns.exposed == nil || before(e.link, ns.exposed.link) {
-				stored = new(exposure)
+				stored := new(exposure)
 				*stored = e
+				if stored.link.Detail == "" {
+					stored.link.Detail = reqDetail(req)
+				}
+				stored.val = c.fingerprint(ck.Value)
 				h.expose(ns, stored)
 			}
 			c.mixedScheme(h, ck.Name, ns)
 		}
-		v := c.trackValue(k, hk, ck.Name, ck.Value, val, req.Time)
-		if v.sent == nil || before(e.link, v.sent.link) {
-			if stored == nil {
-				stored = new(exposure)
-				*stored = e
-			}
-			v.sent = stored
-			v.server = req.Server.Addr().Unmap()
-		}
-		c.use(h, v, client, &e)
+		vi := c.trackValue(k, hk, ck.Name, ck.Value, req.Time)
+		v := c.val(vi)
+		setSent := v.sent == 0 || before(e.link, c.head(v, v.sent))
+		c.use(h, vi, client, &e, file, req, setSent)
 	}
 }
 
@@ -696,76 +700,95 @@ func (c *Correlator) setCookieClass(sc httpparse.SetCookie) rules.SessionClass {
 	return c.cfg.Classifier.SetCookieClass(sc)
 }
 
-// use records that client sent value v in e, and checks session-reuse and
+// use records that client sent value vi in e (the request req read from
+// file; sent is to point to it when setSent), and checks session-reuse and
 // session-not-rotated.
-func (c *Correlator) use(h *host, v *value, client netip.Addr, e *exposure) {
-	var cu *clientUse
-	for i := range v.clients {
-		if v.clients[i].addr == client {
-			cu = &v.clients[i]
+func (c *Correlator) use(h *host, vi int32, client netip.Addr, e *exposure, file string, req *httpparse.Request, setSent bool) {
+	v := c.val(vi)
+	ca := packAddr(client)
+	ci := -1
+	for i := range int(v.nclients) {
+		if c.client(vi, i).addr == ca {
+			ci = i
 		}
 	}
-	if cu == nil {
-		if len(v.clients) >= maxClients {
+	setFirst, setLast := false, false
+	if ci < 0 {
+		if int(v.nclients) >= maxClients {
 			c.evict["client-limit"]++
+			if setSent {
+				c.store(vi, c.encodeReq(file, req), true, -1, false, false)
+			}
 			return
 		}
-		v.clients = append(v.clients, clientUse{addr: client, first: *e, last: *e})
-		cu = &v.clients[len(v.clients)-1]
-		c.index(v, cu)
+		ci = c.addClient(vi, ca)
+		setFirst, setLast = true, true
+		c.index(vi, ci)
 	} else {
-		if before(e.link, cu.first.link) {
-			cu.first = *e
-		}
-		if before(cu.last.link, e.link) {
-			cu.last = *e
-		}
+		cu := c.client(vi, ci)
+		setFirst = before(e.link, c.head(v, cu.first))
+		setLast = before(c.head(v, cu.last), e.link)
+	}
+	if setSent || setFirst || setLast {
+		c.store(vi, c.encodeReq(file, req), setSent, ci, setFirst, setLast)
 	}
 	// session-reuse: another client within the window.
 	if !v.reuse {
-		var other *exposure
-		for i := range v.clients {
-			if o := &v.clients[i]; o.addr != client {
-				if near := closest(o, e.link); near.link.Time.Sub(e.link.Time).Abs() <= c.cfg.Window {
-					other = &near
+		var other ref
+		for i := range int(v.nclients) {
+			if o := c.client(vi, i); o.addr != ca {
+				if near, t := c.closest(v, o, e.link); t.Sub(e.link.Time).Abs() <= c.cfg.Window {
+					other = near
 					break
 				}
 			}
 		}
-		if c.holds("session-reuse", Fact{Session: true, SentPlain: true, OtherClient: other != nil}) {
+		if c.holds(ruleReuse, Fact{Session: true, SentPlain: true, OtherClient: other != 0}) {
 			v.reuse = true
-			c.emit("session-reuse", v.host, v.name, e, []rules.Link{other.link, e.link}, rules.Tentative)
+			e.val = v.fp
+			if e.link.Detail == "" {
+				e.link.Detail = reqDetail(req)
+			}
+			c.emit(ruleReuse, c.str(v.host), c.str(v.name), e, []rules.Link{c.link(v, other), e.link}, rules.Tentative)
 		}
 	}
-	c.notRotated(h, v, cu)
+	c.notRotated(h, vi, ci)
 }
 
-// closest returns the use of o nearest in time to l.
-func closest(o *clientUse, l rules.Link) exposure {
-	if l.Time.Sub(o.first.link.Time).Abs() <= l.Time.Sub(o.last.link.Time).Abs() {
-		return o.first
+// closest returns the use of o nearest in time to l, and its time.
+func (c *Correlator) closest(v *value, o *clientUse, l rules.Link) (ref, time.Time) {
+	ft, lt := c.head(v, o.first).Time, c.head(v, o.last).Time
+	if l.Time.Sub(ft).Abs() <= l.Time.Sub(lt).Abs() {
+		return o.first, ft
 	}
-	return o.last
+	return o.last, lt
 }
 
-// notRotated fires session-not-rotated when the client sent v at or before
-// one of its logins on the host and again after it.
-func (c *Correlator) notRotated(h *host, v *value, cu *clientUse) {
+// notRotated fires session-not-rotated when the client ci sent value vi at
+// or before one of its logins on the host and again after it.
+func (c *Correlator) notRotated(h *host, vi int32, ci int) {
+	v := c.val(vi)
+	cu := c.client(vi, ci)
 	if cu.rotated {
 		return
 	}
-	for _, login := range h.logins[cu.addr] {
+	logins := h.logins[cu.addr.unpack()]
+	if len(logins) == 0 {
+		return
+	}
+	first, last := c.head(v, cu.first), c.head(v, cu.last)
+	for _, login := range logins {
 		f := Fact{Session: true, SentPlain: true,
-			SentBeforeLogin: !before(login, cu.first.link),
-			SentAfterLogin:  before(login, cu.last.link)}
-		if c.holds("session-not-rotated", f) {
+			SentBeforeLogin: !before(login, first),
+			SentAfterLogin:  before(login, last)}
+		if c.holds(ruleNotRotated, f) {
 			cu.rotated = true
-			chain := []rules.Link{cu.first.link, login, cu.last.link}
-			if cu.first.link.Frame == login.Frame && cu.first.link.File == login.File { // the login request itself carried the value
+			chain := []rules.Link{c.link(v, cu.first), login, c.link(v, cu.last)}
+			if first.Frame == login.Frame && first.File == login.File { // the login request itself carried the value
 				chain = chain[1:]
 			}
-			last := cu.last
-			c.emit("session-not-rotated", v.host, v.name, &last, chain, rules.Firm)
+			le := c.exposureAt(v, cu.last)
+			c.emit(ruleNotRotated, c.str(v.host), c.str(v.name), &le, chain, rules.Firm)
 			return
 		}
 	}
@@ -822,31 +845,43 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		if !del && isAuthCookie(sc.Name) {
 			loggedIn = true
 		}
-		var val *rules.Value
-		if cls.Session && !del && sc.Value != "" {
-			v := c.valueState(hk, sc.Name, sc.Value, resp.Time)
+		var fp fingerprint // the value's, when it is tracked
+		tracked := cls.Session && !del && sc.Value != ""
+		if tracked {
+			v := c.val(c.valueState(hk, sc.Name, sc.Value, resp.Time))
 			v.setPlain = true
-			val = v.val // the same value: the same rules.Value
-		} else {
-			val = rules.NewValue(sc.Value, false)
+			fp = v.fp
 		}
-		e := &exposure{link: link, val: val, direction: "response",
-			client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
-			deletion: del, req: reqL, cls: cls}
-		if f := (Fact{Redirect: redirect, SetsSession: cls.Session && !del}); c.holds("redirect-sets-session", f) {
+		// The exposure of this Set-Cookie, built (with its rules.Value) only
+		// when a finding or the name's state needs it.
+		var e *exposure
+		exp := func() *exposure {
+			if e == nil {
+				e = &exposure{link: link, direction: "response",
+					client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
+					deletion: del, req: reqL, cls: cls}
+				if tracked {
+					e.val = fp
+				} else {
+					e.val = c.fingerprint(sc.Value)
+				}
+			}
+			return e
+		}
+		if f := (Fact{Redirect: redirect, SetsSession: cls.Session && !del}); c.holds(ruleRedirect, f) {
 			chain := []rules.Link{link}
 			if reqL != nil {
 				chain = append(chain, *reqL)
 			}
-			c.emit("redirect-sets-session", hk, sc.Name, e, chain, rules.Certain)
+			c.emit(ruleRedirect, hk, sc.Name, exp(), chain, rules.Certain)
 		}
 		ns := c.name(h, sc.Name, cls.Session)
 		if ns == nil {
 			continue
 		}
 		if cls.Session && !del {
-			if ns.exposed == nil || before(e.link, ns.exposed.link) {
-				h.expose(ns, e)
+			if ns.exposed == nil || before(link, ns.exposed.link) {
+				h.expose(ns, exp())
 			}
 			c.mixedScheme(h, sc.Name, ns)
 		}
@@ -857,13 +892,13 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 				ns.secure = &l
 			}
 		} else if ns.insecure == nil || before(ns.insecure.link, link) {
-			ns.insecure = e
+			ns.insecure = exp()
 		}
 		if !ns.shadowed && ns.secure != nil && ns.insecure != nil {
 			f := Fact{SecureEarlier: true, InsecureSetLater: before(*ns.secure, ns.insecure.link), Deletion: ns.insecure.deletion}
-			if c.holds("secure-cookie-shadowed", f) {
+			if c.holds(ruleShadowed, f) {
 				ns.shadowed = true
-				c.emit("secure-cookie-shadowed", hk, sc.Name, ns.insecure, []rules.Link{*ns.secure, ns.insecure.link}, rules.Firm)
+				c.emit(ruleShadowed, hk, sc.Name, ns.insecure, []rules.Link{*ns.secure, ns.insecure.link}, rules.Firm)
 			}
 		}
 	}
@@ -880,64 +915,73 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 // It visits the client's values on the host (byClient) in the order of the
 // value list, most recently used first.
 func (c *Correlator) recheckLogins(h *host, client netip.Addr) {
-	vs := c.byClient[hostClient{h.name, client}]
+	hid, ok := c.strIDs[h.name]
+	if !ok {
+		return // no value of the host is tracked
+	}
+	vs := c.byClient[hostClient{hid, packAddr(client)}]
 	sorted := len(vs) > 1
 	if sorted {
 		vs = append(c.recheck[:0], vs...)
-		slices.SortFunc(vs, func(a, b *value) int { return cmp.Compare(b.used, a.used) })
+		slices.SortFunc(vs, func(a, b int32) int { return cmp.Compare(c.val(b).used, c.val(a).used) })
 	}
-	for _, v := range vs {
-		for i := range v.clients {
-			if v.clients[i].addr == client {
-				c.notRotated(h, v, &v.clients[i])
+	ca := packAddr(client)
+	for _, vi := range vs {
+		v := c.val(vi)
+		for i := range int(v.nclients) {
+			if c.client(vi, i).addr == ca {
+				c.notRotated(h, vi, i)
 			}
 		}
 	}
 	if sorted {
-		clear(vs)
 		c.recheck = vs[:0]
 	}
 }
 
 // decideValue decides the AtEnd rules of a value leaving the state.
-func (c *Correlator) decideValue(v *value) {
-	if v.sent == nil || v.decided {
+func (c *Correlator) decideValue(vi int32) {
+	v := c.val(vi)
+	if v.sent == 0 || v.decided {
 		return
 	}
 	v.decided = true
-	if h := c.hosts[v.host]; h != nil {
-		for i := range v.clients {
-			c.notRotated(h, v, &v.clients[i])
+	if h := c.hosts[c.str(v.host)]; h != nil {
+		for i := range int(v.nclients) {
+			c.notRotated(h, vi, i)
 		}
 	}
-	leaked, tl := c.leaked(v)
+	leaked, tl := c.leaked(vi)
 	if !leaked {
 		return
 	}
-	if s := v.setTLS; s != nil && !s.secure && before(s.link, v.sent.link) {
+	sent := c.exposureAt(v, v.sent)
+	setTLS := c.setTLS(vi)
+	if s := setTLS; s != nil && !s.secure && before(s.link, sent.link) {
 		// Exact: the decrypted response set this value without Secure.
-		c.emit("cookie-set-over-tls-leaked", v.host, v.name, v.sent, []rules.Link{s.link, v.sent.link}, rules.Certain)
+		c.emit(ruleLeaked, c.str(v.host), c.str(v.name), &sent, []rules.Link{s.link, sent.link}, rules.Certain)
 		return
 	}
 	if tl == nil { // the host is known over TLS only from a decrypted response
-		l := v.setTLS.link
+		l := setTLS.link
 		tl = &l
 	}
 	conf := rules.Firm
-	if h := c.hosts[v.host]; h == nil || h.lossy || !before(*tl, v.sent.link) {
+	if h := c.hosts[c.str(v.host)]; h == nil || h.lossy || !before(*tl, sent.link) {
 		// State was dropped, or no TLS connection preceded the leak (the value
 		// may have been set before the capture started).
 		conf = rules.Tentative
 	}
-	c.emit("cookie-set-over-tls-leaked", v.host, v.name, v.sent, []rules.Link{*tl, v.sent.link}, conf)
+	c.emit(ruleLeaked, c.str(v.host), c.str(v.name), &sent, []rules.Link{*tl, sent.link}, conf)
 }
 
 // leaked reports whether cookie-set-over-tls-leaked holds for a value sent
 // in plaintext, and the TLS link of its host (tlsFor), if any.
-func (c *Correlator) leaked(v *value) (bool, *rules.Link) {
-	tl := c.tlsFor(v.host, v.server, v.sent.link)
-	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.setTLS != nil}
-	return c.holds("cookie-set-over-tls-leaked", f), tl
+func (c *Correlator) leaked(vi int32) (bool, *rules.Link) {
+	v := c.val(vi)
+	tl := c.tlsFor(c.str(v.host), c.server(v, v.sent), c.head(v, v.sent))
+	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.tlsSet}
+	return c.holds(ruleLeaked, f), tl
 }
 
 // End decides every pending rule at the end of input and returns the
@@ -946,16 +990,16 @@ func (c *Correlator) End() []rules.Finding {
 	// Room for the leaks about to be decided (the bulk of End's findings),
 	// so the findings are not copied as the slice grows.
 	n := len(c.out)
-	for e := c.valLR.Back(); e != nil; e = e.Prev() {
-		if v := e.Value.(*value); v.sent != nil && !v.decided {
-			if ok, _ := c.leaked(v); ok {
+	for vi := c.vtail; vi >= 0; vi = c.val(vi).prev {
+		if v := c.val(vi); v.sent != 0 && !v.decided {
+			if ok, _ := c.leaked(vi); ok {
 				n++
 			}
 		}
 	}
 	c.out = slices.Grow(c.out, n-len(c.out))
-	for e := c.valLR.Back(); e != nil; e = e.Prev() {
-		c.decideValue(e.Value.(*value))
+	for vi := c.vtail; vi >= 0; vi = c.val(vi).prev {
+		c.decideValue(vi)
 	}
 	for e := c.hostLR.Back(); e != nil; e = e.Prev() {
 		c.mixedSchemes(e.Value.(*host))
@@ -971,7 +1015,7 @@ func (c *Correlator) Stats() Stats {
 			ev[k] = n
 		}
 	}
-	return Stats{Hosts: len(c.hosts), Values: len(c.values), Evictions: ev}
+	return Stats{Hosts: len(c.hosts), Values: c.nvalues, Evictions: ev}
 }
 
 // Host is one host's row of the host report.
@@ -1004,8 +1048,11 @@ func (c *Correlator) Hosts() []Host {
 }
 
 func reqLink(file string, req *httpparse.Request) rules.Link {
-	return rules.Link{Kind: "request", File: file, Frame: req.Frame, Time: req.Time, Detail: req.Method + " " + clip(req.Path)}
+	return rules.Link{Kind: "request", File: file, Frame: req.Frame, Time: req.Time, Detail: reqDetail(req)}
 }
+
+// reqDetail is the detail of a request's link: method and clipped path.
+func reqDetail(req *httpparse.Request) string { return req.Method + " " + clip(req.Path) }
 
 // respLink is the link of a response whose Location header is loc.
 func respLink(file string, resp *httpparse.Response, loc string) rules.Link {

@@ -51,9 +51,10 @@ func (c *Correlator) TLSResponse(file string, resp *httpparse.Response) {
 		if !cls.Session || sc.Value == "" {
 			continue
 		}
-		v := c.valueState(hk, sc.Name, sc.Value, resp.Time)
-		if v.setTLS == nil || before(link, v.setTLS.link) || (v.setTLS.secure && !sc.Secure) {
-			v.setTLS = &tlsSet{link: link, secure: sc.Secure}
+		vi := c.valueState(hk, sc.Name, sc.Value, resp.Time)
+		if s := c.setTLS(vi); s == nil || before(link, s.link) || (s.secure && !sc.Secure) {
+			c.tlsSets[vi] = &tlsSet{link: link, secure: sc.Secure}
+			c.val(vi).tlsSet = true
 		}
 	}
 }
