@@ -651,11 +651,16 @@ func (c *Conn) emitTruncated(sd int) {
 func (c *Conn) complete(sd int, truncated bool) {
 	s := &c.side[sd]
 	block := s.buf[:s.lineStart]
+	var (
+		start string
+		hdrs  []Header
+		flags headFlags
+	)
 	if c.filter != nil {
 		if c.scratch == nil {
 			c.scratch = scratchPool.Get().(*[]Header)
 		}
-		start, hdrs, flags := parseHeadInto((*c.scratch)[:0], unsafe.String(unsafe.SliceData(block), len(block)))
+		start, hdrs, flags = parseHeadInto((*c.scratch)[:0], unsafe.String(unsafe.SliceData(block), len(block)))
 		*c.scratch = hdrs[:0]
 		if !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
 			flags.count(c.st)
@@ -672,9 +677,11 @@ func (c *Conn) complete(sd int, truncated bool) {
 			}
 			return
 		}
-		clear(hdrs)
+		start, hdrs = ownHead(block, start, hdrs)
+		clear(*c.scratch)
+	} else {
+		start, hdrs, flags = parseHead(string(block))
 	}
-	start, hdrs, flags := parseHead(string(block))
 	flags.count(c.st)
 	s.resetBuf()
 	s.st = stLine
@@ -716,6 +723,32 @@ func (c *Conn) complete(sd int, truncated bool) {
 	if c.h != nil {
 		c.h.Response(&c.info, resp)
 	}
+}
+
+// ownHead turns a head parsed in place in block (start and the fields of
+// inPlace point into it) into one that owns its strings: block is copied
+// once and every string is re-pointed into the copy, which is what parsing
+// the copy again would give without the second parse. A value joined from
+// folded lines is already a string of its own and is kept as it is. The
+// fields go into a new slice of exactly their number.
+func ownHead(block []byte, start string, inPlace []Header) (string, []Header) {
+	own := string(block)
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(block)))
+	rebase := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		off := uintptr(unsafe.Pointer(unsafe.StringData(s))) - base
+		if off >= uintptr(len(block)) {
+			return s // not in block (also when below it: off wraps around)
+		}
+		return own[off : int(off)+len(s)]
+	}
+	hdrs := make([]Header, len(inPlace))
+	for i, h := range inPlace {
+		hdrs[i] = Header{Name: rebase(h.Name), Value: rebase(h.Value)}
+	}
+	return rebase(start), hdrs
 }
 
 // HasCookieHeader reports whether hdrs hold a Cookie (request) or Set-Cookie
