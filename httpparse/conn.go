@@ -179,8 +179,9 @@ type Conn struct {
 	client  int // index of the client side, -1 until known
 	proto   Proto
 	sni     string
-	tls     *TLSInfo     // allocated when a TLS hello is parsed (tls.go)
-	pending []pendingReq // requests waiting for their final response, oldest first; slots beyond len are reused
+	tls     *TLSInfo      // allocated when a TLS hello is parsed (tls.go)
+	pending []pendingReq  // requests waiting for their final response, oldest first; slots beyond len are reused
+	slot0   [1]pendingReq // pending's first storage: most connections never have two requests pending
 	closed  bool
 
 	// filter: the Handler wants only some messages (MessageFilter); the
@@ -216,6 +217,7 @@ func NewConn(info ConnInfo, h Handler, lim Limits, st *Stats) *Conn {
 		st = &Stats{}
 	}
 	c := &Conn{info: info, h: h, lim: lim.withDefaults(), st: st, client: -1}
+	c.pending = c.slot0[:0]
 	if f, ok := h.(MessageFilter); ok {
 		c.filter = f
 	}
