@@ -521,3 +521,29 @@ func messagesOf(stream, start []byte, i, j int) []byte {
 	offs = append(offs, len(stream))
 	return stream[offs[i]:offs[j]]
 }
+
+// TestTrimEOL holds trimEOL to its former definition (LF, then one CR,
+// stripped with bytes.TrimSuffix) on every short line of the bytes that
+// matter.
+func TestTrimEOL(t *testing.T) {
+	old := func(line []byte) []byte {
+		return bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	}
+	alphabet := []byte{'\r', '\n', 'a', ' '}
+	var lines [][]byte
+	lines = append(lines, nil, []byte{})
+	for n := 1; n <= 4; n++ {
+		for k := 0; k < 1<<(2*n); k++ {
+			line := make([]byte, n)
+			for i := range line {
+				line[i] = alphabet[(k>>(2*i))&3]
+			}
+			lines = append(lines, line)
+		}
+	}
+	for _, line := range lines {
+		if got, want := trimEOL(line), old(line); !bytes.Equal(got, want) || len(got) != len(want) {
+			t.Errorf("trimEOL(%q) = %q, want %q", line, got, want)
+		}
+	}
+}

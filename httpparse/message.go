@@ -62,9 +62,15 @@ func validVersion(b []byte) bool {
 }
 
 // trimEOL strips the line's LF and an optional CR before it.
+// (Byte tests rather than bytes.TrimSuffix: it runs for every header line.)
 func trimEOL(line []byte) []byte {
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	return bytes.TrimSuffix(line, []byte("\r"))
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line
 }
 
 // isRequestLine validates method SP request-target SP HTTP-version (line
