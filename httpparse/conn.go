@@ -353,7 +353,7 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 			c.lostSync(sd, stSkipLine)
 			return 0
 		}
-		s.take(maxChunkLine)
+		s.take(c.lim.MaxHeaderBytes) // the initial capacity only: chunk lines are bounded by maxChunkLine above
 		s.buf = append(s.buf, chunk...)
 		if i < 0 {
 			return len(chunk)

@@ -547,3 +547,34 @@ func TestTrimEOL(t *testing.T) {
 		}
 	}
 }
+
+// TestBuffersReturned checks that a side hands its pooled buffer back when
+// it stops needing one (the end of the connection, a tunnel), so pooled
+// buffers are not held by connections that no longer parse, and that a
+// closed Conn holds no scratch fields.
+func TestBuffersReturned(t *testing.T) {
+	held := func(c *Conn) bool {
+		return c.side[0].pooled != nil || c.side[1].pooled != nil || c.side[0].buf != nil || c.side[1].buf != nil
+	}
+	co := &cookieRecorder{}
+	c := NewConn(testInfo, co, Limits{}, nil)
+	c.Data(0, []byte(getReq), nil)
+	c.Data(1, []byte(okResp), nil)
+	if c.side[0].pooled == nil || c.side[1].pooled == nil || c.scratch == nil {
+		t.Fatalf("keep-alive connection: expected pooled buffers and scratch in use")
+	}
+	c.Close()
+	if held(c) || c.scratch != nil {
+		t.Errorf("closed connection still holds its buffers")
+	}
+	if len(co.reqs) != 1 || len(co.resps) != 1 || co.reqs[0].Cookies[1].Value != "dark" {
+		t.Errorf("messages: %+v %+v", co.reqs, co.resps)
+	}
+
+	c = NewConn(testInfo, co, Limits{}, nil)
+	c.Data(0, []byte("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n"), nil)
+	c.Data(1, []byte("HTTP/1.1 200 OK\r\n\r\n"), nil)
+	if held(c) {
+		t.Errorf("tunnel: buffers still held")
+	}
+}
