@@ -3,6 +3,7 @@ package httpparse
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 type nopHandler struct{}
@@ -10,7 +11,21 @@ type nopHandler struct{}
 func (nopHandler) Request(*ConnInfo, *Request)   {}
 func (nopHandler) Response(*ConnInfo, *Response) {}
 
-func BenchmarkConnKeepAlive(b *testing.B) {
+// cookieFilter is a Handler doing nothing with the messages that carry
+// cookie headers, the only ones it wants (as the cmd adapter's filter).
+type cookieFilter struct{ nopHandler }
+
+func (cookieFilter) Want(request bool, _ string, hdrs []Header, _ uint64, _ time.Time) bool {
+	return HasCookieHeader(hdrs, request)
+}
+
+func BenchmarkConnKeepAlive(b *testing.B) { benchKeepAlive(b, nopHandler{}) }
+
+// BenchmarkConnKeepAliveFiltered is BenchmarkConnKeepAlive with a
+// MessageFilter that wants the two messages (heads parsed in place first).
+func BenchmarkConnKeepAliveFiltered(b *testing.B) { benchKeepAlive(b, cookieFilter{}) }
+
+func benchKeepAlive(b *testing.B, h Handler) {
 	req := []byte("GET /account/settings HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n" +
 		"Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\n" +
 		"Cookie: SID=31d4d96e407aad42; theme=dark; _ga=GA1.2.1234567890.1234567890\r\nConnection: keep-alive\r\n\r\n")
@@ -26,7 +41,7 @@ func BenchmarkConnKeepAlive(b *testing.B) {
 		segs = append(segs, d[:n])
 		d = d[n:]
 	}
-	c := NewConn(testInfo, nopHandler{}, Limits{}, &Stats{})
+	c := NewConn(testInfo, h, Limits{}, &Stats{})
 	b.SetBytes(int64(len(req) + len(resp)))
 	b.ReportAllocs()
 	for b.Loop() {

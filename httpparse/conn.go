@@ -3,6 +3,7 @@ package httpparse
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -32,7 +33,17 @@ const (
 	defaultMaxScanBytes   = 64 << 10
 	maxChunkLine          = 4 << 10 // chunk-size line with extensions
 	smallBuffer           = 8 << 10 // buffers above this are released between messages
+	pooledBuffer          = 1 << 10 // size of the pooled buffers a side starts with (bufPool)
 )
+
+// bufPool holds the buffers sides start with. A side takes one when it
+// first needs to buffer bytes and gives it back when it lets go of its buffer
+// (end of connection, tunnel, TLS hello read, giving up, an oversized block),
+// so the connections of a capture share a few hundred buffers instead of
+// each side growing its own from nothing (that growth was 14 MB and 60,000
+// allocations per GB of capture). Nothing keeps a reference into a side's
+// buffer past the call that filled it: messages are built from copies.
+var bufPool = sync.Pool{New: func() any { return new([pooledBuffer]byte) }}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxHeaderBytes <= 0 {
@@ -130,7 +141,28 @@ type sideState struct {
 	midLine   bool  // stLine: not at a line beginning (hunting for a status line)
 	seen      bool  // data or a gap arrived on this side
 	lastFrame uint64
-	lastTime  time.Time // of the last complete line's LF in buf
+	lastTime  time.Time           // of the last complete line's LF in buf
+	pooled    *[pooledBuffer]byte // buf's first storage, from bufPool (buf may have outgrown it)
+}
+
+// take gives the side a pooled buffer, with room for at most max bytes
+// before growing, if it has none; call it before appending to buf.
+func (s *sideState) take(max int) {
+	if s.buf == nil {
+		if s.pooled == nil {
+			s.pooled = bufPool.Get().(*[pooledBuffer]byte)
+		}
+		s.buf = s.pooled[:0:min(pooledBuffer, max)]
+	}
+}
+
+// release drops the side's buffer, returning its pooled storage.
+func (s *sideState) release() {
+	if s.pooled != nil {
+		bufPool.Put(s.pooled)
+		s.pooled = nil
+	}
+	s.buf = nil
 }
 
 // Conn parses the two byte streams of one TCP connection into HTTP/1.x
@@ -147,16 +179,22 @@ type Conn struct {
 	client  int // index of the client side, -1 until known
 	proto   Proto
 	sni     string
-	tls     *TLSInfo     // allocated when a TLS hello is parsed (tls.go)
-	pending []pendingReq // requests waiting for their final response, oldest first; slots beyond len are reused
+	tls     *TLSInfo      // allocated when a TLS hello is parsed (tls.go)
+	pending []pendingReq  // requests waiting for their final response, oldest first; slots beyond len are reused
+	slot0   [1]pendingReq // pending's first storage: most connections never have two requests pending
 	closed  bool
 
 	// filter: the Handler wants only some messages (MessageFilter); the
 	// others are framed, paired and counted without building a Request or
 	// Response.
 	filter  MessageFilter
-	scratch []Header // reused for heads parsed in place
+	scratch *[]Header // reused for heads parsed in place; from scratchPool, returned at Close
 }
+
+// scratchPool holds the Conns' scratch header slices: a Conn takes one with
+// its first message and gives it back at Close, so connections do not each
+// allocate one.
+var scratchPool = sync.Pool{New: func() any { return new([]Header) }}
 
 // pendingReq is a request waiting for its response. A request without
 // the filter's approval keeps its header block (in a buffer
@@ -179,6 +217,7 @@ func NewConn(info ConnInfo, h Handler, lim Limits, st *Stats) *Conn {
 		st = &Stats{}
 	}
 	c := &Conn{info: info, h: h, lim: lim.withDefaults(), st: st, client: -1}
+	c.pending = c.slot0[:0]
 	if f, ok := h.(MessageFilter); ok {
 		c.filter = f
 	}
@@ -247,7 +286,8 @@ func (c *Conn) feed(sd int, data []byte, cur *spanCursor) {
 		if n == 0 {
 			if stalls++; stalls > 4 {
 				c.st.anomaly("internal-stall")
-				s.st, s.buf = stOff, nil
+				s.st = stOff
+				s.release()
 				return
 			}
 			continue
@@ -313,6 +353,7 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 			c.lostSync(sd, stSkipLine)
 			return 0
 		}
+		s.take(c.lim.MaxHeaderBytes) // the initial capacity only: chunk lines are bounded by maxChunkLine above
 		s.buf = append(s.buf, chunk...)
 		if i < 0 {
 			return len(chunk)
@@ -360,6 +401,7 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 			c.lostSync(sd, stSkipLine)
 			return 0
 		}
+		s.take(c.lim.MaxHeaderBytes)
 		s.buf = append(s.buf, chunk...)
 		if i >= 0 {
 			if len(trimEOL(s.buf[s.lineStart:])) == 0 {
@@ -387,7 +429,8 @@ func (c *Conn) scan(sd, n int) {
 		return
 	}
 	if s.scanned += n; s.scanned > c.lim.MaxScanBytes {
-		s.st, s.gaveUp, s.buf = stOff, true, nil
+		s.st, s.gaveUp = stOff, true
+		s.release()
 	}
 }
 
@@ -429,6 +472,7 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 		c.badStart(sd, false, 0)
 		return 0
 	}
+	s.take(c.lim.MaxHeaderBytes)
 	s.buf = append(s.buf, chunk...)
 	for {
 		line := s.buf
@@ -558,6 +602,7 @@ func (c *Conn) stepHeader(sd int, data []byte, off int, cur *spanCursor) int {
 		c.lostSync(sd, stSkipLine)
 		return 0
 	}
+	s.take(c.lim.MaxHeaderBytes)
 	s.buf = append(s.buf, chunk...)
 	if i < 0 {
 		return len(chunk)
@@ -582,7 +627,7 @@ func (c *Conn) lostSync(sd int, next state) {
 
 func (s *sideState) resetBuf() {
 	if cap(s.buf) > smallBuffer {
-		s.buf = nil
+		s.release()
 	} else {
 		s.buf = s.buf[:0]
 	}
@@ -608,9 +653,17 @@ func (c *Conn) emitTruncated(sd int) {
 func (c *Conn) complete(sd int, truncated bool) {
 	s := &c.side[sd]
 	block := s.buf[:s.lineStart]
+	var (
+		start string
+		hdrs  []Header
+		flags headFlags
+	)
 	if c.filter != nil {
-		start, hdrs, flags := parseHeadInto(c.scratch[:0], unsafe.String(unsafe.SliceData(block), len(block)))
-		c.scratch = hdrs[:0]
+		if c.scratch == nil {
+			c.scratch = scratchPool.Get().(*[]Header)
+		}
+		start, hdrs, flags = parseHeadInto((*c.scratch)[:0], unsafe.String(unsafe.SliceData(block), len(block)))
+		*c.scratch = hdrs[:0]
 		if !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
 			flags.count(c.st)
 			fr := framingOf(hdrs)
@@ -626,9 +679,11 @@ func (c *Conn) complete(sd int, truncated bool) {
 			}
 			return
 		}
-		clear(hdrs)
+		start, hdrs = ownHead(block, start, hdrs)
+		clear(*c.scratch)
+	} else {
+		start, hdrs, flags = parseHead(string(block))
 	}
-	start, hdrs, flags := parseHead(string(block))
 	flags.count(c.st)
 	s.resetBuf()
 	s.st = stLine
@@ -670,6 +725,32 @@ func (c *Conn) complete(sd int, truncated bool) {
 	if c.h != nil {
 		c.h.Response(&c.info, resp)
 	}
+}
+
+// ownHead turns a head parsed in place in block (start and the fields of
+// inPlace point into it) into one that owns its strings: block is copied
+// once and every string is re-pointed into the copy, which is what parsing
+// the copy again would give without the second parse. A value joined from
+// folded lines is already a string of its own and is kept as it is. The
+// fields go into a new slice of exactly their number.
+func ownHead(block []byte, start string, inPlace []Header) (string, []Header) {
+	own := string(block)
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(block)))
+	rebase := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		off := uintptr(unsafe.Pointer(unsafe.StringData(s))) - base
+		if off >= uintptr(len(block)) {
+			return s // not in block (also when below it: off wraps around)
+		}
+		return own[off : int(off)+len(s)]
+	}
+	hdrs := make([]Header, len(inPlace))
+	for i, h := range inPlace {
+		hdrs[i] = Header{Name: rebase(h.Name), Value: rebase(h.Value)}
+	}
+	return rebase(start), hdrs
 }
 
 // HasCookieHeader reports whether hdrs hold a Cookie (request) or Set-Cookie
@@ -821,7 +902,8 @@ func (c *Conn) responseBody(sd int, status int, p *pendingReq, hasReq bool, fr f
 	if status == 101 || (hasReq && p.isConnect && status/100 == 2) {
 		c.st.Tunnels++
 		for o := range c.side {
-			c.side[o].st, c.side[o].buf = stOff, nil
+			c.side[o].st = stOff
+			c.side[o].release()
 		}
 		c.pending = nil
 		return
@@ -886,7 +968,8 @@ func (c *Conn) gap(sd, n int) {
 		return
 	case stTLS:
 		c.tlsCut(sd)
-		s.st, s.buf = stOff, nil
+		s.st = stOff
+		s.release()
 		if c.proto == ProtoUnknown {
 			s.gaveUp = true
 		}
@@ -908,7 +991,7 @@ func (c *Conn) Close() {
 	for sd := range c.side {
 		c.tlsCut(sd)
 		c.emitTruncated(sd)
-		c.side[sd].buf = nil
+		c.side[sd].release()
 		c.side[sd].st = stOff
 	}
 	if c.proto == ProtoUnknown && (c.side[0].seen || c.side[1].seen) {
@@ -916,5 +999,9 @@ func (c *Conn) Close() {
 		c.st.OtherConns++
 	}
 	c.pending = nil
+	if c.scratch != nil {
+		scratchPool.Put(c.scratch) // cleared after each use
+		c.scratch = nil
+	}
 	c.closed = true
 }

@@ -1,6 +1,7 @@
 package httpparse
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -193,6 +194,11 @@ var connTests = []struct {
 	{name: "obs-fold joined",
 		steps: []step{c2s("GET / HTTP/1.1\r\nX-Long: a\r\n  b\r\n\tc\r\nHost: h\r\n\r\n")},
 		want:  []string{"req GET / host=h path=/ h=2"}, anomalies: map[string]uint64{"obs-fold": 1}},
+	{name: "obs-fold in a wanted message", // the filter's in-place head re-pointed into its copy, folded values kept
+		steps: []step{c2s("GET / HTTP/1.1\r\nCookie: a=1;\r\n b=2\r\nX: \r\n\tfirst\r\nHost: h\r\n\r\n"),
+			s2c("HTTP/1.1 200 OK\r\nSet-Cookie: s=1;\r\n Secure\r\nContent-Length: 0\r\n\r\n")},
+		want:      []string{"req GET / host=h path=/ h=3", "resp 200 to=GET / h=2"},
+		anomalies: map[string]uint64{"obs-fold": 2}},
 	{name: "bare LF accepted",
 		steps: []step{c2s("GET / HTTP/1.1\nHost: h\n\n"), s2c("HTTP/1.0 200 OK\nContent-Length: 0\n\n")},
 		want:  []string{"req GET / host=h path=/ h=1", "resp 200 to=GET / h=1"}, anomalies: map[string]uint64{"bare-lf": 2}},
@@ -428,5 +434,147 @@ func TestConnBufferBounded(t *testing.T) {
 				t.Fatalf("side %d buffer cap %d", sd, n)
 			}
 		}
+	}
+}
+
+// TestMessagesOutliveBuffers keeps every message of a long keep-alive
+// connection (as the correlator does, on another goroutine) and checks
+// them only at the end against what was sent: the side buffers and scratch
+// fields are reused and pooled, so a message string left pointing into them
+// would have been overwritten by the later messages. Both a Handler that
+// wants everything and one with a MessageFilter (heads parsed in place, then
+// copied) are checked, with segments cut at odd places.
+func TestMessagesOutliveBuffers(t *testing.T) {
+	const n = 300
+	var client, server []byte
+	for i := range n {
+		client = fmt.Appendf(client, "GET /p%d?q=%d HTTP/1.1\r\nHost: h%d.example\r\nCookie: sid=v%d; t=%d\r\nX-Fold: a%d\r\n b%d\r\n\r\n", i, i, i, i, i, i, i)
+		server = fmt.Appendf(server, "HTTP/1.1 200 OK%d\r\nSet-Cookie: sid=w%d; Path=/%d\r\nContent-Length: 3\r\n\r\nabc", i, i, i)
+	}
+	for _, filtered := range []bool{false, true} {
+		var rec *recorder
+		var h Handler
+		if filtered {
+			co := &cookieRecorder{}
+			rec, h = &co.recorder, co
+		} else {
+			rec = &recorder{}
+			h = rec
+		}
+		c := NewConn(testInfo, h, Limits{}, nil)
+		feed := func(sd Side, b []byte, cut int) {
+			for len(b) > 0 {
+				k := min(len(b), cut)
+				d := append([]byte(nil), b[:k]...)
+				c.Data(sd, d, []Span{{Len: k, Frame: 1}})
+				clear(d) // data is only valid during the call
+				b = b[k:]
+			}
+		}
+		// Interleave: a few requests, then their responses (pipelined).
+		for i := 0; i < n; i += 7 {
+			j := min(i+7, n)
+			feed(0, requestsOf(client, i, j), 37)
+			feed(1, responsesOf(server, i, j), 53)
+		}
+		c.Close()
+		if len(rec.reqs) != n || len(rec.resps) != n {
+			t.Fatalf("filtered=%v: %d requests, %d responses", filtered, len(rec.reqs), len(rec.resps))
+		}
+		for i, r := range rec.reqs {
+			want := []Header{{"Host", fmt.Sprintf("h%d.example", i)}, {"Cookie", fmt.Sprintf("sid=v%d; t=%d", i, i)},
+				{"X-Fold", fmt.Sprintf("a%d b%d", i, i)}}
+			if r.Path != fmt.Sprintf("/p%d?q=%d", i, i) || r.Host != want[0].Value || !reflect.DeepEqual(r.Headers, want) ||
+				len(r.Cookies) != 2 || r.Cookies[0].Value != fmt.Sprintf("v%d", i) {
+				t.Fatalf("filtered=%v: request %d changed: %+v", filtered, i, r)
+			}
+		}
+		for i, r := range rec.resps {
+			if r.Reason != fmt.Sprintf("OK%d", i) || len(r.SetCookies) != 1 || r.SetCookies[0].Value != fmt.Sprintf("w%d", i) ||
+				r.SetCookies[0].Path != fmt.Sprintf("/%d", i) || r.Request != rec.reqs[i] {
+				t.Fatalf("filtered=%v: response %d changed: %+v", filtered, i, r)
+			}
+		}
+	}
+}
+
+// requestsOf returns messages i..j-1 of a stream of requests (each ends
+// with an empty line).
+func requestsOf(stream []byte, i, j int) []byte {
+	return messagesOf(stream, []byte("GET "), i, j)
+}
+
+func responsesOf(stream []byte, i, j int) []byte {
+	return messagesOf(stream, []byte("HTTP/1.1 "), i, j)
+}
+
+func messagesOf(stream, start []byte, i, j int) []byte {
+	var offs []int
+	for k := 0; ; {
+		x := bytes.Index(stream[k:], start)
+		if x < 0 {
+			break
+		}
+		offs = append(offs, k+x)
+		k += x + 1
+	}
+	offs = append(offs, len(stream))
+	return stream[offs[i]:offs[j]]
+}
+
+// TestTrimEOL holds trimEOL to its former definition (LF, then one CR,
+// stripped with bytes.TrimSuffix) on every short line of the bytes that
+// matter.
+func TestTrimEOL(t *testing.T) {
+	old := func(line []byte) []byte {
+		return bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	}
+	alphabet := []byte{'\r', '\n', 'a', ' '}
+	var lines [][]byte
+	lines = append(lines, nil, []byte{})
+	for n := 1; n <= 4; n++ {
+		for k := 0; k < 1<<(2*n); k++ {
+			line := make([]byte, n)
+			for i := range line {
+				line[i] = alphabet[(k>>(2*i))&3]
+			}
+			lines = append(lines, line)
+		}
+	}
+	for _, line := range lines {
+		if got, want := trimEOL(line), old(line); !bytes.Equal(got, want) || len(got) != len(want) {
+			t.Errorf("trimEOL(%q) = %q, want %q", line, got, want)
+		}
+	}
+}
+
+// TestBuffersReturned checks that a side hands its pooled buffer back when
+// it stops needing one (the end of the connection, a tunnel), so pooled
+// buffers are not held by connections that no longer parse, and that a
+// closed Conn holds no scratch fields.
+func TestBuffersReturned(t *testing.T) {
+	held := func(c *Conn) bool {
+		return c.side[0].pooled != nil || c.side[1].pooled != nil || c.side[0].buf != nil || c.side[1].buf != nil
+	}
+	co := &cookieRecorder{}
+	c := NewConn(testInfo, co, Limits{}, nil)
+	c.Data(0, []byte(getReq), nil)
+	c.Data(1, []byte(okResp), nil)
+	if c.side[0].pooled == nil || c.side[1].pooled == nil || c.scratch == nil {
+		t.Fatalf("keep-alive connection: expected pooled buffers and scratch in use")
+	}
+	c.Close()
+	if held(c) || c.scratch != nil {
+		t.Errorf("closed connection still holds its buffers")
+	}
+	if len(co.reqs) != 1 || len(co.resps) != 1 || co.reqs[0].Cookies[1].Value != "dark" {
+		t.Errorf("messages: %+v %+v", co.reqs, co.resps)
+	}
+
+	c = NewConn(testInfo, co, Limits{}, nil)
+	c.Data(0, []byte("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n"), nil)
+	c.Data(1, []byte("HTTP/1.1 200 OK\r\n\r\n"), nil)
+	if held(c) {
+		t.Errorf("tunnel: buffers still held")
 	}
 }

@@ -169,7 +169,13 @@ func parseMaxAge(v string) (int, bool) {
 // dropped, and values are kept as sent (quotes included). Line is left 0;
 // Conn sets it.
 func ParseCookieHeader(value string) []Cookie {
-	var out []Cookie
+	return appendCookies(nil, value, 0, 0)
+}
+
+// appendCookies appends the pairs of a Cookie header value to out with Line
+// set to line; a nil out is first made with room for size pairs (at least
+// those of value).
+func appendCookies(out []Cookie, value string, line, size int) []Cookie {
 	for value != "" {
 		var tok string
 		tok, value, _ = strings.Cut(value, ";")
@@ -178,14 +184,14 @@ func ParseCookieHeader(value string) []Cookie {
 			continue
 		}
 		if out == nil {
-			out = make([]Cookie, 0, strings.Count(value, ";")+1)
+			out = make([]Cookie, 0, max(size, strings.Count(value, ";")+1))
 		}
 		name, val, ok := strings.Cut(tok, "=")
 		if !ok {
-			out = append(out, Cookie{Value: tok})
+			out = append(out, Cookie{Value: tok, Line: line})
 			continue
 		}
-		out = append(out, Cookie{Name: trimWSP(name), Value: trimWSP(val)})
+		out = append(out, Cookie{Name: trimWSP(name), Value: trimWSP(val), Line: line})
 	}
 	return out
 }

@@ -98,6 +98,7 @@ func (c *Conn) stepTLS(sd int, data []byte, off int, cur *spanCursor) int {
 	} else if room := c.lim.MaxHeaderBytes - len(s.buf); n > room {
 		n = room
 	}
+	s.take(c.lim.MaxHeaderBytes)
 	s.buf = append(s.buf, data[:n]...)
 	if !recognised {
 		if bad := !plausibleRecordPrefix(s.buf); bad || len(s.buf) == 5 {
@@ -117,10 +118,12 @@ func (c *Conn) stepTLS(sd int, data []byte, off int, cur *spanCursor) int {
 			}
 			o := &c.side[1-sd]
 			if o.st != stDetect && o.st != stTLS {
-				o.st, o.buf = stOff, nil
+				o.st = stOff
+				o.release()
 			}
 			if s.buf[0] != recordHandshake { // mid-connection: no hello to read
-				s.st, s.buf = stOff, nil
+				s.st = stOff
+				s.release()
 			}
 		}
 		return n
@@ -137,7 +140,8 @@ func (c *Conn) stepTLS(sd int, data []byte, off int, cur *spanCursor) int {
 	default:
 		return n
 	}
-	s.st, s.buf = stOff, nil
+	s.st = stOff
+	s.release()
 	return n
 }
 
@@ -202,13 +206,21 @@ func plausibleRecordPrefix(b []byte) bool {
 // length cannot fit in limit bytes.
 func firstHandshake(buf []byte, limit int) (typ byte, body []byte, done, bad, tooLarge bool) {
 	var hs []byte
-	for len(buf) >= 5 {
+	for first := true; len(buf) >= 5; first = false {
 		if !plausibleRecordPrefix(buf[:5]) || buf[0] != recordHandshake {
 			return 0, nil, false, true, false
 		}
 		l := int(buf[3])<<8 | int(buf[4])
 		end := min(len(buf), 5+l)
-		hs = append(hs, buf[5:end]...) // a partial record still shows the message header
+		// A partial record still shows the message header. The first
+		// record's bytes are used in place (the hello nearly always fits in
+		// one: no copy each time a segment arrives); its capacity is cut so
+		// that appending a second record copies instead of writing into buf.
+		if first {
+			hs = buf[5:end:end]
+		} else {
+			hs = append(hs, buf[5:end]...)
+		}
 		if len(hs) >= 4 {
 			n := int(hs[1])<<16 | int(hs[2])<<8 | int(hs[3])
 			if n > limit {
