@@ -119,6 +119,7 @@ func MergeShards(shards []Stats) Stats {
 		out.GapBytes += o.GapBytes
 		out.BufferOverruns += o.BufferOverruns
 		out.OverlapBytes += o.OverlapBytes
+		out.OverlapConflicts += o.OverlapConflicts // per connection too: was taken from shard 0 alone
 		out.DeliveredBytes += o.DeliveredBytes
 	}
 	return out
@@ -188,6 +189,10 @@ type Analyzer struct {
 	idleFlushing bool
 	lastFlush    time.Time
 	ran          bool
+	// mapped is the source when its packet bytes stay valid until the file
+	// is closed (a mapped file): recorded segments point into it instead of
+	// being hashed (segSum).
+	mapped mappedSource
 }
 
 // NewAnalyzer makes an Analyzer that opens a Conn on h for each connection.
@@ -286,6 +291,9 @@ func (a *Analyzer) Run(src Source) error {
 		}
 	}
 	plt, _ := src.(PacketLinkTyper)
+	if ms, ok := src.(mappedSource); ok && ms.Mapped() {
+		a.mapped = ms
+	}
 	err := a.guardedLoop(src, fileLT, plt)
 	a.flushAll()
 	return err

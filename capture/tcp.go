@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/google/gopacket/layers"
 )
@@ -128,10 +129,18 @@ type chunk struct {
 
 func (c *chunk) end() uint32 { return c.seq + uint32(len(c.data)) }
 
-// segSum is a segment's range and a hash of its bytes.
+// segSum is a segment's range and either where its bytes lie in a file
+// mapping (p) or a hash of them. Mapped packet bytes stay valid until the
+// file is closed (after the Analyzer is done), so a later copy of the same
+// range is compared with them byte for byte, and only when the ranges match
+// (a retransmission), instead of hashing every payload up front. Bytes
+// outside a mapping (live capture, pcapgo's reused buffer, reassembled IPv4
+// fragments) are hashed: they are not kept, and keeping them would hold
+// their memory.
 type segSum struct {
 	seq, n uint32
 	hash   uint64
+	p      *byte // the first byte in the mapping, or nil: use hash
 }
 
 // halfState is one direction of a connection.
@@ -266,12 +275,19 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 	}
 	payload := tcp.Payload
 	if len(payload) > 0 {
-		sum := maphash.Bytes(segSeed, payload)
-		if h.conflicts(seq, len(payload), sum) {
+		cur := segBytes{data: payload}
+		if a.mapped != nil && a.mapped.inMapping(uintptr(unsafe.Pointer(unsafe.SliceData(payload)))) {
+			cur.p = unsafe.SliceData(payload)
+		}
+		if h.conflicts(seq, &cur) {
 			a.stats.OverlapConflicts++
 		}
 		if !h.known || seqDiff(seq+uint32(len(payload)), h.next) > 0 {
-			h.addPending(segSum{seq: seq, n: uint32(len(payload)), hash: sum})
+			r := segSum{seq: seq, n: uint32(len(payload)), p: cur.p}
+			if r.p == nil {
+				r.hash = cur.sum()
+			}
+			h.addPending(r)
 		}
 	}
 	if !h.closed {
@@ -564,22 +580,48 @@ func (a *Analyzer) forceClose(s *stream) {
 	}
 }
 
-// conflicts reports whether a segment of n bytes at seq with hash sum
-// repeats the range of a recent segment (waiting, or among the last
-// delivered) with other bytes. Only exact ranges are compared, against the
-// newest: a partial overlap is counted in OverlapBytes only.
-func (h *halfState) conflicts(seq uint32, n int, sum uint64) bool {
+// conflicts reports whether segment cur at seq repeats the range of a
+// recent segment (waiting, or among the last delivered) with other bytes.
+// Only exact ranges are compared, against the newest: a partial overlap is
+// counted in OverlapBytes only.
+func (h *halfState) conflicts(seq uint32, cur *segBytes) bool {
+	n := uint32(len(cur.data))
 	for i := h.npend - 1; i >= 0; i-- {
-		if r := h.pending[i]; r.seq == seq && r.n == uint32(n) {
-			return r.hash != sum
+		if r := &h.pending[i]; r.seq == seq && r.n == n {
+			return !r.same(cur)
 		}
 	}
 	for i := 0; i < h.nrec; i++ {
-		if r := h.recent[i]; r.seq == seq && r.n == uint32(n) {
-			return r.hash != sum
+		if r := &h.recent[i]; r.seq == seq && r.n == n {
+			return !r.same(cur)
 		}
 	}
 	return false
+}
+
+// segBytes is the payload of the segment being accepted, with where it
+// lies in a file mapping (p, or nil) and its hash once computed.
+type segBytes struct {
+	data   []byte
+	p      *byte
+	hash   uint64
+	hashed bool
+}
+
+func (c *segBytes) sum() uint64 {
+	if !c.hashed {
+		c.hash, c.hashed = maphash.Bytes(segSeed, c.data), true
+	}
+	return c.hash
+}
+
+// same reports whether the segment r records (of cur's length) had cur's
+// bytes.
+func (r *segSum) same(cur *segBytes) bool {
+	if r.p != nil {
+		return bytes.Equal(unsafe.Slice(r.p, r.n), cur.data)
+	}
+	return r.hash == cur.sum()
 }
 
 // addPending records a segment not yet wholly delivered, forgetting the
