@@ -309,6 +309,8 @@ type zeroCopySource interface {
 func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper) error {
 	read := src.ReadPacketData
 	ss, _ := src.(*ShardSource)
+	// the Splitter's shards are this Analyzer's: its decoded segments are ours
+	splitShards := ss != nil && ss.s.n == a.cfg.Shards && ss.shard == a.cfg.Shard
 	if zc, ok := src.(zeroCopySource); ok {
 		read = zc.ZeroCopyReadPacketData
 	}
@@ -363,8 +365,15 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 			}
 		}
 		a.tick(ts) // before the packet: a connection idle too long ends first
-		if ss != nil && ss.skip() {
-			continue // another shard's connection (the Splitter decoded it)
+		if ss != nil {
+			if ss.skip() {
+				continue // another shard's connection (the Splitter decoded it)
+			}
+			if seg := ss.decoded(); seg != nil && splitShards {
+				seg.load(a.dec, data)
+				a.tcpSegment(ci)
+				continue
+			}
 		}
 		a.packet(lt, data, ci)
 	}
@@ -410,6 +419,11 @@ func (a *Analyzer) packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 			return // another shard's connection
 		}
 	}
+	a.tcpSegment(ci)
+}
+
+// tcpSegment reassembles the TCP segment in a.dec, of the frame with ci.
+func (a *Analyzer) tcpSegment(ci gopacket.CaptureInfo) {
 	a.stats.Decoded++
 	if ci.CaptureLength < ci.Length {
 		a.stats.SnaplenTruncated++
