@@ -49,6 +49,10 @@ type frameRef struct {
 	n     int32 // captured length
 	orig  int32 // original length
 	owner int32
+	// visit: every shard must see this frame although it may belong to
+	// another: the first of the file (first capture time) and those at
+	// which an Analyzer runs its idle flush (tick); see Analyzer.splitLoop.
+	visit bool
 	seg   segRef
 }
 
@@ -177,6 +181,7 @@ func (s *Splitter) read() (err error) {
 	}()
 	lt := s.f.LinkType()
 	shards := uint64(s.n)
+	first, lastFlush := true, int64(0)
 	b = s.batch()
 	if b == nil {
 		return nil
@@ -193,7 +198,14 @@ func (s *Splitter) read() (err error) {
 			s.errOff = s.f.TruncatedOffset()
 			return err
 		}
-		b.refs = append(b.refs, frameRef{off: off, n: int32(len(data)), orig: int32(ci.Length), ts: ci.Timestamp.UnixNano(), owner: -1})
+		ts := ci.Timestamp.UnixNano()
+		// Analyzer.tick's decision, on the same times (nanoseconds of
+		// timestamps from 1970 on: the difference cannot overflow).
+		visit := first || ts-lastFlush >= int64(flushInterval)
+		if visit {
+			first, lastFlush = false, ts
+		}
+		b.refs = append(b.refs, frameRef{off: off, n: int32(len(data)), orig: int32(ci.Length), ts: ts, owner: -1, visit: visit})
 		if s.dec.decode(lt, data, ci) == "" {
 			r := &b.refs[len(b.refs)-1]
 			if r.seg.set(s.dec, data) {
@@ -253,6 +265,10 @@ type ShardSource struct {
 	i     int
 	owner int32     // of the frame last returned
 	ref   *frameRef // the frame last returned
+	// frames nextOwn passed over since the Analyzer last took them
+	// (skipped): their number, bytes and latest time
+	skipN, skipBytes uint64
+	skipLast         int64
 }
 
 // ZeroCopyReadPacketData returns the next frame; its bytes stay valid until
@@ -277,6 +293,48 @@ func (ss *ShardSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, e
 	ss.owner, ss.ref = r.owner, r
 	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, r.ts).UTC(), CaptureLength: int(r.n), Length: int(r.orig)}
 	return ss.s.m.data[r.off : r.off+int64(r.n) : r.off+int64(r.n)], ci, nil
+}
+
+// nextOwn returns the next frame this shard must see (its own, those every
+// shard decodes, and those marked visit), passing over the others and
+// counting them in skipN, skipBytes and skipLast, which the caller takes
+// and clears. At the end of a batch with frames passed over it returns a
+// nil frame and no error, so the caller accounts for them before nextOwn
+// waits for the next batch (the frame numbers a shard reports through
+// Config.Progress must not wait on the other shards).
+func (ss *ShardSource) nextOwn() (*frameRef, []byte, error) {
+	me := int32(ss.shard)
+	for {
+		if ss.cur != nil {
+			refs := ss.cur.refs
+			for ss.i < len(refs) {
+				r := &refs[ss.i]
+				ss.i++
+				if r.owner == me || r.owner < 0 || r.visit {
+					ss.owner, ss.ref = r.owner, r
+					return r, ss.s.m.data[r.off : r.off+int64(r.n) : r.off+int64(r.n)], nil
+				}
+				ss.skipN++
+				ss.skipBytes += uint64(r.n)
+				ss.skipLast = max(ss.skipLast, r.ts)
+			}
+			if ss.skipN > 0 {
+				return nil, nil, nil
+			}
+			if ss.cur.left.Add(-1) == 0 {
+				ss.s.free <- ss.cur
+			}
+			ss.cur = nil
+		}
+		b, ok := <-ss.ch
+		if !ok {
+			if ss.s.err != nil {
+				return nil, nil, ss.s.err
+			}
+			return nil, nil, io.EOF
+		}
+		ss.cur, ss.i = b, 0
+	}
 }
 
 // Done says this shard reads no more (its Analyzer returned): the frames
