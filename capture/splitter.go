@@ -88,7 +88,7 @@ func (r *segRef) set(d *decoder, data []byte) bool {
 		}
 		r.poff, r.pend = int32(off), int32(off)+int32(len(t.Payload))
 	}
-	r.seq, r.sport, r.dport = t.Seq, uint16(t.SrcPort), uint16(t.DstPort)
+	r.seq, r.sport, r.dport = t.Seq, t.SrcPort, t.DstPort
 	r.flags = 0
 	if t.SYN {
 		r.flags |= segSYN
@@ -110,7 +110,7 @@ func (r *segRef) set(d *decoder, data []byte) bool {
 // fields the reassembler reads) from the frame's bytes data.
 func (r *segRef) load(d *decoder, data []byte) {
 	t := &d.tcp
-	t.SrcPort, t.DstPort, t.Seq = layers.TCPPort(r.sport), layers.TCPPort(r.dport), r.seq
+	t.SrcPort, t.DstPort, t.Seq = r.sport, r.dport, r.seq
 	t.SYN, t.ACK, t.FIN, t.RST = r.flags&segSYN != 0, r.flags&segACK != 0, r.flags&segFIN != 0, r.flags&segRST != 0
 	t.Payload = data[r.poff:r.pend:r.pend]
 	d.v6, d.src, d.dst = r.v6, r.src, r.dst

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 	"unsafe"
-
-	"github.com/google/gopacket/layers"
 )
 
 // This file is the TCP reassembler: one connection table per Analyzer, run
@@ -78,7 +76,7 @@ type connKey struct {
 // key returns the connection key of the decoded segment and whether its
 // sender is the key's lo endpoint.
 func (d *decoder) key() (connKey, bool) {
-	sp, dp := uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
+	sp, dp := d.tcp.SrcPort, d.tcp.DstPort
 	if c := bytes.Compare(d.src[:], d.dst[:]); c < 0 || c == 0 && sp <= dp {
 		return connKey{lo: d.src, hi: d.dst, loPort: sp, hiPort: dp, v6: d.v6}, true
 	}
@@ -300,7 +298,7 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 }
 
 // segment reassembles the bytes [seq, seq+len(payload)) of half hi.
-func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, tcp *layers.TCP) {
+func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, tcp *tcpHeader) {
 	h := &s.half[hi]
 	end := tcp.FIN || tcp.RST
 	if !h.known {
