@@ -189,10 +189,10 @@ type Analyzer struct {
 	idleFlushing bool
 	lastFlush    time.Time
 	ran          bool
-	// mapped is the source when its packet bytes stay valid until the file
-	// is closed (a mapped file): recorded segments point into it instead of
-	// being hashed (segSum).
-	mapped mappedSource
+	// mapping is the source's file mapping, whose packet bytes stay valid
+	// until the file is closed: recorded segments lying in it are
+	// compared there instead of being hashed (segSum).
+	mapping []byte
 }
 
 // NewAnalyzer makes an Analyzer that opens a Conn on h for each connection.
@@ -292,7 +292,7 @@ func (a *Analyzer) Run(src Source) error {
 	}
 	plt, _ := src.(PacketLinkTyper)
 	if ms, ok := src.(mappedSource); ok && ms.Mapped() {
-		a.mapped = ms
+		a.mapping = ms.mapping()
 	}
 	err := a.guardedLoop(src, fileLT, plt)
 	a.flushAll()

@@ -380,3 +380,4 @@ func (ss *ShardSource) RawLinkType() int            { return ss.s.f.RawLinkType(
 func (ss *ShardSource) TruncatedOffset() int64      { return ss.s.errOff }
 func (ss *ShardSource) Mapped() bool                { return true }
 func (ss *ShardSource) inMapping(addr uintptr) bool { return ss.s.f.inMapping(addr) }
+func (ss *ShardSource) mapping() []byte             { return ss.s.f.mapping() }

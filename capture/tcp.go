@@ -128,7 +128,7 @@ type chunk struct {
 func (c *chunk) end() uint32 { return c.seq + uint32(len(c.data)) }
 
 // segSum is a segment's range and either where its bytes lie in a file
-// mapping (p) or a hash of them. Mapped packet bytes stay valid until the
+// mapping (their offset) or a hash of them. Mapped packet bytes stay valid until the
 // file is closed (after the Analyzer is done), so a later copy of the same
 // range is compared with them byte for byte, and only when the ranges match
 // (a retransmission), instead of hashing every payload up front. Bytes
@@ -137,9 +137,12 @@ func (c *chunk) end() uint32 { return c.seq + uint32(len(c.data)) }
 // their memory.
 type segSum struct {
 	seq, n uint32
-	hash   uint64
-	p      *byte // the first byte in the mapping, or nil: use hash
+	// v is the offset of the bytes in Analyzer.mapping, or a hash of them
+	// with hashBit set (offsets are below 2^63)
+	v uint64
 }
+
+const hashBit = 1 << 63
 
 // halfState is one direction of a connection.
 type halfState struct {
@@ -273,17 +276,20 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 	}
 	payload := tcp.Payload
 	if len(payload) > 0 {
-		cur := segBytes{data: payload}
-		if a.mapped != nil && a.mapped.inMapping(uintptr(unsafe.Pointer(unsafe.SliceData(payload)))) {
-			cur.p = unsafe.SliceData(payload)
+		cur := segBytes{data: payload, v: hashBit}
+		if a.mapping != nil {
+			off := uintptr(unsafe.Pointer(unsafe.SliceData(payload))) - uintptr(unsafe.Pointer(unsafe.SliceData(a.mapping)))
+			if off < uintptr(len(a.mapping)) && uintptr(len(payload)) <= uintptr(len(a.mapping))-off {
+				cur.v = uint64(off)
+			}
 		}
-		if h.conflicts(seq, &cur) {
+		if h.conflicts(seq, &cur, a.mapping) {
 			a.stats.OverlapConflicts++
 		}
 		if !h.known || seqDiff(seq+uint32(len(payload)), h.next) > 0 {
-			r := segSum{seq: seq, n: uint32(len(payload)), p: cur.p}
-			if r.p == nil {
-				r.hash = cur.sum()
+			r := segSum{seq: seq, n: uint32(len(payload)), v: cur.v}
+			if r.v&hashBit != 0 {
+				r.v = cur.sum()
 			}
 			h.addPending(r)
 		}
@@ -582,44 +588,46 @@ func (a *Analyzer) forceClose(s *stream) {
 // recent segment (waiting, or among the last delivered) with other bytes.
 // Only exact ranges are compared, against the newest: a partial overlap is
 // counted in OverlapBytes only.
-func (h *halfState) conflicts(seq uint32, cur *segBytes) bool {
+func (h *halfState) conflicts(seq uint32, cur *segBytes, mapping []byte) bool {
 	n := uint32(len(cur.data))
 	for i := h.npend - 1; i >= 0; i-- {
 		if r := &h.pending[i]; r.seq == seq && r.n == n {
-			return !r.same(cur)
+			return !r.same(cur, mapping)
 		}
 	}
 	for i := 0; i < h.nrec; i++ {
 		if r := &h.recent[i]; r.seq == seq && r.n == n {
-			return !r.same(cur)
+			return !r.same(cur, mapping)
 		}
 	}
 	return false
 }
 
-// segBytes is the payload of the segment being accepted, with where it
-// lies in a file mapping (p, or nil) and its hash once computed.
+// segBytes is the payload of the segment being accepted, with its offset
+// in the file mapping (v, or hashBit if it lies elsewhere) and its hash
+// once computed.
 type segBytes struct {
 	data   []byte
-	p      *byte
+	v      uint64
 	hash   uint64
 	hashed bool
 }
 
+// sum is the hash of c's bytes, with hashBit set.
 func (c *segBytes) sum() uint64 {
 	if !c.hashed {
-		c.hash, c.hashed = maphash.Bytes(segSeed, c.data), true
+		c.hash, c.hashed = maphash.Bytes(segSeed, c.data)|hashBit, true
 	}
 	return c.hash
 }
 
 // same reports whether the segment r records (of cur's length) had cur's
 // bytes.
-func (r *segSum) same(cur *segBytes) bool {
-	if r.p != nil {
-		return bytes.Equal(unsafe.Slice(r.p, r.n), cur.data)
+func (r *segSum) same(cur *segBytes, mapping []byte) bool {
+	if r.v&hashBit == 0 {
+		return bytes.Equal(mapping[r.v:r.v+uint64(r.n)], cur.data)
 	}
-	return r.hash == cur.sum()
+	return r.v == cur.sum()
 }
 
 // addPending records a segment not yet wholly delivered, forgetting the
