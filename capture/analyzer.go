@@ -176,7 +176,7 @@ type Analyzer struct {
 	bpf   map[layers.LinkType]*pcap.BPF
 
 	// the TCP reassembler (tcp.go)
-	conns        connTable
+	conns        map[connKey]*stream
 	live         int     // streams in conns
 	lruHead      *stream // live streams, most recently active first
 	lruTail      *stream
@@ -224,7 +224,7 @@ func NewAnalyzer(cfg Config, h Handler) (*Analyzer, error) {
 	if cfg.MaxFragmentBytes <= 0 {
 		cfg.MaxFragmentBytes = DefaultMaxFragmentBytes
 	}
-	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(cfg.MaxFragmentBytes), bpf: map[layers.LinkType]*pcap.BPF{}}
+	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(cfg.MaxFragmentBytes), bpf: map[layers.LinkType]*pcap.BPF{}, conns: map[connKey]*stream{}}
 	a.stats.Skipped = map[string]uint64{}
 	if cfg.Filter != "" {
 		if _, err := a.filter(layers.LinkTypeEthernet); err != nil {

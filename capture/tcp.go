@@ -189,21 +189,20 @@ func seqDiff(a, b uint32) int { return int(int32(a - b)) }
 func (a *Analyzer) assemble() {
 	a.recycle()
 	k, srcLo := a.dec.key()
-	h := k.hash()
-	s := a.conns.get(&k, h)
+	s := a.conns[k]
 	if s == nil {
-		s = a.newStream(k, h, srcLo)
+		s = a.newStream(k, srcLo)
 	}
 	if a.accept(s, srcLo) { // a new connection on this 4-tuple
 		a.forceClose(s)
-		a.accept(a.newStream(k, h, srcLo), srcLo)
+		a.accept(a.newStream(k, srcLo), srcLo)
 	}
 	if a.live > a.cfg.MaxConns {
 		a.evictOverLimit()
 	}
 }
 
-func (a *Analyzer) newStream(k connKey, h uint64, srcLo bool) *stream {
+func (a *Analyzer) newStream(k connKey, srcLo bool) *stream {
 	var s *stream
 	if n := len(a.freeStreams); n > 0 {
 		s = a.freeStreams[n-1]
@@ -212,7 +211,7 @@ func (a *Analyzer) newStream(k connKey, h uint64, srcLo bool) *stream {
 		s = new(stream)
 	}
 	s.key, s.firstLo, s.aIsFirst = k, srcLo, true
-	a.conns.put(s, h)
+	a.conns[k] = s
 	a.live++ // over Config.MaxConns the least recently active goes after this packet
 	a.stats.Streams++
 	a.lruPush(s)
@@ -550,7 +549,7 @@ func (a *Analyzer) closeHalf(s *stream, hi int) {
 // segment on the same 4-tuple makes a new one.
 func (a *Analyzer) complete(s *stream) {
 	s.done = true
-	a.conns.del(&s.key, s.key.hash())
+	delete(a.conns, s.key)
 	a.live--
 	a.lruUnlink(s)
 	if s.opened && !s.closed {

@@ -74,8 +74,8 @@ func (f *segFeeder) checkPages() {
 func (f *segFeeder) finish() *recorder {
 	f.a.Finish()
 	f.checkPages()
-	if f.a.live != 0 || f.a.pages != 0 || f.a.conns.n != 0 {
-		f.t.Fatalf("after Finish: %d live, %d pages, %d in table", f.a.live, f.a.pages, f.a.conns.n)
+	if f.a.live != 0 || f.a.pages != 0 || len(f.a.conns) != 0 {
+		f.t.Fatalf("after Finish: %d live, %d pages, %d in table", f.a.live, f.a.pages, len(f.a.conns))
 	}
 	f.rec.check(f.t.(*testing.T))
 	return f.rec
