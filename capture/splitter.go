@@ -18,11 +18,14 @@ import (
 // decodes the whole file itself; with it one goroutine walks the records,
 // decodes each frame's headers once (without keeping state) to find the
 // shard of its connection, and hands every shard the list of all frames with
-// their owner. A shard counts and times every frame (frame numbers, idle
-// flush and per-frame counters stay those of a single reader) but decodes
-// only its own frames and the ones no single shard owns (IPv4 fragments,
-// non-TCP frames: those are decoded by every shard, as without a Splitter).
-// Packet bytes are read where they lie in the mapping: nothing is copied.
+// their owner and, for TCP segments, the decoded header fields. An
+// Analyzer on a shard (Analyzer.splitLoop) looks only at its own segments
+// (taking the Splitter's decoding), the frames no single shard owns (IPv4
+// fragments, non-TCP frames: those are decoded by every shard, as without a
+// Splitter) and the frames at which the idle flush runs, which the Splitter
+// marks; the other frames it counts in bulk, so frame numbers, idle flushes
+// and per-frame counters stay those of a single reader. Packet bytes are
+// read where they lie in the mapping: nothing is copied.
 type Splitter struct {
 	f      *File
 	m      *mmapPcap
