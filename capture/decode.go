@@ -523,9 +523,9 @@ type tcpHeader struct {
 // decode decodes a TCP segment. It accepts exactly what gopacket's
 // layers.TCP.DecodeFromBytes accepts (the decoder used it before, and a
 // frame it rejected is counted as bad-tcp; FuzzTCPHeader checks this) and
-// gives the same fields and payload, without building the options list
-// (which allocated past 4 options, as in most SYNs with SACK, timestamps
-// and window scaling) or the fields nobody reads.
+// gives the same fields and payload, without building the options list or
+// the fields nobody reads (layers.TCP.DecodeFromBytes was a third of the
+// decoding time).
 func (t *tcpHeader) decode(data []byte) bool {
 	t.raw = data
 	if len(data) < 20 {
