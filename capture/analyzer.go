@@ -119,6 +119,7 @@ func MergeShards(shards []Stats) Stats {
 		out.GapBytes += o.GapBytes
 		out.BufferOverruns += o.BufferOverruns
 		out.OverlapBytes += o.OverlapBytes
+		out.OverlapConflicts += o.OverlapConflicts // per connection too: was taken from shard 0 alone
 		out.DeliveredBytes += o.DeliveredBytes
 	}
 	return out
@@ -188,6 +189,10 @@ type Analyzer struct {
 	idleFlushing bool
 	lastFlush    time.Time
 	ran          bool
+	// mapping is the source's file mapping, whose packet bytes stay valid
+	// until the file is closed: recorded segments lying in it are
+	// compared there instead of being hashed (segSum).
+	mapping []byte
 }
 
 // NewAnalyzer makes an Analyzer that opens a Conn on h for each connection.
@@ -286,6 +291,9 @@ func (a *Analyzer) Run(src Source) error {
 		}
 	}
 	plt, _ := src.(PacketLinkTyper)
+	if ms, ok := src.(mappedSource); ok && ms.Mapped() {
+		a.mapping = ms.mapping()
+	}
 	err := a.guardedLoop(src, fileLT, plt)
 	a.flushAll()
 	return err
@@ -301,29 +309,21 @@ type zeroCopySource interface {
 func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper) error {
 	read := src.ReadPacketData
 	ss, _ := src.(*ShardSource)
+	// the Splitter's shards are this Analyzer's: its decoded segments are ours
+	splitShards := ss != nil && ss.s.n == a.cfg.Shards && ss.shard == a.cfg.Shard
+	if splitShards && a.cfg.Filter == "" && plt == nil {
+		return a.splitLoop(ss, fileLT)
+	}
 	if zc, ok := src.(zeroCopySource); ok {
 		read = zc.ZeroCopyReadPacketData
 	}
 	for {
 		data, ci, err := read()
+		if err == pcap.NextErrorTimeoutExpired {
+			continue
+		}
 		if err != nil {
-			switch {
-			case err == io.EOF:
-				return nil
-			case err == pcap.NextErrorTimeoutExpired:
-				continue
-			case errors.Is(err, ErrTruncated):
-			case errors.Is(err, io.ErrUnexpectedEOF), err == pcap.NextErrorReadError:
-				err = fmt.Errorf("%w: after frame %d: %v", ErrTruncated, a.frame, err)
-			default:
-				return fmt.Errorf("capture: reading after frame %d: %w", a.frame, err)
-			}
-			a.stats.Truncated = true
-			a.stats.TruncatedOffset = -1
-			if f, ok := src.(interface{ TruncatedOffset() int64 }); ok {
-				a.stats.TruncatedOffset = f.TruncatedOffset()
-			}
-			return err
+			return a.readError(src, err)
 		}
 		a.frame++
 		if a.cfg.Progress != nil && a.frame%progressEvery == 0 {
@@ -355,10 +355,93 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 			}
 		}
 		a.tick(ts) // before the packet: a connection idle too long ends first
-		if ss != nil && ss.skip() {
-			continue // another shard's connection (the Splitter decoded it)
+		if ss != nil {
+			if ss.skip() {
+				continue // another shard's connection (the Splitter decoded it)
+			}
+			if seg := ss.decoded(); seg != nil && splitShards {
+				seg.load(a.dec, data)
+				a.tcpSegment(ci)
+				continue
+			}
 		}
 		a.packet(lt, data, ci)
+	}
+}
+
+// readError ends a run on a read error as loop does: nil for the end of
+// the input, else the error to return (the run is marked truncated).
+func (a *Analyzer) readError(src Source, err error) error {
+	switch {
+	case err == io.EOF:
+		return nil
+	case errors.Is(err, ErrTruncated):
+	case errors.Is(err, io.ErrUnexpectedEOF), err == pcap.NextErrorReadError:
+		err = fmt.Errorf("%w: after frame %d: %v", ErrTruncated, a.frame, err)
+	default:
+		return fmt.Errorf("capture: reading after frame %d: %w", a.frame, err)
+	}
+	a.stats.Truncated = true
+	a.stats.TruncatedOffset = -1
+	if f, ok := src.(interface{ TruncatedOffset() int64 }); ok {
+		a.stats.TruncatedOffset = f.TruncatedOffset()
+	}
+	return err
+}
+
+// splitLoop is loop for a shard of a Splitter (no filter): it looks only at
+// the frames of its own connections, those every shard decodes, and those
+// the Splitter marked visit (the file's first frame and the frames at which
+// the idle flush runs, which the Splitter finds as tick does), and counts
+// the others in bulk. Frame numbers, per-frame counters, idle flushes and
+// Progress calls are those of loop, which looks at every frame.
+func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
+	for {
+		r, data, err := ss.nextOwn()
+		if ss.skipN > 0 {
+			from := a.frame
+			a.frame += ss.skipN
+			a.stats.Packets += ss.skipN
+			a.stats.Bytes += ss.skipBytes
+			if t := time.Unix(0, ss.skipLast).UTC(); t.After(a.stats.LastTime) {
+				a.stats.LastTime = t
+			}
+			ss.skipN, ss.skipBytes, ss.skipLast = 0, 0, 0
+			if a.cfg.Progress != nil {
+				for f := (from/progressEvery + 1) * progressEvery; f <= a.frame; f += progressEvery {
+					a.cfg.Progress(f)
+				}
+			}
+		}
+		if err != nil {
+			return a.readError(ss, err)
+		}
+		if r == nil {
+			continue // the end of a batch
+		}
+		a.frame++
+		if a.cfg.Progress != nil && a.frame%progressEvery == 0 {
+			a.cfg.Progress(a.frame)
+		}
+		a.stats.Packets++
+		a.stats.Bytes += uint64(len(data))
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, r.ts).UTC(), CaptureLength: int(r.n), Length: int(r.orig)}
+		ts := ci.Timestamp
+		if a.stats.FirstTime.IsZero() {
+			a.stats.FirstTime = ts
+			a.lastFlush = ts
+		}
+		if ts.After(a.stats.LastTime) {
+			a.stats.LastTime = ts
+		}
+		a.tick(ts)
+		switch r.owner {
+		case int32(ss.shard):
+			r.seg.load(a.dec, data)
+			a.tcpSegment(ci)
+		case -1:
+			a.packet(lt, data, ci)
+		}
 	}
 }
 
@@ -402,6 +485,11 @@ func (a *Analyzer) packet(lt layers.LinkType, data []byte, ci gopacket.CaptureIn
 			return // another shard's connection
 		}
 	}
+	a.tcpSegment(ci)
+}
+
+// tcpSegment reassembles the TCP segment in a.dec, of the frame with ci.
+func (a *Analyzer) tcpSegment(ci gopacket.CaptureInfo) {
 	a.stats.Decoded++
 	if ci.CaptureLength < ci.Length {
 		a.stats.SnaplenTruncated++

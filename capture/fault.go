@@ -13,6 +13,7 @@ import (
 type mappedSource interface {
 	Mapped() bool
 	inMapping(addr uintptr) bool
+	mapping() []byte // the whole file
 }
 
 // guardedLoop runs loop; for a mapped source, a memory fault inside the

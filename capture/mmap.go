@@ -39,6 +39,8 @@ type mmapPcap struct {
 	// manualRelease: pages are given back by releaseTo only (a Splitter
 	// reads ahead of the shards that use the packets)
 	manualRelease bool
+	touched       int  // the reader read one byte of every cache line before this offset
+	sink          byte // what it read (so the reads are not optimised away)
 }
 
 // releaseEvery is how much of the mapping is read before the pages behind
@@ -150,11 +152,31 @@ func (m *mmapPcap) next() ([]byte, gopacket.CaptureInfo, error) {
 	}
 	data := rest[16 : 16+ci.CaptureLength : 16+ci.CaptureLength]
 	m.off += 16 + ci.CaptureLength
+	if end := min(m.off+touchAhead, len(m.data)); m.touched < end {
+		t, sink := max(m.touched, m.off), m.sink
+		for ; t < end; t += 64 {
+			sink += m.data[t]
+		}
+		m.touched, m.sink = t, sink
+	}
 	if m.off-m.released >= 2*releaseEvery && !m.manualRelease {
 		m.releaseTo(m.off - releaseEvery)
 	}
 	return data, ci, nil
 }
+
+// touchAhead: the reader reads one byte of every cache line up to this far
+// past the record it returns. The walk from record header to record header
+// jumps over the packet bytes, and each header was a cache miss it waited
+// for (the first touch of each record was most of the reader's time, and
+// of the Splitter's); reading every line in order is a stream the processor
+// prefetches, so the next headers are in the cache when they are read.
+// Measured on the 1 GB capture (cwfloor -reader file): 0.27 → 0.15 s of
+// CPU; 512 and 1024 bytes gained nothing (less than the next record away),
+// 2 to 16 KiB the same (16 KiB also reaches past jumbo frames). A file cut
+// shorter while it is read faults up to this far ahead of the reader, so
+// the records just before the cut are lost too (ErrTruncated either way).
+const touchAhead = 16 << 10
 
 // releaseTo drops the pages before offset end (packets no longer used).
 func (m *mmapPcap) releaseTo(end int) {

@@ -10,13 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/google/gopacket/pcapgo"
 
+	"github.com/cookiewatch/cookiewatch/capture/capturetest"
 	"github.com/cookiewatch/cookiewatch/internal/gen"
 )
 
@@ -207,9 +210,53 @@ func TestMappedFileShrinks(t *testing.T) {
 	t.Log(err)
 }
 
+// frameLog is a Handler that logs the Analyzer's current frame (Frame) at
+// every Conn call and every Config.Progress call, in order, and passes the
+// calls on to h.
+type frameLog struct {
+	a   *Analyzer
+	h   Handler
+	log []byte
+}
+
+func (l *frameLog) progress(f uint64) {
+	l.log = fmt.Appendf(l.log, "p%d@%d ", f, l.a.Frame())
+}
+
+func (l *frameLog) Open(k ConnKey) Conn {
+	l.log = fmt.Appendf(l.log, "o%d ", l.a.Frame())
+	return &frameLogConn{l, l.h.Open(k)}
+}
+
+// sum is a digest of the log (and its length).
+func (l *frameLog) sum() string {
+	return fmt.Sprintf(" log %d %x", len(l.log), sha256.Sum256(l.log))
+}
+
+type frameLogConn struct {
+	l *frameLog
+	c Conn
+}
+
+func (c *frameLogConn) Data(d Dir, b []byte, s []Span) {
+	c.l.log = fmt.Appendf(c.l.log, "d%d ", c.l.a.Frame())
+	c.c.Data(d, b, s)
+}
+
+func (c *frameLogConn) Gap(d Dir, n int) {
+	c.l.log = fmt.Appendf(c.l.log, "g%d ", c.l.a.Frame())
+	c.c.Gap(d, n)
+}
+
+func (c *frameLogConn) Close() {
+	c.l.log = fmt.Appendf(c.l.log, "c%d ", c.l.a.Frame())
+	c.c.Close()
+}
+
 // TestSplitterMatchesShards: two shards fed by a Splitter deliver exactly
 // what two shards that each read the whole file deliver (bytes, frame
-// spans, gaps, merged counters), on every classic pcap of the corpus and the
+// spans, gaps, merged counters, and the current frame at every Conn and
+// Config.Progress call), on every classic pcap of the corpus and the
 // repository (mapped whatever their size) and a generated capture with
 // faults.
 func TestSplitterMatchesShards(t *testing.T) {
@@ -241,70 +288,86 @@ func TestSplitterMatchesShards(t *testing.T) {
 		n++
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			defer f.Close()
-			const shards = 2
-			// Each shard reads the whole file.
-			var want [shards]string
-			var wantStats []Stats
-			for i := range shards {
-				g, err := os.Open(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				src, err := NewReader(path, g)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rec := &recorder{}
-				a, err := NewAnalyzer(Config{Shard: i, Shards: shards}, rec)
-				if err != nil {
-					t.Fatal(err)
-				}
-				err = a.Run(src)
-				g.Close()
-				want[i], _ = digest(rec)
-				want[i] += fmt.Sprint(err)
-				wantStats = append(wantStats, a.Stats())
-			}
-			// One Splitter.
-			sp, err := NewSplitter(f, shards)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got [shards]string
-			gotStats := make([]Stats, shards)
-			done := make(chan int)
-			for i := range shards {
-				go func() {
-					rec := &recorder{}
-					a, err := NewAnalyzer(Config{Shard: i, Shards: shards}, rec)
-					if err != nil {
-						panic(err)
-					}
-					err = a.Run(sp.Shard(i))
-					sp.Shard(i).Done()
-					got[i], _ = digest(rec)
-					got[i] += fmt.Sprint(err)
-					gotStats[i] = a.Stats()
-					done <- i
-				}()
-			}
-			go sp.Run()
-			for range shards {
-				<-done
-			}
-			sp.Close()
-			if got != want {
-				t.Errorf("shard deliveries or errors differ:\n%q\n%q", want, got)
-			}
-			ws, gs := MergeShards(wantStats), MergeShards(gotStats)
-			if fmt.Sprint(ws) != fmt.Sprint(gs) {
-				t.Errorf("stats differ:\nwhole reads %+v\nsplitter    %+v", ws, gs)
-			}
+			splitterMatches(t, path, f, Config{})
 		})
 	}
 	if n < 10 {
 		t.Fatalf("only %d files compared", n)
 	}
+}
+
+// splitterMatches fails if two shards fed by a Splitter over mapped file f
+// (at path) differ from two shards that each read the whole file with
+// pcapgo: deliveries, errors, the frame log and merged Stats.
+func splitterMatches(t *testing.T, path string, f *File, cfg Config) {
+	const shards = 2
+	// Each shard reads the whole file.
+	var want [shards]string
+	var wantStats []Stats
+	for i := range shards {
+		g, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := NewReader(path, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		l := &frameLog{h: rec}
+		a, err := NewAnalyzer(cfgFor(cfg, i, shards, l), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.a = a
+		err = a.Run(src)
+		g.Close()
+		want[i], _ = digest(rec)
+		want[i] += fmt.Sprint(err) + l.sum()
+		wantStats = append(wantStats, a.Stats())
+	}
+	// One Splitter.
+	sp, err := NewSplitter(f, shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [shards]string
+	gotStats := make([]Stats, shards)
+	done := make(chan int)
+	for i := range shards {
+		go func() {
+			rec := &recorder{}
+			l := &frameLog{h: rec}
+			a, err := NewAnalyzer(cfgFor(cfg, i, shards, l), l)
+			if err != nil {
+				panic(err)
+			}
+			l.a = a
+			err = a.Run(sp.Shard(i))
+			sp.Shard(i).Done()
+			got[i], _ = digest(rec)
+			got[i] += fmt.Sprint(err) + l.sum()
+			gotStats[i] = a.Stats()
+			done <- i
+		}()
+	}
+	go sp.Run()
+	for range shards {
+		<-done
+	}
+	sp.Close()
+	if got != want {
+		t.Errorf("shard deliveries or errors differ:\n%q\n%q", want, got)
+	}
+	ws, gs := MergeShards(wantStats), MergeShards(gotStats)
+	if fmt.Sprint(ws) != fmt.Sprint(gs) {
+		t.Errorf("stats differ:\nwhole reads %+v\nsplitter    %+v", ws, gs)
+	}
+}
+
+func cfgFor(cfg Config, shard, shards int, l *frameLog) Config {
+	cfg.Shard, cfg.Shards, cfg.Progress = shard, shards, l.progress
+	return cfg
 }
 
 // TestSplitterShardStopsEarly: a shard that stops reading (its Analyzer
@@ -430,4 +493,46 @@ func newTestSplitter(t *testing.T, path string, n int) *Splitter {
 		t.Fatal(err)
 	}
 	return sp
+}
+
+// TestSplitterIdleFlushFrames: connections that wait behind holes or fall
+// silent among others' frames, over many minutes of capture time: each
+// shard's idle flushes run at the same frames (mostly another shard's)
+// with a Splitter as when it reads every frame.
+func TestSplitterIdleFlushFrames(t *testing.T) {
+	defer func(n int64) { mmapMinSize = n }(mmapMinSize)
+	mmapMinSize = 0
+	c := capturetest.New(capturetest.Ethernet, time.Time{})
+	c.Step = 2300 * time.Millisecond
+	var conns []*capturetest.Conn
+	for i := range 24 {
+		cli := netip.AddrPortFrom(netip.MustParseAddr("10.7.0.1"), uint16(30000+i))
+		conns = append(conns, c.Conn(cli, srv4, capturetest.ConnOptions{MSS: 10}))
+	}
+	for round := range 40 {
+		for i, cn := range conns {
+			switch {
+			case i%5 == 0 && round > 3*i/5: // silent from some round on: closed idle
+			case i%5 == 1 && round%7 == 0: // a hole: bytes wait until flushed
+				cn.SendWith(true, []byte(req[:30]), capturetest.SendOptions{Lose: []int{1}})
+			default:
+				cn.Send(i%2 == 0, []byte(req[:20]))
+			}
+		}
+	}
+	for _, idle := range []time.Duration{0, time.Minute, 150 * time.Second} {
+		path := filepath.Join(t.TempDir(), "idle.pcap")
+		if err := os.WriteFile(path, c.Pcap(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.Mapped() {
+			t.Fatal("not mapped")
+		}
+		splitterMatches(t, path, f, Config{IdleTimeout: idle})
+		f.Close()
+	}
 }

@@ -291,6 +291,13 @@ func (f *File) inMapping(addr uintptr) bool {
 	return addr >= start && addr < start+uintptr(len(f.mm.data))
 }
 
+func (f *File) mapping() []byte {
+	if f.mm == nil {
+		return nil
+	}
+	return f.mm.data
+}
+
 // Close closes the underlying file (not standard input's descriptor) and
 // unmaps it.
 func (f *File) Close() error {

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -17,11 +18,14 @@ import (
 // decodes the whole file itself; with it one goroutine walks the records,
 // decodes each frame's headers once (without keeping state) to find the
 // shard of its connection, and hands every shard the list of all frames with
-// their owner. A shard counts and times every frame (frame numbers, idle
-// flush and per-frame counters stay those of a single reader) but decodes
-// only its own frames and the ones no single shard owns (IPv4 fragments,
-// non-TCP frames: those are decoded by every shard, as without a Splitter).
-// Packet bytes are read where they lie in the mapping: nothing is copied.
+// their owner and, for TCP segments, the decoded header fields. An
+// Analyzer on a shard (Analyzer.splitLoop) looks only at its own segments
+// (taking the Splitter's decoding), the frames no single shard owns (IPv4
+// fragments, non-TCP frames: those are decoded by every shard, as without a
+// Splitter) and the frames at which the idle flush runs, which the Splitter
+// marks; the other frames it counts in bulk, so frame numbers, idle flushes
+// and per-frame counters stay those of a single reader. Packet bytes are
+// read where they lie in the mapping: nothing is copied.
 type Splitter struct {
 	f      *File
 	m      *mmapPcap
@@ -37,13 +41,82 @@ type Splitter struct {
 }
 
 // frameRef is one frame of the file: where its bytes lie and which shard
-// owns its connection (-1: every shard decodes it).
+// owns its connection (-1: every shard decodes it). For a TCP segment
+// (owner >= 0) it also holds what the owner's reassembler needs of the
+// headers, as the Splitter decoded them, so the owner does not decode them
+// again: reading these refs in order is cheaper than going back to each
+// frame's headers (by then out of the owner's caches).
 type frameRef struct {
 	off   int64
+	ts    int64 // Unix nanoseconds
 	n     int32 // captured length
 	orig  int32 // original length
-	ts    int64 // Unix nanoseconds
 	owner int32
+	// visit: every shard must see this frame although it may belong to
+	// another: the first of the file (first capture time) and those at
+	// which an Analyzer runs its idle flush (tick); see Analyzer.splitLoop.
+	visit bool
+	seg   segRef
+}
+
+// segRef is a decoded TCP segment: the decoder's addresses and the TCP
+// fields the reassembler reads; the payload is bytes [poff, pend) of the
+// frame.
+type segRef struct {
+	poff, pend   int32
+	seq          uint32
+	sport, dport uint16
+	flags        uint8
+	v6           bool
+	src, dst     [16]byte
+}
+
+const (
+	segSYN = 1 << iota
+	segACK
+	segFIN
+	segRST
+)
+
+// set records the segment d decoded from frame data; it reports false if
+// the payload does not lie in data (then the frame is decoded again by the
+// shards).
+func (r *segRef) set(d *decoder, data []byte) bool {
+	t := &d.tcp
+	r.poff, r.pend = 0, 0
+	if len(t.Payload) > 0 {
+		off := uintptr(unsafe.Pointer(unsafe.SliceData(t.Payload))) - uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+		if off > uintptr(len(data)) || uintptr(len(t.Payload)) > uintptr(len(data))-off {
+			return false
+		}
+		r.poff, r.pend = int32(off), int32(off)+int32(len(t.Payload))
+	}
+	r.seq, r.sport, r.dport = t.Seq, t.SrcPort, t.DstPort
+	r.flags = 0
+	if t.SYN {
+		r.flags |= segSYN
+	}
+	if t.ACK {
+		r.flags |= segACK
+	}
+	if t.FIN {
+		r.flags |= segFIN
+	}
+	if t.RST {
+		r.flags |= segRST
+	}
+	r.v6, r.src, r.dst = d.v6, d.src, d.dst
+	return true
+}
+
+// load puts the segment back into d as decode would have left it (for the
+// fields the reassembler reads) from the frame's bytes data.
+func (r *segRef) load(d *decoder, data []byte) {
+	t := &d.tcp
+	t.SrcPort, t.DstPort, t.Seq = r.sport, r.dport, r.seq
+	t.SYN, t.ACK, t.FIN, t.RST = r.flags&segSYN != 0, r.flags&segACK != 0, r.flags&segFIN != 0, r.flags&segRST != 0
+	t.Payload = data[r.poff:r.pend:r.pend]
+	d.v6, d.src, d.dst = r.v6, r.src, r.dst
 }
 
 // frameBatch is a run of frames every shard reads; the last shard done with
@@ -111,6 +184,7 @@ func (s *Splitter) read() (err error) {
 	}()
 	lt := s.f.LinkType()
 	shards := uint64(s.n)
+	first, lastFlush := true, int64(0)
 	b = s.batch()
 	if b == nil {
 		return nil
@@ -127,12 +201,21 @@ func (s *Splitter) read() (err error) {
 			s.errOff = s.f.TruncatedOffset()
 			return err
 		}
-		owner := int32(-1)
-		if s.dec.decode(lt, data, ci) == "" {
-			k, _ := s.dec.key()
-			owner = int32(k.hash() % shards)
+		ts := ci.Timestamp.UnixNano()
+		// Analyzer.tick's decision, on the same times (nanoseconds of
+		// timestamps from 1970 on: the difference cannot overflow).
+		visit := first || ts-lastFlush >= int64(flushInterval)
+		if visit {
+			first, lastFlush = false, ts
 		}
-		b.refs = append(b.refs, frameRef{off: off, n: int32(len(data)), orig: int32(ci.Length), ts: ci.Timestamp.UnixNano(), owner: owner})
+		b.refs = append(b.refs, frameRef{off: off, n: int32(len(data)), orig: int32(ci.Length), ts: ts, owner: -1, visit: visit})
+		if s.dec.decode(lt, data, ci) == "" {
+			r := &b.refs[len(b.refs)-1]
+			if r.seg.set(s.dec, data) {
+				k, _ := s.dec.key()
+				r.owner = int32(k.hash() % shards)
+			}
+		}
 		if len(b.refs) == cap(b.refs) {
 			b.end = int64(s.m.off)
 			s.send(b)
@@ -183,7 +266,12 @@ type ShardSource struct {
 	ch    chan *frameBatch
 	cur   *frameBatch
 	i     int
-	owner int32 // of the frame last returned
+	owner int32     // of the frame last returned
+	ref   *frameRef // the frame last returned
+	// frames nextOwn passed over since the Analyzer last took them
+	// (skipped): their number, bytes and latest time
+	skipN, skipBytes uint64
+	skipLast         int64
 }
 
 // ZeroCopyReadPacketData returns the next frame; its bytes stay valid until
@@ -205,9 +293,51 @@ func (ss *ShardSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, e
 	}
 	r := &ss.cur.refs[ss.i]
 	ss.i++
-	ss.owner = r.owner
+	ss.owner, ss.ref = r.owner, r
 	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, r.ts).UTC(), CaptureLength: int(r.n), Length: int(r.orig)}
 	return ss.s.m.data[r.off : r.off+int64(r.n) : r.off+int64(r.n)], ci, nil
+}
+
+// nextOwn returns the next frame this shard must see (its own, those every
+// shard decodes, and those marked visit), passing over the others and
+// counting them in skipN, skipBytes and skipLast, which the caller takes
+// and clears. At the end of a batch with frames passed over it returns a
+// nil frame and no error, so the caller accounts for them before nextOwn
+// waits for the next batch (the frame numbers a shard reports through
+// Config.Progress must not wait on the other shards).
+func (ss *ShardSource) nextOwn() (*frameRef, []byte, error) {
+	me := int32(ss.shard)
+	for {
+		if ss.cur != nil {
+			refs := ss.cur.refs
+			for ss.i < len(refs) {
+				r := &refs[ss.i]
+				ss.i++
+				if r.owner == me || r.owner < 0 || r.visit {
+					ss.owner, ss.ref = r.owner, r
+					return r, ss.s.m.data[r.off : r.off+int64(r.n) : r.off+int64(r.n)], nil
+				}
+				ss.skipN++
+				ss.skipBytes += uint64(r.n)
+				ss.skipLast = max(ss.skipLast, r.ts)
+			}
+			if ss.skipN > 0 {
+				return nil, nil, nil
+			}
+			if ss.cur.left.Add(-1) == 0 {
+				ss.s.free <- ss.cur
+			}
+			ss.cur = nil
+		}
+		b, ok := <-ss.ch
+		if !ok {
+			if ss.s.err != nil {
+				return nil, nil, ss.s.err
+			}
+			return nil, nil, io.EOF
+		}
+		ss.cur, ss.i = b, 0
+	}
 }
 
 // Done says this shard reads no more (its Analyzer returned): the frames
@@ -238,8 +368,19 @@ func (ss *ShardSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 // skip reports whether the frame last returned belongs to another shard.
 func (ss *ShardSource) skip() bool { return ss.owner >= 0 && int(ss.owner) != ss.shard }
 
+// decoded returns the segment the Splitter decoded from the frame last
+// returned if it belongs to this shard, else nil (the frame is to be
+// decoded).
+func (ss *ShardSource) decoded() *segRef {
+	if int(ss.owner) != ss.shard {
+		return nil
+	}
+	return &ss.ref.seg
+}
+
 func (ss *ShardSource) LinkType() layers.LinkType   { return ss.s.f.LinkType() }
 func (ss *ShardSource) RawLinkType() int            { return ss.s.f.RawLinkType() }
 func (ss *ShardSource) TruncatedOffset() int64      { return ss.s.errOff }
 func (ss *ShardSource) Mapped() bool                { return true }
 func (ss *ShardSource) inMapping(addr uintptr) bool { return ss.s.f.inMapping(addr) }
+func (ss *ShardSource) mapping() []byte             { return ss.s.f.mapping() }

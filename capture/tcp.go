@@ -7,8 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"github.com/google/gopacket/layers"
+	"unsafe"
 )
 
 // This file is the TCP reassembler: one connection table per Analyzer, run
@@ -77,7 +76,7 @@ type connKey struct {
 // key returns the connection key of the decoded segment and whether its
 // sender is the key's lo endpoint.
 func (d *decoder) key() (connKey, bool) {
-	sp, dp := uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
+	sp, dp := d.tcp.SrcPort, d.tcp.DstPort
 	if c := bytes.Compare(d.src[:], d.dst[:]); c < 0 || c == 0 && sp <= dp {
 		return connKey{lo: d.src, hi: d.dst, loPort: sp, hiPort: dp, v6: d.v6}, true
 	}
@@ -128,11 +127,22 @@ type chunk struct {
 
 func (c *chunk) end() uint32 { return c.seq + uint32(len(c.data)) }
 
-// segSum is a segment's range and a hash of its bytes.
+// segSum is a segment's range and either where its bytes lie in a file
+// mapping (their offset) or a hash of them. Mapped packet bytes stay valid until the
+// file is closed (after the Analyzer is done), so a later copy of the same
+// range is compared with them byte for byte, and only when the ranges match
+// (a retransmission), instead of hashing every payload up front. Bytes
+// outside a mapping (live capture, pcapgo's reused buffer, reassembled IPv4
+// fragments) are hashed: they are not kept, and keeping them would hold
+// their memory.
 type segSum struct {
 	seq, n uint32
-	hash   uint64
+	// v is the offset of the bytes in Analyzer.mapping, or a hash of them
+	// with hashBit set (offsets are below 2^63)
+	v uint64
 }
+
+const hashBit = 1 << 63
 
 // halfState is one direction of a connection.
 type halfState struct {
@@ -266,12 +276,22 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 	}
 	payload := tcp.Payload
 	if len(payload) > 0 {
-		sum := maphash.Bytes(segSeed, payload)
-		if h.conflicts(seq, len(payload), sum) {
+		cur := segBytes{data: payload, v: hashBit}
+		if a.mapping != nil {
+			off := uintptr(unsafe.Pointer(unsafe.SliceData(payload))) - uintptr(unsafe.Pointer(unsafe.SliceData(a.mapping)))
+			if off < uintptr(len(a.mapping)) && uintptr(len(payload)) <= uintptr(len(a.mapping))-off {
+				cur.v = uint64(off)
+			}
+		}
+		if h.conflicts(seq, &cur, a.mapping) {
 			a.stats.OverlapConflicts++
 		}
 		if !h.known || seqDiff(seq+uint32(len(payload)), h.next) > 0 {
-			h.addPending(segSum{seq: seq, n: uint32(len(payload)), hash: sum})
+			r := segSum{seq: seq, n: uint32(len(payload)), v: cur.v}
+			if r.v&hashBit != 0 {
+				r.v = cur.sum()
+			}
+			h.addPending(r)
 		}
 	}
 	if !h.closed {
@@ -284,7 +304,7 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 }
 
 // segment reassembles the bytes [seq, seq+len(payload)) of half hi.
-func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, tcp *layers.TCP) {
+func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, tcp *tcpHeader) {
 	h := &s.half[hi]
 	end := tcp.FIN || tcp.RST
 	if !h.known {
@@ -564,22 +584,50 @@ func (a *Analyzer) forceClose(s *stream) {
 	}
 }
 
-// conflicts reports whether a segment of n bytes at seq with hash sum
-// repeats the range of a recent segment (waiting, or among the last
-// delivered) with other bytes. Only exact ranges are compared, against the
-// newest: a partial overlap is counted in OverlapBytes only.
-func (h *halfState) conflicts(seq uint32, n int, sum uint64) bool {
+// conflicts reports whether segment cur at seq repeats the range of a
+// recent segment (waiting, or among the last delivered) with other bytes.
+// Only exact ranges are compared, against the newest: a partial overlap is
+// counted in OverlapBytes only.
+func (h *halfState) conflicts(seq uint32, cur *segBytes, mapping []byte) bool {
+	n := uint32(len(cur.data))
 	for i := h.npend - 1; i >= 0; i-- {
-		if r := h.pending[i]; r.seq == seq && r.n == uint32(n) {
-			return r.hash != sum
+		if r := &h.pending[i]; r.seq == seq && r.n == n {
+			return !r.same(cur, mapping)
 		}
 	}
 	for i := 0; i < h.nrec; i++ {
-		if r := h.recent[i]; r.seq == seq && r.n == uint32(n) {
-			return r.hash != sum
+		if r := &h.recent[i]; r.seq == seq && r.n == n {
+			return !r.same(cur, mapping)
 		}
 	}
 	return false
+}
+
+// segBytes is the payload of the segment being accepted, with its offset
+// in the file mapping (v, or hashBit if it lies elsewhere) and its hash
+// once computed.
+type segBytes struct {
+	data   []byte
+	v      uint64
+	hash   uint64
+	hashed bool
+}
+
+// sum is the hash of c's bytes, with hashBit set.
+func (c *segBytes) sum() uint64 {
+	if !c.hashed {
+		c.hash, c.hashed = maphash.Bytes(segSeed, c.data)|hashBit, true
+	}
+	return c.hash
+}
+
+// same reports whether the segment r records (of cur's length) had cur's
+// bytes.
+func (r *segSum) same(cur *segBytes, mapping []byte) bool {
+	if r.v&hashBit == 0 {
+		return bytes.Equal(mapping[r.v:r.v+uint64(r.n)], cur.data)
+	}
+	return r.v == cur.sum()
 }
 
 // addPending records a segment not yet wholly delivered, forgetting the

@@ -1,0 +1,73 @@
+//go:build unix
+
+package capture
+
+import (
+	"os"
+	"testing"
+)
+
+// benchPcap is the capture of the capture-path benchmarks
+// (COOKIEWATCH_BENCH_PCAP, as in cmd/cookiewatch): without it they skip.
+func benchPcap(b *testing.B) string {
+	path := os.Getenv("COOKIEWATCH_BENCH_PCAP")
+	if path == "" {
+		b.Skip("COOKIEWATCH_BENCH_PCAP not set")
+	}
+	return path
+}
+
+// BenchmarkCaptureMapped: the capture side alone (mapped reading, decoding,
+// reassembly; Conns that drop the bytes), one Analyzer.
+func BenchmarkCaptureMapped(b *testing.B) {
+	path := benchPcap(b)
+	for b.Loop() {
+		f, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, err := NewAnalyzer(Config{}, nopHandler{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Run(f); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(a.Stats().Bytes))
+		f.Close()
+	}
+}
+
+// BenchmarkCaptureSplitter2: the same with a Splitter and 2 shards.
+func BenchmarkCaptureSplitter2(b *testing.B) {
+	path := benchPcap(b)
+	for b.Loop() {
+		f, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sp, err := NewSplitter(f, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan Stats)
+		for i := range 2 {
+			go func() {
+				a, err := NewAnalyzer(Config{Shard: i, Shards: 2}, nopHandler{})
+				if err != nil {
+					panic(err)
+				}
+				if err := a.Run(sp.Shard(i)); err != nil {
+					panic(err)
+				}
+				sp.Shard(i).Done()
+				done <- a.Stats()
+			}()
+		}
+		go sp.Run()
+		st := []Stats{<-done, <-done}
+		sp.Close()
+		f.Close()
+		b.SetBytes(int64(MergeShards(st).Bytes))
+	}
+}
