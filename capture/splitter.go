@@ -225,8 +225,7 @@ func (s *Splitter) read() (err error) {
 		if s.dec.decode(lt, data, gopacket.CaptureInfo{}) == "" {
 			r := &b.refs[len(b.refs)-1]
 			if r.seg.set(s.dec, data) {
-				k, _ := s.dec.key()
-				r.owner = int32(k.hash() % shards)
+				r.owner = int32(s.dec.ownerHash() % shards)
 			}
 		}
 		if len(b.refs) == cap(b.refs) {

@@ -103,3 +103,51 @@ func compareRecordNext(t *testing.T, file []byte) {
 		}
 	}
 }
+
+// TestOwnerHash: decoder.ownerHash is key().hash() for IPv4 and IPv6
+// segments in both directions, addresses equal, equal in their first or
+// last 8 bytes or differing in one byte only, and ports equal or not.
+func TestOwnerHash(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	d := newDecoder(0)
+	seen := map[uint64]bool{}
+	for i := range 20000 {
+		d.v6 = i%2 == 0
+		n := 4
+		if d.v6 {
+			n = 16
+		}
+		d.src, d.dst = [16]byte{}, [16]byte{}
+		for j := range n {
+			d.src[j] = byte(rng.Uint32())
+		}
+		switch i % 5 {
+		case 0:
+			d.dst = d.src
+		case 1:
+			d.dst = d.src
+			d.dst[rng.IntN(n)] ^= 1 << rng.IntN(8)
+		case 2:
+			d.dst = d.src
+			for j := 8; j < 16; j++ {
+				d.dst[j] = byte(rng.Uint32())
+			}
+		default:
+			for j := range n {
+				d.dst[j] = byte(rng.Uint32())
+			}
+		}
+		d.tcp.SrcPort, d.tcp.DstPort = uint16(rng.IntN(4)), uint16(rng.IntN(4))
+		if i%3 == 0 {
+			d.tcp.SrcPort, d.tcp.DstPort = uint16(rng.Uint32()), uint16(rng.Uint32())
+		}
+		k, _ := d.key()
+		if got, want := d.ownerHash(), k.hash(); got != want {
+			t.Fatalf("%v %x:%d > %x:%d: ownerHash %x, key().hash() %x", d.v6, d.src, d.tcp.SrcPort, d.dst, d.tcp.DstPort, got, want)
+		}
+		seen[k.hash()] = true
+	}
+	if len(seen) < 10000 {
+		t.Fatalf("only %d distinct hashes: the cases are not varied", len(seen))
+	}
+}
