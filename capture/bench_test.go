@@ -4,8 +4,25 @@ package capture
 
 import (
 	"os"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// reportCPU adds the process's CPU time (user and system) per op since
+// start to b: on a machine shared with other work, wall time per op
+// measures the load more than the code.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/1e6/float64(b.N), "cpu-ms/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // benchPcap is the capture of the capture-path benchmarks
 // (COOKIEWATCH_BENCH_PCAP, as in cmd/cookiewatch): without it they skip.
@@ -41,6 +58,7 @@ func BenchmarkCaptureMapped(b *testing.B) {
 // BenchmarkCaptureSplitter2: the same with a Splitter and 2 shards.
 func BenchmarkCaptureSplitter2(b *testing.B) {
 	path := benchPcap(b)
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		f, err := Open(path)
 		if err != nil {
@@ -77,6 +95,7 @@ func BenchmarkCaptureSplitter2(b *testing.B) {
 // under a sharded run.
 func BenchmarkSplitterWalk(b *testing.B) {
 	path := benchPcap(b)
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		f, err := Open(path)
 		if err != nil {
