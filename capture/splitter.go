@@ -129,14 +129,7 @@ type frameBatch struct {
 
 const (
 	batchFrames = 512
-	// batchesMax batches are in flight: it bounds how far the reader runs
-	// ahead of the slower shard, and so the mapped pages resident (4096
-	// frames, ~4 MB on the 1 GB capture). 16 held ~8 MB for no speed:
-	// with 8 the peak RssFile of a 2-worker run on the 1 GB capture is
-	// 25.7 → 21.8 MB, CPU time the same within noise, and
-	// BenchmarkCaptureSplitter2 the same (releasing the pages in 2 MiB
-	// steps instead of per batch changed nothing measurable either).
-	batchesMax = 8
+	batchesMax  = 16 // in flight: bounds how far the reader runs ahead, and the mapped pages resident (8192 frames)
 )
 
 // NewSplitter prepares to read f for n shards; f must be Mapped. Call Run
