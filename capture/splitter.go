@@ -129,7 +129,14 @@ type frameBatch struct {
 
 const (
 	batchFrames = 512
-	batchesMax  = 16 // in flight: bounds how far the reader runs ahead, and the mapped pages resident (8192 frames)
+	// batchesMax batches are in flight: it bounds how far the reader runs
+	// ahead, and the mapped pages resident (8192 frames, ~8 MB on the 1 GB
+	// capture). It is also the slack between the shards: a shard ahead of
+	// the other waits once they are this far apart. 8 saved 3.9 MB of
+	// RssFile at the same CPU time but tripled the time each shard waited
+	// (0.24-0.40 → 0.64-1.06 s per 1 GB run); 32 cost 11 MB of peak RSS
+	// and gained nothing visible.
+	batchesMax = 16
 )
 
 // NewSplitter prepares to read f for n shards; f must be Mapped. Call Run
