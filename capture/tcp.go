@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"time"
@@ -95,6 +96,30 @@ func (k *connKey) hash() uint64 {
 		h ^= h >> 29
 	}
 	if k.v6 {
+		h ^= 1
+	}
+	return h
+}
+
+// ownerHash is d.key().hash() without building the key: the Splitter
+// computes it for every segment, and the 40-byte key with bytes.Compare
+// was most of its cost there. The order of the addresses is bytes.Compare's
+// (big-endian words); the hash reads the same little-endian words.
+func (d *decoder) ownerHash() uint64 {
+	s0, s1 := binary.LittleEndian.Uint64(d.src[:8]), binary.LittleEndian.Uint64(d.src[8:])
+	t0, t1 := binary.LittleEndian.Uint64(d.dst[:8]), binary.LittleEndian.Uint64(d.dst[8:])
+	sp, dp := d.tcp.SrcPort, d.tcp.DstPort
+	a0, b0 := bits.ReverseBytes64(s0), bits.ReverseBytes64(t0)
+	a1, b1 := bits.ReverseBytes64(s1), bits.ReverseBytes64(t1)
+	if !(a0 < b0 || a0 == b0 && (a1 < b1 || a1 == b1 && sp <= dp)) {
+		s0, s1, t0, t1, sp, dp = t0, t1, s0, s1, dp, sp
+	}
+	h := uint64(sp)<<16 | uint64(dp)
+	for _, w := range [4]uint64{s0, s1, t0, t1} {
+		h = (h ^ w) * 0x9e3779b97f4a7c15
+		h ^= h >> 29
+	}
+	if d.v6 {
 		h ^= 1
 	}
 	return h
