@@ -129,7 +129,7 @@ type Correlator struct {
 	recBody []byte   // reused by encodeReq
 	evBuf   []byte   // reused by store
 
-	reqClass map[string]rules.SessionClass // by cookie name (requestClass)
+	reqClass map[string]nameClass // by cookie name (class)
 	// Host keys and cookie names the values refer to (values.go: refStr).
 	strs    []string
 	strRefs []uint32
@@ -162,7 +162,7 @@ func New(cfg Config) (*Correlator, error) {
 	}
 	return &Correlator{cfg: cfg, mac: hmac.New(sha256.New, key), hosts: map[string]*host{}, hostLR: list.New(),
 		vhead: -1, vtail: -1, vfree: -1, byClient: map[hostClient][]int32{},
-		reqClass: map[string]rules.SessionClass{}, strIDs: map[string]strID{}, moreClients: map[int32][]clientUse{}, tlsSets: map[int32]*tlsSet{}, fileIDs: map[string]uint32{},
+		reqClass: map[string]nameClass{}, strIDs: map[string]strID{}, moreClients: map[int32][]clientUse{}, tlsSets: map[int32]*tlsSet{}, fileIDs: map[string]uint32{},
 		evict: map[string]uint64{}}, nil
 }
 
@@ -677,25 +677,51 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 	}
 }
 
-// requestClass is Classifier.RequestCookieClass, which depends on the
-// cookie's name only, remembered for up to maxClassNames names.
-func (c *Correlator) requestClass(ck httpparse.Cookie) rules.SessionClass {
-	if cls, ok := c.reqClass[ck.Name]; ok {
-		return cls
+// nameClass is what the correlator remembers of a cookie name's class.
+type nameClass struct {
+	cls rules.SessionClass // Classifier.RequestCookieClass: by name only
+	// byName: the name alone decides the class of a Set-Cookie with HttpOnly
+	// too (the classifier never reaches the value's shape for it).
+	byName bool
+}
+
+// shapeProbe is a value the classifier's value-shape test takes for a
+// random session identifier (TestShapeProbe). A name whose class with it is
+// its class without a value decides before the value's shape is looked at:
+// the classifier is a pure function of name and value, and a name that falls
+// through to the shape test would give this value a "value shape" class.
+const shapeProbe = "Zx8Qm2Lr7Vt4Np1Ks9Wd3Hy6Bc5Gf0Aj"
+
+// class returns the remembered class of a cookie name (up to maxClassNames
+// names; past that it is worked out each time).
+func (c *Correlator) class(n string) nameClass {
+	if nc, ok := c.reqClass[n]; ok {
+		return nc
 	}
-	cls := c.cfg.Classifier.RequestCookieClass(httpparse.Cookie{Name: ck.Name})
+	cl := c.cfg.Classifier
+	nc := nameClass{cls: cl.RequestCookieClass(httpparse.Cookie{Name: n})}
+	nc.byName = cl.SetCookieClass(httpparse.SetCookie{Name: n, Value: shapeProbe, HttpOnly: true}) == nc.cls
 	if len(c.reqClass) < maxClassNames {
-		c.reqClass[strings.Clone(ck.Name)] = cls
+		c.reqClass[strings.Clone(n)] = nc
 	}
-	return cls
+	return nc
+}
+
+// requestClass is Classifier.RequestCookieClass, which depends on the
+// cookie's name only, remembered.
+func (c *Correlator) requestClass(ck httpparse.Cookie) rules.SessionClass {
+	return c.class(ck.Name).cls
 }
 
 // setCookieClass is Classifier.SetCookieClass. Without HttpOnly the value's
 // shape does not count, so the class is the request cookie's of the same
-// name, remembered (TestSetCookieClassByName holds the two to that).
+// name, remembered; with HttpOnly too when the name decides before the
+// value's shape (most Set-Cookies: a known session or tracker name). The
+// classifier runs only for the others (TestSetCookieClassByName holds the
+// two to that).
 func (c *Correlator) setCookieClass(sc httpparse.SetCookie) rules.SessionClass {
-	if !sc.HttpOnly {
-		return c.requestClass(httpparse.Cookie{Name: sc.Name})
+	if nc := c.class(sc.Name); !sc.HttpOnly || nc.byName {
+		return nc.cls
 	}
 	return c.cfg.Classifier.SetCookieClass(sc)
 }
@@ -814,14 +840,27 @@ func (c *Correlator) login(h *host, client netip.Addr, l rules.Link) {
 // Response records a plaintext response read from file.
 func (c *Correlator) Response(file string, resp *httpparse.Response) {
 	host := ""
-	var reqL *rules.Link
 	if resp.Request != nil {
 		host = resp.Request.Host
-		l := reqLink(file, resp.Request)
-		reqL = &l
 	}
 	loc := header(resp.Headers, "Location")
-	link := respLink(file, resp, loc)
+	// The links' details (respLink's and reqLink's) are text built only when
+	// the state keeps a link or a finding shows it (full): decisions need
+	// only their positions, and most responses neither.
+	link := rules.Link{Kind: "response", File: file, Frame: resp.Frame, Time: resp.Time}
+	var reqL *rules.Link // the request's link, once full
+	detailed := false
+	full := func() {
+		if detailed {
+			return
+		}
+		detailed = true
+		link = respLink(file, resp, loc)
+		if resp.Request != nil {
+			l := reqLink(file, resp.Request)
+			reqL = &l
+		}
+	}
 	c.advance(resp.Time)
 	h := c.touchHost(msgHostKey(host, resp.Server), resp.Time)
 	hk := h.name // the host's own copy: values keep it
@@ -857,6 +896,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		var e *exposure
 		exp := func() *exposure {
 			if e == nil {
+				full()
 				e = &exposure{link: link, direction: "response",
 					client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
 					deletion: del, req: reqL, cls: cls}
@@ -869,6 +909,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 			return e
 		}
 		if f := (Fact{Redirect: redirect, SetsSession: cls.Session && !del}); c.holds(ruleRedirect, f) {
+			full()
 			chain := []rules.Link{link}
 			if reqL != nil {
 				chain = append(chain, *reqL)
@@ -888,6 +929,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		// secure-cookie-shadowed: the earliest Secure set against the latest set without it.
 		if sc.Secure {
 			if ns.secure == nil || before(link, *ns.secure) {
+				full()
 				l := link
 				ns.secure = &l
 			}
@@ -903,6 +945,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		}
 	}
 	if loggedIn {
+		full()
 		l := link
 		l.Kind = "login"
 		c.login(h, client, l)
