@@ -120,6 +120,8 @@ type Correlator struct {
 	now      time.Time // latest capture time seen
 	out      []rules.Finding
 	evict    map[string]uint64
+	fold     rules.Folder        // Sink's
+	add      func(rules.Finding) // Sink's: findings go there instead of out
 
 	macIn   []byte   // reused: the hashed bytes of a value
 	macSum  [32]byte // reused: the HMAC
@@ -204,7 +206,7 @@ type name struct {
 	mixed    bool        // mixed-scheme-session fired
 	secure   *rules.Link // earliest plaintext Set-Cookie with Secure
 	insecure *exposure   // latest plaintext Set-Cookie without Secure
-	shadowed bool
+	shadowed bool        // secure-cookie-shadowed fired: secure and insecure are no longer kept up to date
 }
 
 // exposure is one plaintext message carrying a cookie, as a finding needs it.
@@ -568,6 +570,13 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 	}
 	ns.mixed = true
 	h.unmixed--
+	at := []rules.Link{*tl, e.link} // the chain's positions, as below
+	if e.req != nil {
+		at = append(at, *e.req)
+	}
+	if c.folded(ruleMixed, h.name, cookie, at...) {
+		return
+	}
 	chain := []rules.Link{*tl}
 	if e.req != nil {
 		chain = append(chain, *e.req)
@@ -609,7 +618,44 @@ func (c *Correlator) emit(i int, hostKey, cookie string, e *exposure, chain []ru
 		Method: e.method, Path: e.path, Status: e.status, Count: 1, Chain: chain,
 	}
 	f.SetOrder(i)
+	if c.add != nil {
+		c.add(f)
+		return
+	}
 	c.out = append(c.out, f)
+}
+
+// Sink makes the Correlator hand each finding to add as soon as it is
+// decided, instead of keeping it for Take or Drain, after offering it to
+// fold (rules.Aggregator.Fold; nil: none) with only what folding reads set:
+// rule, severity, host, cookie, count, and the file, frame and time of the
+// last link of its chain. A finding fold takes is not built: for the rules
+// that fire for many values of one host and cookie name (leaks at End,
+// mixed schemes, logins), decoding the request records, the value's
+// rules.Value and the chain's text would be thrown away by the fold.
+// Findings reach add in the order they are decided, so fold sees every
+// earlier one already added, as Add would.
+func (c *Correlator) Sink(fold rules.Folder, add func(rules.Finding)) {
+	c.fold, c.add = fold, add
+}
+
+// folded offers the finding of rule i about host and cookie, whose chain
+// holds links (only their positions are read), to the Sink's fold, and
+// reports whether it took it. Without a Sink nothing is folded.
+func (c *Correlator) folded(i int, hostKey, cookie string, links ...rules.Link) bool {
+	if c.fold == nil {
+		return false
+	}
+	last := links[0] // the chain's last once emit sorts it (stably)
+	for _, l := range links[1:] {
+		if !before(l, last) {
+			last = l
+		}
+	}
+	r := catalogue[i]
+	f := rules.Finding{Rule: r.ID, Severity: r.Severity, Host: hostKey, Cookie: cookie, Count: 1,
+		File: last.File, Frame: last.Frame, Time: last.Time, LastTime: last.Time}
+	return c.fold(&f)
 }
 
 // Take returns the findings decided since the last call.
@@ -809,6 +855,13 @@ func (c *Correlator) notRotated(h *host, vi int32, ci int) {
 			SentAfterLogin:  before(login, last)}
 		if c.holds(ruleNotRotated, f) {
 			cu.rotated = true
+			at := []rules.Link{first, login, last} // the chain's positions, as below
+			if first.Frame == login.Frame && first.File == login.File {
+				at = at[1:]
+			}
+			if c.folded(ruleNotRotated, c.str(v.host), c.str(v.name), at...) {
+				return
+			}
 			chain := []rules.Link{c.link(v, cu.first), login, c.link(v, cu.last)}
 			if first.Frame == login.Frame && first.File == login.File { // the login request itself carried the value
 				chain = chain[1:]
@@ -926,7 +979,12 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 			}
 			c.mixedScheme(h, sc.Name, ns)
 		}
-		// secure-cookie-shadowed: the earliest Secure set against the latest set without it.
+		// secure-cookie-shadowed: the earliest Secure set against the latest
+		// set without it, until it fires (once per name: the two are not read
+		// again, so an exposure is not built for every later Set-Cookie).
+		if ns.shadowed {
+			continue
+		}
 		if sc.Secure {
 			if ns.secure == nil || before(link, *ns.secure) {
 				full()
@@ -936,7 +994,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		} else if ns.insecure == nil || before(ns.insecure.link, link) {
 			ns.insecure = exp()
 		}
-		if !ns.shadowed && ns.secure != nil && ns.insecure != nil {
+		if ns.secure != nil && ns.insecure != nil {
 			f := Fact{SecureEarlier: true, InsecureSetLater: before(*ns.secure, ns.insecure.link), Deletion: ns.insecure.deletion}
 			if c.holds(ruleShadowed, f) {
 				ns.shadowed = true
@@ -998,10 +1056,16 @@ func (c *Correlator) decideValue(vi int32) {
 	if !leaked {
 		return
 	}
-	sent := c.exposureAt(v, v.sent)
+	// The sending request's position decides; the rest of its record is
+	// decoded only for a finding that is built (folded).
+	sentAt := c.head(v, v.sent)
 	setTLS := c.setTLS(vi)
-	if s := setTLS; s != nil && !s.secure && before(s.link, sent.link) {
+	if s := setTLS; s != nil && !s.secure && before(s.link, sentAt) {
 		// Exact: the decrypted response set this value without Secure.
+		if c.folded(ruleLeaked, c.str(v.host), c.str(v.name), s.link, sentAt) {
+			return
+		}
+		sent := c.exposureAt(v, v.sent)
 		c.emit(ruleLeaked, c.str(v.host), c.str(v.name), &sent, []rules.Link{s.link, sent.link}, rules.Certain)
 		return
 	}
@@ -1009,6 +1073,10 @@ func (c *Correlator) decideValue(vi int32) {
 		l := setTLS.link
 		tl = &l
 	}
+	if c.folded(ruleLeaked, c.str(v.host), c.str(v.name), *tl, sentAt) {
+		return
+	}
+	sent := c.exposureAt(v, v.sent)
 	conf := rules.Firm
 	if h := c.hosts[c.str(v.host)]; h == nil || h.lossy || !before(*tl, sent.link) {
 		// State was dropped, or no TLS connection preceded the leak (the value
@@ -1033,7 +1101,7 @@ func (c *Correlator) End() []rules.Finding {
 	// Room for the leaks about to be decided (the bulk of End's findings),
 	// so the findings are not copied as the slice grows.
 	n := len(c.out)
-	for vi := c.vtail; vi >= 0; vi = c.val(vi).prev {
+	for vi := c.vtail; c.add == nil && vi >= 0; vi = c.val(vi).prev {
 		if v := c.val(vi); v.sent != 0 && !v.decided {
 			if ok, _ := c.leaked(vi); ok {
 				n++

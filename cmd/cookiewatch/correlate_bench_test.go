@@ -49,6 +49,7 @@ func BenchmarkCorrelateReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 		corr := &correlation{c: cc, agg: &rules.Aggregator{}}
+		corr.sink() // as merge does
 		for _, e := range evs {
 			corr.apply(e)
 		}
