@@ -36,7 +36,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
-	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -447,13 +446,13 @@ func (c *Correlator) trackValue(k [16]byte, hostKey, cookie, val string, t time.
 }
 
 // tlsFor returns the TLS link that makes a plaintext message at link at, to
-// host hostKey at server address addr, one of "a host seen over TLS": a
+// host h (nil: not tracked) at server address addr, one of "a host seen over TLS": a
 // hello by name (SNI), else a TLS connection without SNI to the same server
 // address. It prefers the latest hello before at, else the earliest after.
-func (c *Correlator) tlsFor(hostKey string, addr netip.Addr, at rules.Link) *rules.Link {
+func (c *Correlator) tlsFor(h *host, addr netip.Addr, at rules.Link) *rules.Link {
 	var buf [4]*rules.Link
 	cands := buf[:0]
-	if h := c.hosts[hostKey]; h != nil && h.tls != nil {
+	if h != nil && h.tls != nil {
 		cands = append(cands, h.tls, h.tlsLast)
 	}
 	var ab [64]byte // the address as a host key (its String), without allocating
@@ -543,8 +542,22 @@ func (c *Correlator) mixedSchemes(h *host) {
 	if h.unmixed == 0 {
 		return // mixedScheme would return at once for every name
 	}
-	for _, n := range slices.Sorted(maps.Keys(h.names)) {
-		c.mixedScheme(h, n, h.names[n])
+	// Only the names mixedScheme does not return at once for, sorted: a
+	// name's call changes no other name's state. Most hosts have a few.
+	type named struct {
+		n  string
+		ns *name
+	}
+	var buf [16]named
+	todo := buf[:0]
+	for n, ns := range h.names {
+		if !ns.mixed && ns.exposed != nil {
+			todo = append(todo, named{n, ns})
+		}
+	}
+	slices.SortFunc(todo, func(a, b named) int { return strings.Compare(a.n, b.n) })
+	for _, t := range todo {
+		c.mixedScheme(h, t.n, t.ns)
 	}
 }
 
@@ -563,7 +576,7 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 		return
 	}
 	e := ns.exposed
-	tl := c.tlsFor(h.name, e.server.Addr(), e.link)
+	tl := c.tlsFor(h, e.server.Addr(), e.link)
 	f := Fact{Session: ns.session, Plaintext: true, HostTLS: tl != nil, Deletion: e.deletion}
 	if !c.holds(ruleMixed, f) {
 		return
@@ -1051,12 +1064,13 @@ func (c *Correlator) decideValue(vi int32) {
 		return
 	}
 	v.decided = true
-	if h := c.hosts[c.str(v.host)]; h != nil {
+	h := c.hosts[c.str(v.host)]
+	if h != nil {
 		for i := range int(v.nclients) {
 			c.notRotated(h, vi, i)
 		}
 	}
-	leaked, tl := c.leaked(vi)
+	leaked, tl := c.leaked(vi, h)
 	if !leaked {
 		return
 	}
@@ -1082,7 +1096,7 @@ func (c *Correlator) decideValue(vi int32) {
 	}
 	sent := c.exposureAt(v, v.sent)
 	conf := rules.Firm
-	if h := c.hosts[c.str(v.host)]; h == nil || h.lossy || !before(*tl, sent.link) {
+	if h == nil || h.lossy || !before(*tl, sent.link) {
 		// State was dropped, or no TLS connection preceded the leak (the value
 		// may have been set before the capture started).
 		conf = rules.Tentative
@@ -1091,10 +1105,10 @@ func (c *Correlator) decideValue(vi int32) {
 }
 
 // leaked reports whether cookie-set-over-tls-leaked holds for a value sent
-// in plaintext, and the TLS link of its host (tlsFor), if any.
-func (c *Correlator) leaked(vi int32) (bool, *rules.Link) {
+// in plaintext, and the TLS link of its host h (tlsFor), if any.
+func (c *Correlator) leaked(vi int32, h *host) (bool, *rules.Link) {
 	v := c.val(vi)
-	tl := c.tlsFor(c.str(v.host), c.server(v, v.sent), c.head(v, v.sent))
+	tl := c.tlsFor(h, c.server(v, v.sent), c.head(v, v.sent))
 	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.tlsSet}
 	return c.holds(ruleLeaked, f), tl
 }
@@ -1107,7 +1121,7 @@ func (c *Correlator) End() []rules.Finding {
 	n := len(c.out)
 	for vi := c.vtail; c.add == nil && vi >= 0; vi = c.val(vi).prev {
 		if v := c.val(vi); v.sent != 0 && !v.decided {
-			if ok, _ := c.leaked(vi); ok {
+			if ok, _ := c.leaked(vi, c.hosts[c.str(v.host)]); ok {
 				n++
 			}
 		}
