@@ -221,6 +221,15 @@ type exposure struct {
 	cls            rules.SessionClass
 }
 
+// keepMessageText makes e's text from its message (method and path) copies
+// of its own. A message's strings all point into one copy of its head
+// (httpparse's ownHead): an exposure the state keeps for the rest of the run
+// would otherwise keep the whole head alive, as would a cookie name or host
+// key kept from one (name, touchHost).
+func (e *exposure) keepMessageText() {
+	e.method, e.path = strings.Clone(e.method), strings.Clone(e.path)
+}
+
 // HostKey normalises a Host header, SNI or address for correlation: lower
 // case, no port, no trailing dot, IPv6 without brackets.
 func HostKey(h string) string {
@@ -256,9 +265,6 @@ func (c *Correlator) SeenPlaintext(host string, t time.Time) {
 	if hk == "" {
 		return
 	}
-	if _, ok := c.hosts[hk]; !ok {
-		hk = strings.Clone(hk)
-	}
 	c.touchHost(hk, t).plaintext = true
 }
 
@@ -291,10 +297,12 @@ func needsHostKey(h string) bool {
 }
 
 // touchHost returns the host's state, creating it (and evicting the least
-// recently seen host over MaxHosts).
+// recently seen host over MaxHosts). key may point into a message or a
+// reused buffer: a new host keeps a copy.
 func (c *Correlator) touchHost(key string, t time.Time) *host {
 	h := c.hosts[key]
 	if h == nil {
+		key = strings.Clone(key)
 		h = &host{name: key, first: t, last: t, names: map[string]*name{}}
 		h.elem = c.hostLR.PushFront(h)
 		c.hosts[key] = h
@@ -327,7 +335,7 @@ func (c *Correlator) name(h *host, n string, session bool) *name {
 		return nil
 	}
 	ns := &name{session: session}
-	h.names[n] = ns
+	h.names[strings.Clone(n)] = ns // n points into its message's head (keepMessageText)
 	return ns
 }
 
@@ -516,7 +524,7 @@ func (c *Correlator) TLSHello(file string, t *httpparse.TLSInfo) {
 		h := c.touchHost(key, t.HelloTime)
 		for _, p := range t.ALPN {
 			if p = clip(p); !slices.Contains(h.alpn, p) && len(h.alpn) < maxHostList {
-				h.alpn = append(h.alpn, p)
+				h.alpn = append(h.alpn, strings.Clone(p))
 			}
 		}
 	}
@@ -724,6 +732,7 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 			if !ns.mixed && (ns.exposed == nil || before(e.link, ns.exposed.link)) {
 				stored := new(exposure)
 				*stored = e
+				stored.keepMessageText()
 				if stored.link.Detail == "" {
 					stored.link.Detail = reqDetail(req)
 				}
@@ -969,6 +978,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 				e = &exposure{link: link, direction: "response",
 					client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
 					deletion: del, req: reqL, cls: cls}
+				e.keepMessageText()
 				if tracked {
 					e.val = fp
 				} else {
