@@ -227,7 +227,17 @@ type exposure struct {
 // would otherwise keep the whole head alive, as would a cookie name or host
 // key kept from one (name, touchHost).
 func (e *exposure) keepMessageText() {
-	e.method, e.path = strings.Clone(e.method), strings.Clone(e.path)
+	switch e.method { // the common ones without a copy each
+	case "GET":
+		e.method = "GET"
+	case "POST":
+		e.method = "POST"
+	case "HEAD":
+		e.method = "HEAD"
+	default:
+		e.method = strings.Clone(e.method)
+	}
+	e.path = strings.Clone(e.path)
 }
 
 // HostKey normalises a Host header, SNI or address for correlation: lower
