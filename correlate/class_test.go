@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -22,7 +23,13 @@ func TestSetCookieClassByName(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 2 { // remembered the second time
+		for round := range 3 { // remembered the second time; the third with no room left to remember
+			if round == 2 {
+				c.reqClass = map[string]nameClass{}
+				for i := range maxClassNames {
+					c.requestClass(httpparse.Cookie{Name: fmt.Sprintf("filler%d", i)})
+				}
+			}
 			for _, n := range names {
 				for _, v := range values {
 					ck := httpparse.Cookie{Name: n, Value: v}
@@ -56,7 +63,14 @@ func TestShapeProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.class("x").byName || !c.class("sessionid").byName || !c.class("_ga").byName {
-		t.Errorf("byName: x %v, sessionid %v, _ga %v; want false, true, true", c.class("x").byName, c.class("sessionid").byName, c.class("_ga").byName)
+	byName := func(n string) bool {
+		nc, ok := c.class(n)
+		if !ok {
+			t.Fatalf("%s not remembered", n)
+		}
+		return nc.byName
+	}
+	if byName("x") || !byName("sessionid") || !byName("_ga") {
+		t.Errorf("byName: x %v, sessionid %v, _ga %v; want false, true, true", byName("x"), byName("sessionid"), byName("_ga"))
 	}
 }

@@ -773,35 +773,40 @@ type nameClass struct {
 // through to the shape test would give this value a "value shape" class.
 const shapeProbe = "Zx8Qm2Lr7Vt4Np1Ks9Wd3Hy6Bc5Gf0Aj"
 
-// class returns the remembered class of a cookie name (up to maxClassNames
-// names; past that it is worked out each time).
-func (c *Correlator) class(n string) nameClass {
+// class returns the remembered class of a cookie name, working it out
+// when there is room to remember it (maxClassNames names); ok is false
+// when there is not, and then nothing was worked out.
+func (c *Correlator) class(n string) (nc nameClass, ok bool) {
 	if nc, ok := c.reqClass[n]; ok {
-		return nc
+		return nc, true
+	}
+	if len(c.reqClass) >= maxClassNames {
+		return nameClass{}, false
 	}
 	cl := c.cfg.Classifier
-	nc := nameClass{cls: cl.RequestCookieClass(httpparse.Cookie{Name: n})}
+	nc = nameClass{cls: cl.RequestCookieClass(httpparse.Cookie{Name: n})}
 	nc.byName = cl.SetCookieClass(httpparse.SetCookie{Name: n, Value: shapeProbe, HttpOnly: true}) == nc.cls
-	if len(c.reqClass) < maxClassNames {
-		c.reqClass[strings.Clone(n)] = nc
-	}
-	return nc
+	c.reqClass[strings.Clone(n)] = nc
+	return nc, true
 }
 
 // requestClass is Classifier.RequestCookieClass, which depends on the
 // cookie's name only, remembered.
 func (c *Correlator) requestClass(ck httpparse.Cookie) rules.SessionClass {
-	return c.class(ck.Name).cls
+	if nc, ok := c.class(ck.Name); ok {
+		return nc.cls
+	}
+	return c.cfg.Classifier.RequestCookieClass(httpparse.Cookie{Name: ck.Name})
 }
 
 // setCookieClass is Classifier.SetCookieClass. Without HttpOnly the value's
 // shape does not count, so the class is the request cookie's of the same
 // name, remembered; with HttpOnly too when the name decides before the
 // value's shape (most Set-Cookies: a known session or tracker name). The
-// classifier runs only for the others (TestSetCookieClassByName holds the
-// two to that).
+// classifier runs only for the others, and for names not remembered
+// (TestSetCookieClassByName holds the two to that).
 func (c *Correlator) setCookieClass(sc httpparse.SetCookie) rules.SessionClass {
-	if nc := c.class(sc.Name); !sc.HttpOnly || nc.byName {
+	if nc, ok := c.class(sc.Name); ok && (!sc.HttpOnly || nc.byName) {
 		return nc.cls
 	}
 	return c.cfg.Classifier.SetCookieClass(sc)
