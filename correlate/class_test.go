@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -15,14 +16,20 @@ import (
 func TestSetCookieClassByName(t *testing.T) {
 	names := []string{"sessionid", "PHPSESSID", "theme", "_ga", "csrftoken", "remember_me", "x", "__Host-sid",
 		"SESSabcdefabcdefabcdefabcdefabcdefab", "_shop_session", "prefs", "JSESSIONID", "tracking"}
-	values := []string{"", "dark", "Zx8Qm2Lr7Vt4Np1Ks9Wd3Hy6Bc5Gf0Aj", "GA1.2.123456789.1700000000", "0123456789abcdef0123456789abcdef"}
+	values := []string{"", "dark", shapeProbe, "Qw3Er5Ty7Ui9Op1As2Df4Gh6Jk8Lz0XcVb", "GA1.2.123456789.1700000000", "0123456789abcdef0123456789abcdef"}
 	for _, cl := range []rules.Classifier{{}, {All: true}, {NoValueShape: true},
 		{Names: []string{"prefs"}, NotNames: []string{"PHPSESSID"}, Patterns: []*regexp.Regexp{regexp.MustCompile("^track")}}} {
 		c, err := New(Config{Classifier: cl, Key: []byte("k")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 2 { // remembered the second time
+		for round := range 3 { // remembered the second time; the third with no room left to remember
+			if round == 2 {
+				c.reqClass = map[string]nameClass{}
+				for i := range maxClassNames {
+					c.requestClass(httpparse.Cookie{Name: fmt.Sprintf("filler%d", i)})
+				}
+			}
 			for _, n := range names {
 				for _, v := range values {
 					ck := httpparse.Cookie{Name: n, Value: v}
@@ -38,5 +45,32 @@ func TestSetCookieClassByName(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestShapeProbe: the classifier takes shapeProbe for a random session
+// identifier when the name says nothing (so a name that reaches the shape
+// test is told apart by it), and not when the shape test is off.
+func TestShapeProbe(t *testing.T) {
+	sc := httpparse.SetCookie{Name: "x", Value: shapeProbe, HttpOnly: true}
+	if cls := (rules.Classifier{}).SetCookieClass(sc); !cls.Session || cls.Confidence != rules.Tentative {
+		t.Errorf("shapeProbe classified %+v, want a session by value shape", cls)
+	}
+	if cls := (rules.Classifier{NoValueShape: true}).SetCookieClass(sc); cls.Session {
+		t.Errorf("shapeProbe with NoValueShape classified %+v, want no session", cls)
+	}
+	c, err := New(Config{Key: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := func(n string) bool {
+		nc, ok := c.class(n)
+		if !ok {
+			t.Fatalf("%s not remembered", n)
+		}
+		return nc.byName
+	}
+	if byName("x") || !byName("sessionid") || !byName("_ga") {
+		t.Errorf("byName: x %v, sessionid %v, _ga %v; want false, true, true", byName("x"), byName("sessionid"), byName("_ga"))
 	}
 }

@@ -36,7 +36,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
-	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -120,6 +119,8 @@ type Correlator struct {
 	now      time.Time // latest capture time seen
 	out      []rules.Finding
 	evict    map[string]uint64
+	fold     rules.Folder        // Sink's
+	add      func(rules.Finding) // Sink's: findings go there instead of out
 
 	macIn   []byte   // reused: the hashed bytes of a value
 	macSum  [32]byte // reused: the HMAC
@@ -129,7 +130,7 @@ type Correlator struct {
 	recBody []byte   // reused by encodeReq
 	evBuf   []byte   // reused by store
 
-	reqClass map[string]rules.SessionClass // by cookie name (requestClass)
+	reqClass map[string]nameClass // by cookie name (class)
 	// Host keys and cookie names the values refer to (values.go: refStr).
 	strs    []string
 	strRefs []uint32
@@ -162,7 +163,7 @@ func New(cfg Config) (*Correlator, error) {
 	}
 	return &Correlator{cfg: cfg, mac: hmac.New(sha256.New, key), hosts: map[string]*host{}, hostLR: list.New(),
 		vhead: -1, vtail: -1, vfree: -1, byClient: map[hostClient][]int32{},
-		reqClass: map[string]rules.SessionClass{}, strIDs: map[string]strID{}, moreClients: map[int32][]clientUse{}, tlsSets: map[int32]*tlsSet{}, fileIDs: map[string]uint32{},
+		reqClass: map[string]nameClass{}, strIDs: map[string]strID{}, moreClients: map[int32][]clientUse{}, tlsSets: map[int32]*tlsSet{}, fileIDs: map[string]uint32{},
 		evict: map[string]uint64{}}, nil
 }
 
@@ -200,11 +201,11 @@ type host struct {
 // name is one cookie name of a host.
 type name struct {
 	session  bool
-	exposed  *exposure   // first plaintext occurrence of the session cookie
-	mixed    bool        // mixed-scheme-session fired
+	exposed  *exposure   // first plaintext occurrence of the session cookie, until mixed
+	mixed    bool        // mixed-scheme-session fired (and exposed, no longer needed, was let go)
 	secure   *rules.Link // earliest plaintext Set-Cookie with Secure
 	insecure *exposure   // latest plaintext Set-Cookie without Secure
-	shadowed bool
+	shadowed bool        // secure-cookie-shadowed fired (and secure and insecure, no longer needed, were let go)
 }
 
 // exposure is one plaintext message carrying a cookie, as a finding needs it.
@@ -218,6 +219,25 @@ type exposure struct {
 	deletion       bool
 	req            *rules.Link // the request a response answers
 	cls            rules.SessionClass
+}
+
+// keepMessageText makes e's text from its message (method and path) copies
+// of its own. A message's strings all point into one copy of its head
+// (httpparse's ownHead): an exposure the state keeps for the rest of the run
+// would otherwise keep the whole head alive, as would a cookie name or host
+// key kept from one (name, touchHost).
+func (e *exposure) keepMessageText() {
+	switch e.method { // the common ones without a copy each
+	case "GET":
+		e.method = "GET"
+	case "POST":
+		e.method = "POST"
+	case "HEAD":
+		e.method = "HEAD"
+	default:
+		e.method = strings.Clone(e.method)
+	}
+	e.path = strings.Clone(e.path)
 }
 
 // HostKey normalises a Host header, SNI or address for correlation: lower
@@ -255,9 +275,6 @@ func (c *Correlator) SeenPlaintext(host string, t time.Time) {
 	if hk == "" {
 		return
 	}
-	if _, ok := c.hosts[hk]; !ok {
-		hk = strings.Clone(hk)
-	}
 	c.touchHost(hk, t).plaintext = true
 }
 
@@ -290,10 +307,12 @@ func needsHostKey(h string) bool {
 }
 
 // touchHost returns the host's state, creating it (and evicting the least
-// recently seen host over MaxHosts).
+// recently seen host over MaxHosts). key may point into a message or a
+// reused buffer: a new host keeps a copy.
 func (c *Correlator) touchHost(key string, t time.Time) *host {
 	h := c.hosts[key]
 	if h == nil {
+		key = strings.Clone(key)
 		h = &host{name: key, first: t, last: t, names: map[string]*name{}}
 		h.elem = c.hostLR.PushFront(h)
 		c.hosts[key] = h
@@ -326,7 +345,7 @@ func (c *Correlator) name(h *host, n string, session bool) *name {
 		return nil
 	}
 	ns := &name{session: session}
-	h.names[n] = ns
+	h.names[strings.Clone(n)] = ns // n points into its message's head (keepMessageText)
 	return ns
 }
 
@@ -445,13 +464,13 @@ func (c *Correlator) trackValue(k [16]byte, hostKey, cookie, val string, t time.
 }
 
 // tlsFor returns the TLS link that makes a plaintext message at link at, to
-// host hostKey at server address addr, one of "a host seen over TLS": a
+// host h (nil: not tracked) at server address addr, one of "a host seen over TLS": a
 // hello by name (SNI), else a TLS connection without SNI to the same server
 // address. It prefers the latest hello before at, else the earliest after.
-func (c *Correlator) tlsFor(hostKey string, addr netip.Addr, at rules.Link) *rules.Link {
+func (c *Correlator) tlsFor(h *host, addr netip.Addr, at rules.Link) *rules.Link {
 	var buf [4]*rules.Link
 	cands := buf[:0]
-	if h := c.hosts[hostKey]; h != nil && h.tls != nil {
+	if h != nil && h.tls != nil {
 		cands = append(cands, h.tls, h.tlsLast)
 	}
 	var ab [64]byte // the address as a host key (its String), without allocating
@@ -515,7 +534,7 @@ func (c *Correlator) TLSHello(file string, t *httpparse.TLSInfo) {
 		h := c.touchHost(key, t.HelloTime)
 		for _, p := range t.ALPN {
 			if p = clip(p); !slices.Contains(h.alpn, p) && len(h.alpn) < maxHostList {
-				h.alpn = append(h.alpn, p)
+				h.alpn = append(h.alpn, strings.Clone(p))
 			}
 		}
 	}
@@ -541,8 +560,22 @@ func (c *Correlator) mixedSchemes(h *host) {
 	if h.unmixed == 0 {
 		return // mixedScheme would return at once for every name
 	}
-	for _, n := range slices.Sorted(maps.Keys(h.names)) {
-		c.mixedScheme(h, n, h.names[n])
+	// Only the names mixedScheme does not return at once for, sorted: a
+	// name's call changes no other name's state. Most hosts have a few.
+	type named struct {
+		n  string
+		ns *name
+	}
+	var buf [16]named
+	todo := buf[:0]
+	for n, ns := range h.names {
+		if !ns.mixed && ns.exposed != nil {
+			todo = append(todo, named{n, ns})
+		}
+	}
+	slices.SortFunc(todo, func(a, b named) int { return strings.Compare(a.n, b.n) })
+	for _, t := range todo {
+		c.mixedScheme(h, t.n, t.ns)
 	}
 }
 
@@ -561,13 +594,23 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 		return
 	}
 	e := ns.exposed
-	tl := c.tlsFor(h.name, e.server.Addr(), e.link)
+	tl := c.tlsFor(h, e.server.Addr(), e.link)
 	f := Fact{Session: ns.session, Plaintext: true, HostTLS: tl != nil, Deletion: e.deletion}
 	if !c.holds(ruleMixed, f) {
 		return
 	}
 	ns.mixed = true
 	h.unmixed--
+	// The rule fires once per name, and nothing else reads the exposure:
+	// let it go (about half the names' exposures on the generated captures).
+	ns.exposed = nil
+	at := []rules.Link{*tl, e.link} // the chain's positions, as below
+	if e.req != nil {
+		at = append(at, *e.req)
+	}
+	if c.folded(ruleMixed, h.name, cookie, at...) {
+		return
+	}
 	chain := []rules.Link{*tl}
 	if e.req != nil {
 		chain = append(chain, *e.req)
@@ -609,7 +652,44 @@ func (c *Correlator) emit(i int, hostKey, cookie string, e *exposure, chain []ru
 		Method: e.method, Path: e.path, Status: e.status, Count: 1, Chain: chain,
 	}
 	f.SetOrder(i)
+	if c.add != nil {
+		c.add(f)
+		return
+	}
 	c.out = append(c.out, f)
+}
+
+// Sink makes the Correlator hand each finding to add as soon as it is
+// decided, instead of keeping it for Take or Drain, after offering it to
+// fold (rules.Aggregator.Fold; nil: none) with only what folding reads set:
+// rule, severity, host, cookie, count, and the file, frame and time of the
+// last link of its chain. A finding fold takes is not built: for the rules
+// that fire for many values of one host and cookie name (leaks at End,
+// mixed schemes, logins), decoding the request records, the value's
+// rules.Value and the chain's text would be thrown away by the fold.
+// Findings reach add in the order they are decided, so fold sees every
+// earlier one already added, as Add would.
+func (c *Correlator) Sink(fold rules.Folder, add func(rules.Finding)) {
+	c.fold, c.add = fold, add
+}
+
+// folded offers the finding of rule i about host and cookie, whose chain
+// holds links (only their positions are read), to the Sink's fold, and
+// reports whether it took it. Without a Sink nothing is folded.
+func (c *Correlator) folded(i int, hostKey, cookie string, links ...rules.Link) bool {
+	if c.fold == nil {
+		return false
+	}
+	last := links[0] // the chain's last once emit sorts it (stably)
+	for _, l := range links[1:] {
+		if !before(l, last) {
+			last = l
+		}
+	}
+	r := catalogue[i]
+	f := rules.Finding{Rule: r.ID, Severity: r.Severity, Host: hostKey, Cookie: cookie, Count: 1,
+		File: last.File, Frame: last.Frame, Time: last.Time, LastTime: last.Time}
+	return c.fold(&f)
 }
 
 // Take returns the findings decided since the last call.
@@ -659,9 +739,10 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 		e := exposure{link: link, direction: "request",
 			client: req.Client, server: req.Server, method: req.Method, path: req.Path, cls: cls}
 		if ns := c.name(h, ck.Name, true); ns != nil {
-			if ns.exposed == nil || before(e.link, ns.exposed.link) {
+			if !ns.mixed && (ns.exposed == nil || before(e.link, ns.exposed.link)) {
 				stored := new(exposure)
 				*stored = e
+				stored.keepMessageText()
 				if stored.link.Detail == "" {
 					stored.link.Detail = reqDetail(req)
 				}
@@ -677,25 +758,56 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 	}
 }
 
+// nameClass is what the correlator remembers of a cookie name's class.
+type nameClass struct {
+	cls rules.SessionClass // Classifier.RequestCookieClass: by name only
+	// byName: the name alone decides the class of a Set-Cookie with HttpOnly
+	// too (the classifier never reaches the value's shape for it).
+	byName bool
+}
+
+// shapeProbe is a value the classifier's value-shape test takes for a
+// random session identifier (TestShapeProbe). A name whose class with it is
+// its class without a value decides before the value's shape is looked at:
+// the classifier is a pure function of name and value, and a name that falls
+// through to the shape test would give this value a "value shape" class.
+const shapeProbe = "Zx8Qm2Lr7Vt4Np1Ks9Wd3Hy6Bc5Gf0Aj"
+
+// class returns the remembered class of a cookie name, working it out
+// when there is room to remember it (maxClassNames names); ok is false
+// when there is not, and then nothing was worked out.
+func (c *Correlator) class(n string) (nc nameClass, ok bool) {
+	if nc, ok := c.reqClass[n]; ok {
+		return nc, true
+	}
+	if len(c.reqClass) >= maxClassNames {
+		return nameClass{}, false
+	}
+	cl := c.cfg.Classifier
+	nc = nameClass{cls: cl.RequestCookieClass(httpparse.Cookie{Name: n})}
+	nc.byName = cl.SetCookieClass(httpparse.SetCookie{Name: n, Value: shapeProbe, HttpOnly: true}) == nc.cls
+	c.reqClass[strings.Clone(n)] = nc
+	return nc, true
+}
+
 // requestClass is Classifier.RequestCookieClass, which depends on the
-// cookie's name only, remembered for up to maxClassNames names.
+// cookie's name only, remembered.
 func (c *Correlator) requestClass(ck httpparse.Cookie) rules.SessionClass {
-	if cls, ok := c.reqClass[ck.Name]; ok {
-		return cls
+	if nc, ok := c.class(ck.Name); ok {
+		return nc.cls
 	}
-	cls := c.cfg.Classifier.RequestCookieClass(httpparse.Cookie{Name: ck.Name})
-	if len(c.reqClass) < maxClassNames {
-		c.reqClass[strings.Clone(ck.Name)] = cls
-	}
-	return cls
+	return c.cfg.Classifier.RequestCookieClass(httpparse.Cookie{Name: ck.Name})
 }
 
 // setCookieClass is Classifier.SetCookieClass. Without HttpOnly the value's
 // shape does not count, so the class is the request cookie's of the same
-// name, remembered (TestSetCookieClassByName holds the two to that).
+// name, remembered; with HttpOnly too when the name decides before the
+// value's shape (most Set-Cookies: a known session or tracker name). The
+// classifier runs only for the others, and for names not remembered
+// (TestSetCookieClassByName holds the two to that).
 func (c *Correlator) setCookieClass(sc httpparse.SetCookie) rules.SessionClass {
-	if !sc.HttpOnly {
-		return c.requestClass(httpparse.Cookie{Name: sc.Name})
+	if nc, ok := c.class(sc.Name); ok && (!sc.HttpOnly || nc.byName) {
+		return nc.cls
 	}
 	return c.cfg.Classifier.SetCookieClass(sc)
 }
@@ -783,6 +895,13 @@ func (c *Correlator) notRotated(h *host, vi int32, ci int) {
 			SentAfterLogin:  before(login, last)}
 		if c.holds(ruleNotRotated, f) {
 			cu.rotated = true
+			at := []rules.Link{first, login, last} // the chain's positions, as below
+			if first.Frame == login.Frame && first.File == login.File {
+				at = at[1:]
+			}
+			if c.folded(ruleNotRotated, c.str(v.host), c.str(v.name), at...) {
+				return
+			}
 			chain := []rules.Link{c.link(v, cu.first), login, c.link(v, cu.last)}
 			if first.Frame == login.Frame && first.File == login.File { // the login request itself carried the value
 				chain = chain[1:]
@@ -814,14 +933,27 @@ func (c *Correlator) login(h *host, client netip.Addr, l rules.Link) {
 // Response records a plaintext response read from file.
 func (c *Correlator) Response(file string, resp *httpparse.Response) {
 	host := ""
-	var reqL *rules.Link
 	if resp.Request != nil {
 		host = resp.Request.Host
-		l := reqLink(file, resp.Request)
-		reqL = &l
 	}
 	loc := header(resp.Headers, "Location")
-	link := respLink(file, resp, loc)
+	// The links' details (respLink's and reqLink's) are text built only when
+	// the state keeps a link or a finding shows it (full): decisions need
+	// only their positions, and most responses neither.
+	link := rules.Link{Kind: "response", File: file, Frame: resp.Frame, Time: resp.Time}
+	var reqL *rules.Link // the request's link, once full
+	detailed := false
+	full := func() {
+		if detailed {
+			return
+		}
+		detailed = true
+		link = respLink(file, resp, loc)
+		if resp.Request != nil {
+			l := reqLink(file, resp.Request)
+			reqL = &l
+		}
+	}
 	c.advance(resp.Time)
 	h := c.touchHost(msgHostKey(host, resp.Server), resp.Time)
 	hk := h.name // the host's own copy: values keep it
@@ -857,9 +989,11 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		var e *exposure
 		exp := func() *exposure {
 			if e == nil {
+				full()
 				e = &exposure{link: link, direction: "response",
 					client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
 					deletion: del, req: reqL, cls: cls}
+				e.keepMessageText()
 				if tracked {
 					e.val = fp
 				} else {
@@ -869,6 +1003,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 			return e
 		}
 		if f := (Fact{Redirect: redirect, SetsSession: cls.Session && !del}); c.holds(ruleRedirect, f) {
+			full()
 			chain := []rules.Link{link}
 			if reqL != nil {
 				chain = append(chain, *reqL)
@@ -880,29 +1015,37 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 			continue
 		}
 		if cls.Session && !del {
-			if ns.exposed == nil || before(link, ns.exposed.link) {
+			if !ns.mixed && (ns.exposed == nil || before(link, ns.exposed.link)) {
 				h.expose(ns, exp())
 			}
 			c.mixedScheme(h, sc.Name, ns)
 		}
-		// secure-cookie-shadowed: the earliest Secure set against the latest set without it.
+		// secure-cookie-shadowed: the earliest Secure set against the latest
+		// set without it, until it fires (once per name: the two are not read
+		// again, so an exposure is not built for every later Set-Cookie).
+		if ns.shadowed {
+			continue
+		}
 		if sc.Secure {
 			if ns.secure == nil || before(link, *ns.secure) {
+				full()
 				l := link
 				ns.secure = &l
 			}
 		} else if ns.insecure == nil || before(ns.insecure.link, link) {
 			ns.insecure = exp()
 		}
-		if !ns.shadowed && ns.secure != nil && ns.insecure != nil {
+		if ns.secure != nil && ns.insecure != nil {
 			f := Fact{SecureEarlier: true, InsecureSetLater: before(*ns.secure, ns.insecure.link), Deletion: ns.insecure.deletion}
 			if c.holds(ruleShadowed, f) {
 				ns.shadowed = true
 				c.emit(ruleShadowed, hk, sc.Name, ns.insecure, []rules.Link{*ns.secure, ns.insecure.link}, rules.Firm)
+				ns.secure, ns.insecure = nil, nil // not read again
 			}
 		}
 	}
 	if loggedIn {
+		full()
 		l := link
 		l.Kind = "login"
 		c.login(h, client, l)
@@ -946,19 +1089,26 @@ func (c *Correlator) decideValue(vi int32) {
 		return
 	}
 	v.decided = true
-	if h := c.hosts[c.str(v.host)]; h != nil {
+	h := c.hosts[c.str(v.host)]
+	if h != nil {
 		for i := range int(v.nclients) {
 			c.notRotated(h, vi, i)
 		}
 	}
-	leaked, tl := c.leaked(vi)
+	leaked, tl := c.leaked(vi, h)
 	if !leaked {
 		return
 	}
-	sent := c.exposureAt(v, v.sent)
+	// The sending request's position decides; the rest of its record is
+	// decoded only for a finding that is built (folded).
+	sentAt := c.head(v, v.sent)
 	setTLS := c.setTLS(vi)
-	if s := setTLS; s != nil && !s.secure && before(s.link, sent.link) {
+	if s := setTLS; s != nil && !s.secure && before(s.link, sentAt) {
 		// Exact: the decrypted response set this value without Secure.
+		if c.folded(ruleLeaked, c.str(v.host), c.str(v.name), s.link, sentAt) {
+			return
+		}
+		sent := c.exposureAt(v, v.sent)
 		c.emit(ruleLeaked, c.str(v.host), c.str(v.name), &sent, []rules.Link{s.link, sent.link}, rules.Certain)
 		return
 	}
@@ -966,8 +1116,12 @@ func (c *Correlator) decideValue(vi int32) {
 		l := setTLS.link
 		tl = &l
 	}
+	if c.folded(ruleLeaked, c.str(v.host), c.str(v.name), *tl, sentAt) {
+		return
+	}
+	sent := c.exposureAt(v, v.sent)
 	conf := rules.Firm
-	if h := c.hosts[c.str(v.host)]; h == nil || h.lossy || !before(*tl, sent.link) {
+	if h == nil || h.lossy || !before(*tl, sent.link) {
 		// State was dropped, or no TLS connection preceded the leak (the value
 		// may have been set before the capture started).
 		conf = rules.Tentative
@@ -976,10 +1130,10 @@ func (c *Correlator) decideValue(vi int32) {
 }
 
 // leaked reports whether cookie-set-over-tls-leaked holds for a value sent
-// in plaintext, and the TLS link of its host (tlsFor), if any.
-func (c *Correlator) leaked(vi int32) (bool, *rules.Link) {
+// in plaintext, and the TLS link of its host h (tlsFor), if any.
+func (c *Correlator) leaked(vi int32, h *host) (bool, *rules.Link) {
 	v := c.val(vi)
-	tl := c.tlsFor(c.str(v.host), c.server(v, v.sent), c.head(v, v.sent))
+	tl := c.tlsFor(h, c.server(v, v.sent), c.head(v, v.sent))
 	f := Fact{Session: true, SentPlain: true, Plaintext: true, SetPlain: v.setPlain, HostTLS: tl != nil || v.tlsSet}
 	return c.holds(ruleLeaked, f), tl
 }
@@ -990,9 +1144,9 @@ func (c *Correlator) End() []rules.Finding {
 	// Room for the leaks about to be decided (the bulk of End's findings),
 	// so the findings are not copied as the slice grows.
 	n := len(c.out)
-	for vi := c.vtail; vi >= 0; vi = c.val(vi).prev {
+	for vi := c.vtail; c.add == nil && vi >= 0; vi = c.val(vi).prev {
 		if v := c.val(vi); v.sent != 0 && !v.decided {
-			if ok, _ := c.leaked(vi); ok {
+			if ok, _ := c.leaked(vi, c.hosts[c.str(v.host)]); ok {
 				n++
 			}
 		}
@@ -1036,7 +1190,7 @@ func (c *Correlator) Hosts() []Host {
 	for _, h := range c.hosts {
 		n := 0
 		for _, ns := range h.names {
-			if ns.session && ns.exposed != nil {
+			if ns.session && (ns.exposed != nil || ns.mixed) {
 				n++
 			}
 		}

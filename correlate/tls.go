@@ -43,7 +43,7 @@ func (c *Correlator) TLSResponse(file string, resp *httpparse.Response) {
 		}
 		cls := c.setCookieClass(sc)
 		if sc.Secure {
-			if ns := c.name(h, sc.Name, cls.Session); ns != nil && (ns.secure == nil || before(link, *ns.secure)) {
+			if ns := c.name(h, sc.Name, cls.Session); ns != nil && !ns.shadowed && (ns.secure == nil || before(link, *ns.secure)) {
 				l := link
 				ns.secure = &l
 			}

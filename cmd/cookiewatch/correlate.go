@@ -150,7 +150,34 @@ func (f *feed) seen(host string, frame uint64, t time.Time, addr [2]netip.AddrPo
 // correlator: each round takes every event at the smallest pending frame
 // (channels are in frame order, so none can come later), sorts them
 // canonically and hands them on.
-func (c *correlation) merge(chs []chan corrEvent) { mergeEvents(chs, c.apply) }
+//
+// The correlator's findings go to the aggregator as they are decided
+// (correlate.Correlator.Sink), those of keys it holds folded before they
+// are built: the rules.Aggregator.Fold the workers use. That holds for the
+// findings End decides too (the bulk: a leak per session value), which
+// End then no longer returns.
+func (c *correlation) merge(chs []chan corrEvent) {
+	c.sink()
+	mergeEvents(chs, c.apply)
+}
+
+// sink points the correlator's findings at the aggregator (merge).
+func (c *correlation) sink() {
+	if c.found != nil {
+		return // live capture: Drain hands them to found
+	}
+	c.c.Sink(c.fold, c.addOne)
+}
+
+// fold is rules.Folder for the correlator's findings: Fold counts what it
+// folds as an occurrence, as addOne would.
+func (c *correlation) fold(f *rules.Finding) bool {
+	if !c.agg.Fold(f) {
+		return false
+	}
+	c.occurrences++
+	return true
+}
 
 // mergeEvents is merge, handing each event to apply.
 func mergeEvents(chs []chan corrEvent, apply func(corrEvent)) {
