@@ -32,7 +32,7 @@ const (
 	defaultMaxPending     = 100
 	defaultMaxScanBytes   = 64 << 10
 	maxChunkLine          = 4 << 10 // chunk-size line with extensions
-	smallBuffer           = 8 << 10 // buffers above this are released between messages
+	smallBuffer           = 8 << 10 // pending requests' head buffers above this are not reused
 	pooledBuffer          = 1 << 10 // size of the pooled buffers a side starts with (bufPool)
 )
 
@@ -344,6 +344,12 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 
 	case stChunkSize:
 		i := bytes.IndexByte(data, '\n')
+		if i >= 0 && i < maxChunkLine && len(s.buf) == 0 {
+			// The whole line is in this delivery (the usual case): parsed
+			// where it lies, as the buffered path below would parse it.
+			c.chunkSize(sd, trimEOL(data[:i+1]))
+			return i + 1
+		}
 		chunk := data
 		if i >= 0 {
 			chunk = data[:i+1]
@@ -358,17 +364,9 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 		if i < 0 {
 			return len(chunk)
 		}
-		size, ok := parseChunkSize(trimEOL(s.buf))
-		s.buf = s.buf[:0]
-		switch {
-		case !ok:
-			c.st.anomaly("bad-chunk-size")
-			c.lostSync(sd, stLine)
-		case size == 0:
-			s.st, s.lineStart = stTrailer, 0
-		default:
-			s.st, s.remain = stChunkData, size
-		}
+		line := trimEOL(s.buf)
+		s.buf = s.buf[:0] // line stays valid: nothing is appended before chunkSize returns
+		c.chunkSize(sd, line)
 		return len(chunk)
 
 	case stChunkData:
@@ -392,6 +390,10 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 
 	case stTrailer:
 		i := bytes.IndexByte(data, '\n')
+		if len(s.buf) == 0 && (i == 0 || (i == 1 && data[0] == '\r')) {
+			c.endMessage(sd) // no trailer fields (the usual case): nothing to buffer
+			return i + 1
+		}
 		chunk := data
 		if i >= 0 {
 			chunk = data[:i+1]
@@ -418,6 +420,21 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 
 	default: // stUntilClose; stOff returns in feed
 		return len(data)
+	}
+}
+
+// chunkSize acts on a complete chunk-size line (without its end of line).
+func (c *Conn) chunkSize(sd int, line []byte) {
+	s := &c.side[sd]
+	size, ok := parseChunkSize(line)
+	switch {
+	case !ok:
+		c.st.anomaly("bad-chunk-size")
+		c.lostSync(sd, stLine)
+	case size == 0:
+		s.st, s.lineStart = stTrailer, 0
+	default:
+		s.st, s.remain = stChunkData, size
 	}
 }
 
@@ -465,6 +482,11 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 			s.skipped = true
 			s.midLine = chunk[n-1] != '\n'
 			c.scan(sd, n)
+			return n
+		}
+	}
+	if len(s.buf) == 0 && i >= 0 {
+		if n := c.headInPlace(sd, data, i, wantReq, wantResp, off, cur); n > 0 {
 			return n
 		}
 	}
@@ -534,6 +556,45 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 			return len(chunk)
 		}
 	}
+}
+
+// headInPlace handles the common case of a head that arrives whole in one
+// delivery: data begins with a start line (its LF at data[eol]) and the
+// empty line that ends the block is in data too, within MaxHeaderBytes. The
+// block is then parsed where it lies instead of being copied line by line
+// into the side's buffer and parsed from there, and the side needs no
+// buffer at all. It returns the bytes consumed through the empty line, or 0
+// with nothing done when the line is no start line or the block does not
+// end in data: the buffered path (which gives the same result for the same
+// bytes, whatever their segmentation) then takes over.
+func (c *Conn) headInPlace(sd int, data []byte, eol int, wantReq, wantResp bool, off int, cur *spanCursor) int {
+	line := trimEOL(data[:eol+1])
+	if len(line) == 0 {
+		return 0
+	}
+	isReq := wantReq && isRequestLine(line)
+	if !isReq && !(wantResp && isStatusLine(line)) {
+		return 0
+	}
+	// The buffered path refuses a block whose bytes through the final LF
+	// exceed MaxHeaderBytes: an LF found below the bound is within it.
+	end := min(len(data), c.lim.MaxHeaderBytes)
+	for p := eol + 1; p < end; {
+		j := bytes.IndexByte(data[p:end], '\n')
+		if j < 0 {
+			return 0
+		}
+		lf := p + j
+		if j == 0 || (j == 1 && data[p] == '\r') { // the empty line (trimEOL of it is empty)
+			s := &c.side[sd]
+			c.startMessage(sd, isReq)
+			s.lastFrame, s.lastTime = cur.at(off + lf)
+			c.complete(sd, data[:p], false)
+			return lf + 1
+		}
+		p = lf + 1
+	}
+	return 0
 }
 
 // partialSuffix returns the length of the longest proper suffix of b that
@@ -612,7 +673,7 @@ func (c *Conn) stepHeader(sd int, data []byte, off int, cur *spanCursor) int {
 		s.lineStart = len(s.buf)
 		return len(chunk)
 	}
-	c.complete(sd, false)
+	c.complete(sd, s.buf[:s.lineStart], false)
 	return len(chunk)
 }
 
@@ -625,12 +686,13 @@ func (c *Conn) lostSync(sd int, next state) {
 	s.resetBuf()
 }
 
+// resetBuf empties the side's buffer at a message boundary or a loss of
+// sync, giving its storage back: heads, chunk-size lines and trailers that
+// arrive whole in one delivery are parsed where they lie (headInPlace), so
+// a side needs a buffer only while a line or block straddles deliveries,
+// and an idle keep-alive connection should not hold one.
 func (s *sideState) resetBuf() {
-	if cap(s.buf) > smallBuffer {
-		s.release()
-	} else {
-		s.buf = s.buf[:0]
-	}
+	s.release()
 	s.lineStart = 0
 }
 
@@ -638,21 +700,21 @@ func (s *sideState) resetBuf() {
 func (c *Conn) emitTruncated(sd int) {
 	if c.side[sd].st == stHeader {
 		c.st.TruncatedHeaders++
-		c.complete(sd, true)
+		c.complete(sd, c.side[sd].buf[:c.side[sd].lineStart], true)
 	}
 }
 
-// complete parses the header block in buf (through lineStart), emits it and
-// moves the side to the body state. truncated: the block was cut short and
+// complete parses the header block (the side's buf through lineStart, or
+// the bytes of the delivery for a head parsed in place), emits it and moves
+// the side to the body state. truncated: the block was cut short and
 // the side must resynchronise afterwards (the caller arranges that).
 //
 // On a Conn with a MessageFilter the block is first parsed in place (its strings
 // point into buf and are dropped before complete returns); only a message
 // the filter wants is parsed again into strings of its own and handed to the
 // Handler. That keeps the others free of allocation.
-func (c *Conn) complete(sd int, truncated bool) {
+func (c *Conn) complete(sd int, block []byte, truncated bool) {
 	s := &c.side[sd]
-	block := s.buf[:s.lineStart]
 	var (
 		start string
 		hdrs  []Header
