@@ -128,20 +128,22 @@ const (
 )
 
 // sideState is one direction's parser. Its memory is buf, bounded by
-// Limits.MaxHeaderBytes.
+// Limits.MaxHeaderBytes. The fields every delivery reads (st, the flags,
+// remain, buf, lineStart) come first, so they share the cache line that
+// Data's first read of the side brings in.
 type sideState struct {
 	st        state
-	buf       []byte
-	lineStart int   // stHeader, stTrailer: offset in buf of the current line
-	remain    int64 // stBody, stChunkData
 	syncing   bool  // looking for a message start after losing sync: failures are silent
 	skipped   bool  // bytes were skipped since the last message start
-	scanned   int   // bytes scanned while the connection was unrecognised
-	gaveUp    bool  // scanned past MaxScanBytes without recognising anything
 	midLine   bool  // stLine: not at a line beginning (hunting for a status line)
 	seen      bool  // data or a gap arrived on this side
+	gaveUp    bool  // scanned past MaxScanBytes without recognising anything
+	remain    int64 // stBody, stChunkData
+	buf       []byte
+	lineStart int // stHeader, stTrailer: offset in buf of the current line
 	lastFrame uint64
 	lastTime  time.Time           // of the last complete line's LF in buf
+	scanned   int                 // bytes scanned while the connection was unrecognised
 	pooled    *[pooledBuffer]byte // buf's first storage, from bufPool (buf may have outgrown it)
 }
 
@@ -171,11 +173,11 @@ func (s *sideState) release() {
 // from ports. Bodies are skipped without being copied. A Conn is not safe for
 // concurrent use.
 type Conn struct {
+	side    [2]sideState // first: what every Data call reads (and Data reads nothing before it)
 	info    ConnInfo
 	h       Handler
 	lim     Limits
 	st      *Stats
-	side    [2]sideState
 	client  int // index of the client side, -1 until known
 	proto   Proto
 	sni     string
@@ -259,10 +261,18 @@ func (sc *spanCursor) at(off int) (uint64, time.Time) {
 // call; spans say which frames carried it (their lengths should add up to
 // len(data); bytes past the last span are attributed to it).
 func (c *Conn) Data(sd Side, data []byte, spans []Span) {
-	if c.closed || sd > 1 || len(data) == 0 {
+	if sd > 1 || len(data) == 0 {
 		return
 	}
+	// No c.closed test: Close leaves both sides stOff, which drops the
+	// bytes as a side given up does (reading closed, far from the side,
+	// was a cache miss per delivery). seen needs no update on a stOff
+	// side: it counts only for a connection still unrecognised at Close,
+	// whose sides turn stOff only on data or a gap, which set it.
 	s := &c.side[sd]
+	if s.st == stOff {
+		return
+	}
 	s.seen = true
 	// While looking for a message start, the first byte of a delivery (a new
 	// segment) is also a candidate, not only a line beginning: a request
@@ -1056,6 +1066,7 @@ func (c *Conn) Close() {
 		c.side[sd].release()
 		c.side[sd].st = stOff
 	}
+	c.side[0].st, c.side[1].st = stOff, stOff // Data relies on it, whatever the emissions above did
 	if c.proto == ProtoUnknown && (c.side[0].seen || c.side[1].seen) {
 		c.proto = ProtoOther
 		c.st.OtherConns++
