@@ -653,3 +653,15 @@ func TestInPlaceAtLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestFieldNamesASCII: a field name matches a known one only in ASCII case
+// folding (as HasCookieHeader does), not through Unicode folding (ſ U+017F
+// as s, K U+212A as k), which no server applies to field names.
+func TestFieldNamesASCII(t *testing.T) {
+	rec, st, _ := run(t, []step{c2s("POST /a HTTP/1.1\r\nHo\u017ft: x\r\nCoo\u212aie: c=1\r\nTran\u017ffer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n" +
+		"GET /b HTTP/1.1\r\nHost: y\r\n\r\n")}, 0, Limits{})
+	want := []string{"req POST /a host= path=/a h=4", "req GET /b host=y path=/b h=1"}
+	if !reflect.DeepEqual(rec.log, want) || len(rec.reqs[0].Cookies) != 0 || len(st.Anomalies) != 0 {
+		t.Errorf("messages:\n%s\ncookies %v anomalies %v", strings.Join(rec.log, "\n"), rec.reqs[0].Cookies, st.Anomalies)
+	}
+}

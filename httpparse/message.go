@@ -215,7 +215,13 @@ type framing struct {
 func framingOf(hdrs []Header) framing {
 	fr := framing{contentLength: -1}
 	for _, h := range hdrs {
-		switch {
+		// The length first: most fields have none of the three lengths,
+		// and EqualFold would compare their common prefix anyway. Names of
+		// equal length match only in ASCII case folding: field names are
+		// ASCII tokens, and a server would not take "Tranſfer-Encoding"
+		// (U+017F) for Transfer-Encoding as Unicode folding does.
+		switch n := len(h.Name); {
+		case n != len("Content-Length") && n != len("Transfer-Encoding") && n != len("Upgrade"):
 		case strings.EqualFold(h.Name, "Content-Length"):
 			for v := range strings.SplitSeq(h.Value, ",") {
 				n, ok := parseLength(trimWSP(v))
@@ -296,7 +302,7 @@ rest:
 // headerValue returns the first value of the named field.
 func headerValue(hdrs []Header, name string) (string, bool) {
 	for _, h := range hdrs {
-		if strings.EqualFold(h.Name, name) {
+		if len(h.Name) == len(name) && strings.EqualFold(h.Name, name) {
 			return h.Value, true
 		}
 	}
@@ -344,14 +350,14 @@ func newRequest(start string, hdrs []Header) *Request {
 	// slice per line, then growing Cookies, was 3 allocations a request).
 	n := 0
 	for _, h := range hdrs {
-		if strings.EqualFold(h.Name, "Cookie") {
+		if len(h.Name) == len("Cookie") && strings.EqualFold(h.Name, "Cookie") {
 			n += strings.Count(h.Value, ";") + 1
 		}
 	}
 	if n > 0 {
 		var cks []Cookie
 		for i, h := range hdrs {
-			if strings.EqualFold(h.Name, "Cookie") {
+			if len(h.Name) == len("Cookie") && strings.EqualFold(h.Name, "Cookie") {
 				cks = appendCookies(cks, h.Value, i, n)
 			}
 		}
@@ -372,7 +378,7 @@ func newResponse(start string, hdrs []Header) *Response {
 	r.Headers = hdrs
 	n := 0
 	for _, h := range hdrs {
-		if strings.EqualFold(h.Name, "Set-Cookie") {
+		if len(h.Name) == len("Set-Cookie") && strings.EqualFold(h.Name, "Set-Cookie") {
 			n++
 		}
 	}
@@ -381,7 +387,7 @@ func newResponse(start string, hdrs []Header) *Response {
 		// growing the slice line by line was the response's largest cost.
 		r.SetCookies = make([]SetCookie, 0, n)
 		for _, h := range hdrs {
-			if strings.EqualFold(h.Name, "Set-Cookie") {
+			if len(h.Name) == len("Set-Cookie") && strings.EqualFold(h.Name, "Set-Cookie") {
 				r.SetCookies = append(r.SetCookies, ParseSetCookie(h.Value))
 			}
 		}
