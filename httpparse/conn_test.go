@@ -582,6 +582,11 @@ func TestBuffersReturned(t *testing.T) {
 	if held(c) || c.scratch != nil {
 		t.Errorf("closed connection still holds its buffers")
 	}
+	c.Data(0, []byte(getReq), nil) // after Close: ignored (Data relies on the sides being stOff)
+	c.Data(1, []byte(okResp[:30]), nil)
+	if held(c) || len(co.reqs) != 3 || len(co.resps) != 2 {
+		t.Errorf("data after Close was parsed: %d requests, %d responses", len(co.reqs), len(co.resps))
+	}
 	if len(co.reqs) != 3 || len(co.resps) != 2 || co.reqs[1].Cookies[1].Value != "dark" || !co.reqs[2].Truncated {
 		t.Errorf("messages: %+v %+v", co.reqs, co.resps)
 	}
