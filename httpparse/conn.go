@@ -589,6 +589,9 @@ func (c *Conn) headInPlace(sd int, data []byte, eol int, wantReq, wantResp bool,
 	// The buffered path refuses a block whose bytes through the final LF
 	// exceed MaxHeaderBytes: an LF found below the bound is within it.
 	end := min(len(data), c.lim.MaxHeaderBytes)
+	if c.filter != nil {
+		return c.headInPlaceFiltered(sd, data, eol, end, isReq, off, cur)
+	}
 	for p := eol + 1; p < end; {
 		j := bytes.IndexByte(data[p:end], '\n')
 		if j < 0 {
@@ -604,6 +607,46 @@ func (c *Conn) headInPlace(sd int, data []byte, eol int, wantReq, wantResp bool,
 		}
 		p = lf + 1
 	}
+	return 0
+}
+
+// headInPlaceFiltered is headInPlace's search for the block's end on a
+// Conn with a MessageFilter: each line is parsed into the scratch fields as
+// it is found (what parseHeadInto would make of the block), so the block is
+// scanned once instead of once to find its end and again to parse it.
+func (c *Conn) headInPlaceFiltered(sd int, data []byte, eol, end int, isReq bool, off int, cur *spanCursor) int {
+	var f headFlags
+	start := unsafe.String(unsafe.SliceData(data), eol)
+	if eol > 0 && start[eol-1] == '\r' {
+		start = start[:eol-1]
+	} else {
+		f.bareLF = true
+	}
+	hdrs := c.takeScratch()
+	for p := eol + 1; p < end; {
+		j := bytes.IndexByte(data[p:end], '\n')
+		if j < 0 {
+			break
+		}
+		lf := p + j
+		if j == 0 || (j == 1 && data[p] == '\r') {
+			s := &c.side[sd]
+			c.startMessage(sd, isReq)
+			s.lastFrame, s.lastTime = cur.at(off + lf)
+			c.completeFiltered(sd, data[:p], start, hdrs, f, false)
+			return lf + 1
+		}
+		line := unsafe.String(&data[p], j)
+		if line[j-1] == '\r' {
+			line = line[:j-1]
+		} else {
+			f.bareLF = true
+		}
+		hdrs = headerLine(hdrs, line, &f)
+		p = lf + 1
+	}
+	clear(hdrs) // strings into data must not outlive the call
+	*c.scratch = hdrs[:0]
 	return 0
 }
 
@@ -720,42 +763,57 @@ func (c *Conn) emitTruncated(sd int) {
 // the side must resynchronise afterwards (the caller arranges that).
 //
 // On a Conn with a MessageFilter the block is first parsed in place (its strings
-// point into buf and are dropped before complete returns); only a message
-// the filter wants is parsed again into strings of its own and handed to the
-// Handler. That keeps the others free of allocation.
+// point into the block and are dropped before complete returns); only a
+// message the filter wants gets strings of its own (ownHead) and is handed
+// to the Handler. That keeps the others free of allocation.
 func (c *Conn) complete(sd int, block []byte, truncated bool) {
-	s := &c.side[sd]
-	var (
-		start string
-		hdrs  []Header
-		flags headFlags
-	)
 	if c.filter != nil {
-		if c.scratch == nil {
-			c.scratch = scratchPool.Get().(*[]Header)
-		}
-		start, hdrs, flags = parseHeadInto((*c.scratch)[:0], unsafe.String(unsafe.SliceData(block), len(block)))
-		*c.scratch = hdrs[:0]
-		if !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
-			flags.count(c.st)
-			fr := framingOf(hdrs)
-			clear(hdrs) // no string into buf may outlive this call
-			if sd == c.client {
-				c.lightRequest(sd, start, block, fr, truncated)
-			} else {
-				c.lightResponse(sd, start, fr, truncated)
-			}
-			s.resetBuf()
-			if s.st == stHeader {
-				s.st = stLine
-			}
-			return
-		}
-		start, hdrs = ownHead(block, start, hdrs)
-		clear(*c.scratch)
-	} else {
-		start, hdrs, flags = parseHead(string(block))
+		start, hdrs, flags := parseHeadInto(c.takeScratch(), unsafe.String(unsafe.SliceData(block), len(block)))
+		c.completeFiltered(sd, block, start, hdrs, flags, truncated)
+		return
 	}
+	start, hdrs, flags := parseHead(string(block))
+	c.emit(sd, start, hdrs, flags, truncated)
+}
+
+// takeScratch returns the Conn's scratch header slice, emptied, taking one
+// from scratchPool the first time.
+func (c *Conn) takeScratch() []Header {
+	if c.scratch == nil {
+		c.scratch = scratchPool.Get().(*[]Header)
+	}
+	return (*c.scratch)[:0]
+}
+
+// completeFiltered is complete on a Conn with a MessageFilter, for the
+// block parsed in place into start and hdrs (the scratch slice).
+func (c *Conn) completeFiltered(sd int, block []byte, start string, hdrs []Header, flags headFlags, truncated bool) {
+	s := &c.side[sd]
+	*c.scratch = hdrs[:0]
+	if !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
+		flags.count(c.st)
+		fr := framingOf(hdrs)
+		clear(hdrs) // no string into buf may outlive this call
+		if sd == c.client {
+			c.lightRequest(sd, start, block, fr, truncated)
+		} else {
+			c.lightResponse(sd, start, fr, truncated)
+		}
+		s.resetBuf()
+		if s.st == stHeader {
+			s.st = stLine
+		}
+		return
+	}
+	start, hdrs = ownHead(block, start, hdrs)
+	clear(*c.scratch)
+	c.emit(sd, start, hdrs, flags, truncated)
+}
+
+// emit builds the Request or Response of a head whose strings it owns,
+// pairs it, sets up its body and hands it to the Handler.
+func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, truncated bool) {
+	s := &c.side[sd]
 	flags.count(c.st)
 	s.resetBuf()
 	s.st = stLine

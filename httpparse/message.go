@@ -150,39 +150,45 @@ func parseHeadInto(hdrs []Header, block string) (start string, _ []Header, f hea
 			}
 			continue
 		}
-		if line == "" {
-			continue // only possible in a block cut short; nothing to keep
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(hdrs) == 0 {
-				f.badFold = true
-				continue
-			}
-			f.obsFold = true
-			h := &hdrs[len(hdrs)-1]
-			if cont := trimWSP(line); h.Value == "" {
-				h.Value = cont
-			} else if cont != "" {
-				h.Value += " " + cont
-			}
-			continue
-		}
-		colon := strings.IndexByte(line, ':')
-		if colon <= 0 {
-			f.badLine = true
-			continue
-		}
-		name := line[:colon]
-		if n := trimWSP(name); n != name {
-			f.spaceBeforeColon = true
-			if name = n; name == "" {
-				f.badLine = true
-				continue
-			}
-		}
-		hdrs = append(hdrs, Header{Name: name, Value: trimWSP(line[colon+1:])})
+		hdrs = headerLine(hdrs, line, &f)
 	}
 	return start, hdrs, f
+}
+
+// headerLine adds a header block's line after the start line (without its
+// end of line) to hdrs: a field, or the continuation of the last one.
+func headerLine(hdrs []Header, line string, f *headFlags) []Header {
+	if line == "" {
+		return hdrs // only possible in a block cut short; nothing to keep
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		if len(hdrs) == 0 {
+			f.badFold = true
+			return hdrs
+		}
+		f.obsFold = true
+		h := &hdrs[len(hdrs)-1]
+		if cont := trimWSP(line); h.Value == "" {
+			h.Value = cont
+		} else if cont != "" {
+			h.Value += " " + cont
+		}
+		return hdrs
+	}
+	colon := strings.IndexByte(line, ':')
+	if colon <= 0 {
+		f.badLine = true
+		return hdrs
+	}
+	name := line[:colon]
+	if n := trimWSP(name); n != name {
+		f.spaceBeforeColon = true
+		if name = n; name == "" {
+			f.badLine = true
+			return hdrs
+		}
+	}
+	return append(hdrs, Header{Name: name, Value: trimWSP(line[colon+1:])})
 }
 
 func (f headFlags) count(st *Stats) {
