@@ -994,6 +994,15 @@ func (c *Conn) popPending() {
 	c.pending = c.pending[:n-1]
 }
 
+// dropPending forgets the pending requests for good (tunnel, Close),
+// including slot0, which lives in the Conn: a closed Conn may stay
+// referenced a while (by the capture's connection state) and must not keep
+// a Request or a header buffer alive meanwhile.
+func (c *Conn) dropPending() {
+	c.pending = nil
+	c.slot0[0] = pendingReq{}
+}
+
 func (c *Conn) requestBody(sd int, connect bool, fr framing) {
 	s := &c.side[sd]
 	switch {
@@ -1035,7 +1044,7 @@ func (c *Conn) responseBody(sd int, status int, p *pendingReq, hasReq bool, fr f
 			c.side[o].st = stOff
 			c.side[o].release()
 		}
-		c.pending = nil
+		c.dropPending()
 		return
 	}
 	switch {
@@ -1129,7 +1138,7 @@ func (c *Conn) Close() {
 		c.proto = ProtoOther
 		c.st.OtherConns++
 	}
-	c.pending = nil
+	c.dropPending()
 	if c.scratch != nil {
 		scratchPool.Put(c.scratch) // cleared after each use
 		c.scratch = nil

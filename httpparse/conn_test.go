@@ -577,17 +577,21 @@ func TestBuffersReturned(t *testing.T) {
 	if held(c) {
 		t.Errorf("response head completed: buffer still held")
 	}
+	c.Data(0, []byte(getReq), nil) // never answered: pending at Close, in slot0
+	if c.slot0[0].req == nil || len(c.pending) != 1 {
+		t.Fatalf("expected a pending request in slot0")
+	}
 	c.Data(0, []byte(getReq[:len(getReq)-2]), nil) // cut before the empty line: emitted truncated at Close
 	c.Close()
-	if held(c) || c.scratch != nil {
+	if held(c) || c.scratch != nil || c.slot0[0].req != nil || c.slot0[0].head != nil {
 		t.Errorf("closed connection still holds its buffers")
 	}
 	c.Data(0, []byte(getReq), nil) // after Close: ignored (Data relies on the sides being stOff)
 	c.Data(1, []byte(okResp[:30]), nil)
-	if held(c) || len(co.reqs) != 3 || len(co.resps) != 2 {
+	if held(c) || len(co.reqs) != 4 || len(co.resps) != 2 {
 		t.Errorf("data after Close was parsed: %d requests, %d responses", len(co.reqs), len(co.resps))
 	}
-	if len(co.reqs) != 3 || len(co.resps) != 2 || co.reqs[1].Cookies[1].Value != "dark" || !co.reqs[2].Truncated {
+	if len(co.reqs) != 4 || len(co.resps) != 2 || co.reqs[1].Cookies[1].Value != "dark" || !co.reqs[3].Truncated {
 		t.Errorf("messages: %+v %+v", co.reqs, co.resps)
 	}
 
