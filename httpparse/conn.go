@@ -14,7 +14,8 @@ type Limits struct {
 	// (default 64 KiB). Over it: the complete lines so far are emitted with
 	// Truncated set, "header-too-large" is counted and the side resyncs. It
 	// also bounds a trailer section and a buffered TLS ClientHello, so it is
-	// the per-side buffer bound.
+	// the per-side buffer bound (a chunk-size line is bounded by the
+	// smaller of it and 4 KiB).
 	MaxHeaderBytes int
 	// MaxPending bounds unanswered requests per connection (default 100, as
 	// Zeek's max_pending_requests); over it the oldest is dropped and
@@ -354,7 +355,8 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 
 	case stChunkSize:
 		i := bytes.IndexByte(data, '\n')
-		if i >= 0 && i < maxChunkLine && len(s.buf) == 0 {
+		limit := min(maxChunkLine, c.lim.MaxHeaderBytes) // MaxHeaderBytes bounds every buffer of a side
+		if i >= 0 && i < limit && len(s.buf) == 0 {
 			// The whole line is in this delivery (the usual case): parsed
 			// where it lies, as the buffered path below would parse it.
 			c.chunkSize(sd, trimEOL(data[:i+1]))
@@ -364,12 +366,12 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 		if i >= 0 {
 			chunk = data[:i+1]
 		}
-		if len(s.buf)+len(chunk) > maxChunkLine {
+		if len(s.buf)+len(chunk) > limit {
 			c.st.anomaly("bad-chunk-size")
 			c.lostSync(sd, stSkipLine)
 			return 0
 		}
-		s.take(c.lim.MaxHeaderBytes) // the initial capacity only: chunk lines are bounded by maxChunkLine above
+		s.take(c.lim.MaxHeaderBytes) // the initial capacity only: chunk lines are bounded by limit above
 		s.buf = append(s.buf, chunk...)
 		if i < 0 {
 			return len(chunk)

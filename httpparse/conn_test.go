@@ -608,7 +608,8 @@ func TestBuffersReturned(t *testing.T) {
 // at and around the size limits both must decide alike: a header block of
 // exactly MaxHeaderBytes through its final LF is a message, one byte more
 // is cut ("header-too-large", emitted truncated); a chunk-size line of
-// maxChunkLine bytes is read, one more is "bad-chunk-size".
+// min(maxChunkLine, MaxHeaderBytes) bytes is read, one more is
+// "bad-chunk-size" (so a side's buffer stays within MaxHeaderBytes).
 func TestInPlaceAtLimits(t *testing.T) {
 	const max = 256
 	lim := Limits{MaxHeaderBytes: max}
@@ -629,12 +630,19 @@ func TestInPlaceAtLimits(t *testing.T) {
 	}{
 		{"head at limit", []step{c2s(head(max) + head(max-1))}, 2, nil},
 		{"head over limit", []step{c2s(head(max+1) + head(max))}, 2, map[string]uint64{"header-too-large": 1}},
-		{"chunk line at limit", []step{c2s(getReq), s2c(chunked(maxChunkLine))}, 3, nil},
-		{"chunk line over limit", []step{c2s(getReq), s2c(chunked(maxChunkLine + 1))}, 3, map[string]uint64{"bad-chunk-size": 1}},
+		{"chunk line at limit", []step{c2s(getReq), s2c(chunked(max))}, 3, nil},
+		{"chunk line over limit", []step{c2s(getReq), s2c(chunked(max + 1))}, 3, map[string]uint64{"bad-chunk-size": 1}},
+		{"chunk line at 4 KiB", []step{c2s(getReq), s2c(chunked(maxChunkLine))}, 3, map[string]uint64{"bad-chunk-size": 1}},
+		{"default limits: chunk line at 4 KiB", []step{c2s(getReq), s2c(chunked(maxChunkLine))}, 3, nil},
+		{"default limits: chunk line over 4 KiB", []step{c2s(getReq), s2c(chunked(maxChunkLine + 1))}, 3, map[string]uint64{"bad-chunk-size": 1}},
 		{"trailer field", []step{c2s(getReq), s2c("HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: v\r\n\r\n" +
 			"HTTP/1.1 204 No Content\r\nSet-Cookie: t=2\r\n\r\n")}, 3, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			lim := lim
+			if strings.HasPrefix(tc.name, "default limits") {
+				lim = Limits{}
+			}
 			whole, wst, _ := run(t, tc.steps, 0, lim)
 			if len(whole.log) != tc.messages {
 				t.Fatalf("whole: %d messages, want %d:\n%s", len(whole.log), tc.messages, strings.Join(whole.log, "\n"))
