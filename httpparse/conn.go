@@ -391,6 +391,10 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 	case stChunkEnd:
 		switch data[0] {
 		case '\r':
+			if len(data) > 1 && data[1] == '\n' { // CRLF at once: one step instead of two
+				s.st = stChunkSize
+				return 2
+			}
 			return 1
 		case '\n':
 			s.st = stChunkSize
