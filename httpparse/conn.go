@@ -14,7 +14,8 @@ type Limits struct {
 	// (default 64 KiB). Over it: the complete lines so far are emitted with
 	// Truncated set, "header-too-large" is counted and the side resyncs. It
 	// also bounds a trailer section and a buffered TLS ClientHello, so it is
-	// the per-side buffer bound.
+	// the per-side buffer bound (a chunk-size line is bounded by the
+	// smaller of it and 4 KiB).
 	MaxHeaderBytes int
 	// MaxPending bounds unanswered requests per connection (default 100, as
 	// Zeek's max_pending_requests); over it the oldest is dropped and
@@ -32,7 +33,7 @@ const (
 	defaultMaxPending     = 100
 	defaultMaxScanBytes   = 64 << 10
 	maxChunkLine          = 4 << 10 // chunk-size line with extensions
-	smallBuffer           = 8 << 10 // buffers above this are released between messages
+	smallBuffer           = 8 << 10 // pending requests' head buffers above this are not reused
 	pooledBuffer          = 1 << 10 // size of the pooled buffers a side starts with (bufPool)
 )
 
@@ -128,20 +129,22 @@ const (
 )
 
 // sideState is one direction's parser. Its memory is buf, bounded by
-// Limits.MaxHeaderBytes.
+// Limits.MaxHeaderBytes. The fields every delivery reads (st, the flags,
+// remain, buf, lineStart) come first, so they share the cache line that
+// Data's first read of the side brings in.
 type sideState struct {
 	st        state
-	buf       []byte
-	lineStart int   // stHeader, stTrailer: offset in buf of the current line
-	remain    int64 // stBody, stChunkData
 	syncing   bool  // looking for a message start after losing sync: failures are silent
 	skipped   bool  // bytes were skipped since the last message start
-	scanned   int   // bytes scanned while the connection was unrecognised
-	gaveUp    bool  // scanned past MaxScanBytes without recognising anything
 	midLine   bool  // stLine: not at a line beginning (hunting for a status line)
 	seen      bool  // data or a gap arrived on this side
+	gaveUp    bool  // scanned past MaxScanBytes without recognising anything
+	remain    int64 // stBody, stChunkData
+	buf       []byte
+	lineStart int // stHeader, stTrailer: offset in buf of the current line
 	lastFrame uint64
 	lastTime  time.Time           // of the last complete line's LF in buf
+	scanned   int                 // bytes scanned while the connection was unrecognised
 	pooled    *[pooledBuffer]byte // buf's first storage, from bufPool (buf may have outgrown it)
 }
 
@@ -171,11 +174,11 @@ func (s *sideState) release() {
 // from ports. Bodies are skipped without being copied. A Conn is not safe for
 // concurrent use.
 type Conn struct {
+	side    [2]sideState // first: what every Data call reads (and Data reads nothing before it)
 	info    ConnInfo
 	h       Handler
 	lim     Limits
 	st      *Stats
-	side    [2]sideState
 	client  int // index of the client side, -1 until known
 	proto   Proto
 	sni     string
@@ -259,10 +262,18 @@ func (sc *spanCursor) at(off int) (uint64, time.Time) {
 // call; spans say which frames carried it (their lengths should add up to
 // len(data); bytes past the last span are attributed to it).
 func (c *Conn) Data(sd Side, data []byte, spans []Span) {
-	if c.closed || sd > 1 || len(data) == 0 {
+	if sd > 1 || len(data) == 0 {
 		return
 	}
+	// No c.closed test: Close leaves both sides stOff, which drops the
+	// bytes as a side given up does (reading closed, far from the side,
+	// was a cache miss per delivery). seen needs no update on a stOff
+	// side: it counts only for a connection still unrecognised at Close,
+	// whose sides turn stOff only on data or a gap, which set it.
 	s := &c.side[sd]
+	if s.st == stOff {
+		return
+	}
 	s.seen = true
 	// While looking for a message start, the first byte of a delivery (a new
 	// segment) is also a candidate, not only a line beginning: a request
@@ -344,31 +355,30 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 
 	case stChunkSize:
 		i := bytes.IndexByte(data, '\n')
+		limit := min(maxChunkLine, c.lim.MaxHeaderBytes) // MaxHeaderBytes bounds every buffer of a side
+		if i >= 0 && i < limit && len(s.buf) == 0 {
+			// The whole line is in this delivery (the usual case): parsed
+			// where it lies, as the buffered path below would parse it.
+			c.chunkSize(sd, trimEOL(data[:i+1]))
+			return i + 1
+		}
 		chunk := data
 		if i >= 0 {
 			chunk = data[:i+1]
 		}
-		if len(s.buf)+len(chunk) > maxChunkLine {
+		if len(s.buf)+len(chunk) > limit {
 			c.st.anomaly("bad-chunk-size")
 			c.lostSync(sd, stSkipLine)
 			return 0
 		}
-		s.take(c.lim.MaxHeaderBytes) // the initial capacity only: chunk lines are bounded by maxChunkLine above
+		s.take(c.lim.MaxHeaderBytes) // the initial capacity only: chunk lines are bounded by limit above
 		s.buf = append(s.buf, chunk...)
 		if i < 0 {
 			return len(chunk)
 		}
-		size, ok := parseChunkSize(trimEOL(s.buf))
-		s.buf = s.buf[:0]
-		switch {
-		case !ok:
-			c.st.anomaly("bad-chunk-size")
-			c.lostSync(sd, stLine)
-		case size == 0:
-			s.st, s.lineStart = stTrailer, 0
-		default:
-			s.st, s.remain = stChunkData, size
-		}
+		line := trimEOL(s.buf)
+		s.buf = s.buf[:0] // line stays valid: nothing is appended before chunkSize returns
+		c.chunkSize(sd, line)
 		return len(chunk)
 
 	case stChunkData:
@@ -381,6 +391,10 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 	case stChunkEnd:
 		switch data[0] {
 		case '\r':
+			if len(data) > 1 && data[1] == '\n' { // CRLF at once: one step instead of two
+				s.st = stChunkSize
+				return 2
+			}
 			return 1
 		case '\n':
 			s.st = stChunkSize
@@ -392,6 +406,10 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 
 	case stTrailer:
 		i := bytes.IndexByte(data, '\n')
+		if len(s.buf) == 0 && (i == 0 || (i == 1 && data[0] == '\r')) {
+			c.endMessage(sd) // no trailer fields (the usual case): nothing to buffer
+			return i + 1
+		}
 		chunk := data
 		if i >= 0 {
 			chunk = data[:i+1]
@@ -418,6 +436,21 @@ func (c *Conn) step(sd int, data []byte, off int, cur *spanCursor) int {
 
 	default: // stUntilClose; stOff returns in feed
 		return len(data)
+	}
+}
+
+// chunkSize acts on a complete chunk-size line (without its end of line).
+func (c *Conn) chunkSize(sd int, line []byte) {
+	s := &c.side[sd]
+	size, ok := parseChunkSize(line)
+	switch {
+	case !ok:
+		c.st.anomaly("bad-chunk-size")
+		c.lostSync(sd, stLine)
+	case size == 0:
+		s.st, s.lineStart = stTrailer, 0
+	default:
+		s.st, s.remain = stChunkData, size
 	}
 }
 
@@ -465,6 +498,11 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 			s.skipped = true
 			s.midLine = chunk[n-1] != '\n'
 			c.scan(sd, n)
+			return n
+		}
+	}
+	if len(s.buf) == 0 && i >= 0 {
+		if n := c.headInPlace(sd, data, i, wantReq, wantResp, off, cur); n > 0 {
 			return n
 		}
 	}
@@ -534,6 +572,88 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 			return len(chunk)
 		}
 	}
+}
+
+// headInPlace handles the common case of a head that arrives whole in one
+// delivery: data begins with a start line (its LF at data[eol]) and the
+// empty line that ends the block is in data too, within MaxHeaderBytes. The
+// block is then parsed where it lies instead of being copied line by line
+// into the side's buffer and parsed from there, and the side needs no
+// buffer at all. It returns the bytes consumed through the empty line, or 0
+// with nothing done when the line is no start line or the block does not
+// end in data: the buffered path (which gives the same result for the same
+// bytes, whatever their segmentation) then takes over.
+func (c *Conn) headInPlace(sd int, data []byte, eol int, wantReq, wantResp bool, off int, cur *spanCursor) int {
+	line := trimEOL(data[:eol+1])
+	if len(line) == 0 {
+		return 0
+	}
+	isReq := wantReq && isRequestLine(line)
+	if !isReq && !(wantResp && isStatusLine(line)) {
+		return 0
+	}
+	// The buffered path refuses a block whose bytes through the final LF
+	// exceed MaxHeaderBytes: an LF found below the bound is within it.
+	end := min(len(data), c.lim.MaxHeaderBytes)
+	if c.filter != nil {
+		return c.headInPlaceFiltered(sd, data, eol, end, isReq, off, cur)
+	}
+	for p := eol + 1; p < end; {
+		j := bytes.IndexByte(data[p:end], '\n')
+		if j < 0 {
+			return 0
+		}
+		lf := p + j
+		if j == 0 || (j == 1 && data[p] == '\r') { // the empty line (trimEOL of it is empty)
+			s := &c.side[sd]
+			c.startMessage(sd, isReq)
+			s.lastFrame, s.lastTime = cur.at(off + lf)
+			c.complete(sd, data[:p], false)
+			return lf + 1
+		}
+		p = lf + 1
+	}
+	return 0
+}
+
+// headInPlaceFiltered is headInPlace's search for the block's end on a
+// Conn with a MessageFilter: each line is parsed into the scratch fields as
+// it is found (what parseHeadInto would make of the block), so the block is
+// scanned once instead of once to find its end and again to parse it.
+func (c *Conn) headInPlaceFiltered(sd int, data []byte, eol, end int, isReq bool, off int, cur *spanCursor) int {
+	var f headFlags
+	start := unsafe.String(unsafe.SliceData(data), eol)
+	if eol > 0 && start[eol-1] == '\r' {
+		start = start[:eol-1]
+	} else {
+		f.bareLF = true
+	}
+	hdrs := c.takeScratch()
+	for p := eol + 1; p < end; {
+		j := bytes.IndexByte(data[p:end], '\n')
+		if j < 0 {
+			break
+		}
+		lf := p + j
+		if j == 0 || (j == 1 && data[p] == '\r') {
+			s := &c.side[sd]
+			c.startMessage(sd, isReq)
+			s.lastFrame, s.lastTime = cur.at(off + lf)
+			c.completeFiltered(sd, data[:p], start, hdrs, f, false)
+			return lf + 1
+		}
+		line := unsafe.String(&data[p], j)
+		if line[j-1] == '\r' {
+			line = line[:j-1]
+		} else {
+			f.bareLF = true
+		}
+		hdrs = headerLine(hdrs, line, &f)
+		p = lf + 1
+	}
+	clear(hdrs) // strings into data must not outlive the call
+	*c.scratch = hdrs[:0]
+	return 0
 }
 
 // partialSuffix returns the length of the longest proper suffix of b that
@@ -612,7 +732,7 @@ func (c *Conn) stepHeader(sd int, data []byte, off int, cur *spanCursor) int {
 		s.lineStart = len(s.buf)
 		return len(chunk)
 	}
-	c.complete(sd, false)
+	c.complete(sd, s.buf[:s.lineStart], false)
 	return len(chunk)
 }
 
@@ -625,12 +745,13 @@ func (c *Conn) lostSync(sd int, next state) {
 	s.resetBuf()
 }
 
+// resetBuf empties the side's buffer at a message boundary or a loss of
+// sync, giving its storage back: heads, chunk-size lines and trailers that
+// arrive whole in one delivery are parsed where they lie (headInPlace), so
+// a side needs a buffer only while a line or block straddles deliveries,
+// and an idle keep-alive connection should not hold one.
 func (s *sideState) resetBuf() {
-	if cap(s.buf) > smallBuffer {
-		s.release()
-	} else {
-		s.buf = s.buf[:0]
-	}
+	s.release()
 	s.lineStart = 0
 }
 
@@ -638,52 +759,67 @@ func (s *sideState) resetBuf() {
 func (c *Conn) emitTruncated(sd int) {
 	if c.side[sd].st == stHeader {
 		c.st.TruncatedHeaders++
-		c.complete(sd, true)
+		c.complete(sd, c.side[sd].buf[:c.side[sd].lineStart], true)
 	}
 }
 
-// complete parses the header block in buf (through lineStart), emits it and
-// moves the side to the body state. truncated: the block was cut short and
+// complete parses the header block (the side's buf through lineStart, or
+// the bytes of the delivery for a head parsed in place), emits it and moves
+// the side to the body state. truncated: the block was cut short and
 // the side must resynchronise afterwards (the caller arranges that).
 //
 // On a Conn with a MessageFilter the block is first parsed in place (its strings
-// point into buf and are dropped before complete returns); only a message
-// the filter wants is parsed again into strings of its own and handed to the
-// Handler. That keeps the others free of allocation.
-func (c *Conn) complete(sd int, truncated bool) {
-	s := &c.side[sd]
-	block := s.buf[:s.lineStart]
-	var (
-		start string
-		hdrs  []Header
-		flags headFlags
-	)
+// point into the block and are dropped before complete returns); only a
+// message the filter wants gets strings of its own (ownHead) and is handed
+// to the Handler. That keeps the others free of allocation.
+func (c *Conn) complete(sd int, block []byte, truncated bool) {
 	if c.filter != nil {
-		if c.scratch == nil {
-			c.scratch = scratchPool.Get().(*[]Header)
-		}
-		start, hdrs, flags = parseHeadInto((*c.scratch)[:0], unsafe.String(unsafe.SliceData(block), len(block)))
-		*c.scratch = hdrs[:0]
-		if !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
-			flags.count(c.st)
-			fr := framingOf(hdrs)
-			clear(hdrs) // no string into buf may outlive this call
-			if sd == c.client {
-				c.lightRequest(sd, start, block, fr, truncated)
-			} else {
-				c.lightResponse(sd, start, fr, truncated)
-			}
-			s.resetBuf()
-			if s.st == stHeader {
-				s.st = stLine
-			}
-			return
-		}
-		start, hdrs = ownHead(block, start, hdrs)
-		clear(*c.scratch)
-	} else {
-		start, hdrs, flags = parseHead(string(block))
+		start, hdrs, flags := parseHeadInto(c.takeScratch(), unsafe.String(unsafe.SliceData(block), len(block)))
+		c.completeFiltered(sd, block, start, hdrs, flags, truncated)
+		return
 	}
+	start, hdrs, flags := parseHead(string(block))
+	c.emit(sd, start, hdrs, flags, truncated)
+}
+
+// takeScratch returns the Conn's scratch header slice, emptied, taking one
+// from scratchPool the first time.
+func (c *Conn) takeScratch() []Header {
+	if c.scratch == nil {
+		c.scratch = scratchPool.Get().(*[]Header)
+	}
+	return (*c.scratch)[:0]
+}
+
+// completeFiltered is complete on a Conn with a MessageFilter, for the
+// block parsed in place into start and hdrs (the scratch slice).
+func (c *Conn) completeFiltered(sd int, block []byte, start string, hdrs []Header, flags headFlags, truncated bool) {
+	s := &c.side[sd]
+	*c.scratch = hdrs[:0]
+	if !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
+		flags.count(c.st)
+		fr := framingOf(hdrs)
+		clear(hdrs) // no string into buf may outlive this call
+		if sd == c.client {
+			c.lightRequest(sd, start, block, fr, truncated)
+		} else {
+			c.lightResponse(sd, start, fr, truncated)
+		}
+		s.resetBuf()
+		if s.st == stHeader {
+			s.st = stLine
+		}
+		return
+	}
+	start, hdrs = ownHead(block, start, hdrs)
+	clear(*c.scratch)
+	c.emit(sd, start, hdrs, flags, truncated)
+}
+
+// emit builds the Request or Response of a head whose strings it owns,
+// pairs it, sets up its body and hands it to the Handler.
+func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, truncated bool) {
+	s := &c.side[sd]
 	flags.count(c.st)
 	s.resetBuf()
 	s.st = stLine
@@ -864,6 +1000,15 @@ func (c *Conn) popPending() {
 	c.pending = c.pending[:n-1]
 }
 
+// dropPending forgets the pending requests for good (tunnel, Close),
+// including slot0, which lives in the Conn: a closed Conn may stay
+// referenced a while (by the capture's connection state) and must not keep
+// a Request or a header buffer alive meanwhile.
+func (c *Conn) dropPending() {
+	c.pending = nil
+	c.slot0[0] = pendingReq{}
+}
+
 func (c *Conn) requestBody(sd int, connect bool, fr framing) {
 	s := &c.side[sd]
 	switch {
@@ -905,7 +1050,7 @@ func (c *Conn) responseBody(sd int, status int, p *pendingReq, hasReq bool, fr f
 			c.side[o].st = stOff
 			c.side[o].release()
 		}
-		c.pending = nil
+		c.dropPending()
 		return
 	}
 	switch {
@@ -994,11 +1139,12 @@ func (c *Conn) Close() {
 		c.side[sd].release()
 		c.side[sd].st = stOff
 	}
+	c.side[0].st, c.side[1].st = stOff, stOff // Data relies on it, whatever the emissions above did
 	if c.proto == ProtoUnknown && (c.side[0].seen || c.side[1].seen) {
 		c.proto = ProtoOther
 		c.st.OtherConns++
 	}
-	c.pending = nil
+	c.dropPending()
 	if c.scratch != nil {
 		scratchPool.Put(c.scratch) // cleared after each use
 		c.scratch = nil

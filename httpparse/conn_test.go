@@ -548,10 +548,11 @@ func TestTrimEOL(t *testing.T) {
 	}
 }
 
-// TestBuffersReturned checks that a side hands its pooled buffer back when
-// it stops needing one (the end of the connection, a tunnel), so pooled
-// buffers are not held by connections that no longer parse, and that a
-// closed Conn holds no scratch fields.
+// TestBuffersReturned checks that a side holds a pooled buffer only while a
+// head straddles deliveries and hands it back when the head is complete,
+// when the connection ends and on a tunnel, so pooled buffers are not held
+// by idle or finished connections, and that a closed Conn holds no scratch
+// fields.
 func TestBuffersReturned(t *testing.T) {
 	held := func(c *Conn) bool {
 		return c.side[0].pooled != nil || c.side[1].pooled != nil || c.side[0].buf != nil || c.side[1].buf != nil
@@ -560,14 +561,37 @@ func TestBuffersReturned(t *testing.T) {
 	c := NewConn(testInfo, co, Limits{}, nil)
 	c.Data(0, []byte(getReq), nil)
 	c.Data(1, []byte(okResp), nil)
-	if c.side[0].pooled == nil || c.side[1].pooled == nil || c.scratch == nil {
-		t.Fatalf("keep-alive connection: expected pooled buffers and scratch in use")
+	if held(c) || c.scratch == nil {
+		t.Fatalf("heads in one delivery each: expected no buffer held and scratch in use")
 	}
+	c.Data(0, []byte(getReq[:20]), nil)
+	if c.side[0].pooled == nil {
+		t.Fatalf("head cut after 20 bytes: expected a pooled buffer in use")
+	}
+	c.Data(0, []byte(getReq[20:]), nil)
+	if held(c) {
+		t.Errorf("head completed: buffer still held")
+	}
+	c.Data(1, []byte(okResp[:30]), nil)
+	c.Data(1, []byte(okResp[30:]), nil)
+	if held(c) {
+		t.Errorf("response head completed: buffer still held")
+	}
+	c.Data(0, []byte(getReq), nil) // never answered: pending at Close, in slot0
+	if c.slot0[0].req == nil || len(c.pending) != 1 {
+		t.Fatalf("expected a pending request in slot0")
+	}
+	c.Data(0, []byte(getReq[:len(getReq)-2]), nil) // cut before the empty line: emitted truncated at Close
 	c.Close()
-	if held(c) || c.scratch != nil {
+	if held(c) || c.scratch != nil || c.slot0[0].req != nil || c.slot0[0].head != nil {
 		t.Errorf("closed connection still holds its buffers")
 	}
-	if len(co.reqs) != 1 || len(co.resps) != 1 || co.reqs[0].Cookies[1].Value != "dark" {
+	c.Data(0, []byte(getReq), nil) // after Close: ignored (Data relies on the sides being stOff)
+	c.Data(1, []byte(okResp[:30]), nil)
+	if held(c) || len(co.reqs) != 4 || len(co.resps) != 2 {
+		t.Errorf("data after Close was parsed: %d requests, %d responses", len(co.reqs), len(co.resps))
+	}
+	if len(co.reqs) != 4 || len(co.resps) != 2 || co.reqs[1].Cookies[1].Value != "dark" || !co.reqs[3].Truncated {
 		t.Errorf("messages: %+v %+v", co.reqs, co.resps)
 	}
 
@@ -576,5 +600,85 @@ func TestBuffersReturned(t *testing.T) {
 	c.Data(1, []byte("HTTP/1.1 200 OK\r\n\r\n"), nil)
 	if held(c) {
 		t.Errorf("tunnel: buffers still held")
+	}
+}
+
+// TestInPlaceAtLimits: heads, chunk-size lines and trailers that arrive
+// whole are parsed where they lie, the others through the side's buffer;
+// at and around the size limits both must decide alike: a header block of
+// exactly MaxHeaderBytes through its final LF is a message, one byte more
+// is cut ("header-too-large", emitted truncated); a chunk-size line of
+// min(maxChunkLine, MaxHeaderBytes) bytes is read, one more is
+// "bad-chunk-size" (so a side's buffer stays within MaxHeaderBytes).
+func TestInPlaceAtLimits(t *testing.T) {
+	const max = 256
+	lim := Limits{MaxHeaderBytes: max}
+	head := func(size int) string { // a request head of size bytes through the final LF
+		h := "GET /a HTTP/1.1\r\nCookie: a=1\r\nX-Pad: "
+		return h + strings.Repeat("p", size-len(h)-4) + "\r\n\r\n"
+	}
+	chunked := func(lineLen int) string { // a chunked response whose first chunk-size line is lineLen bytes with CRLF
+		line := "5;e=" + strings.Repeat("x", lineLen-6) + "\r\n"
+		return "HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\nTransfer-Encoding: chunked\r\n\r\n" + line + "hello\r\n0\r\n\r\n" +
+			"HTTP/1.1 204 No Content\r\nSet-Cookie: t=2\r\n\r\n"
+	}
+	for _, tc := range []struct {
+		name      string
+		steps     []step
+		messages  int
+		anomalies map[string]uint64
+	}{
+		{"head at limit", []step{c2s(head(max) + head(max-1))}, 2, nil},
+		{"head over limit", []step{c2s(head(max+1) + head(max))}, 2, map[string]uint64{"header-too-large": 1}},
+		{"chunk line at limit", []step{c2s(getReq), s2c(chunked(max))}, 3, nil},
+		{"chunk line over limit", []step{c2s(getReq), s2c(chunked(max + 1))}, 3, map[string]uint64{"bad-chunk-size": 1}},
+		{"chunk line at 4 KiB", []step{c2s(getReq), s2c(chunked(maxChunkLine))}, 3, map[string]uint64{"bad-chunk-size": 1}},
+		{"default limits: chunk line at 4 KiB", []step{c2s(getReq), s2c(chunked(maxChunkLine))}, 3, nil},
+		{"default limits: chunk line over 4 KiB", []step{c2s(getReq), s2c(chunked(maxChunkLine + 1))}, 3, map[string]uint64{"bad-chunk-size": 1}},
+		{"trailer field", []step{c2s(getReq), s2c("HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: v\r\n\r\n" +
+			"HTTP/1.1 204 No Content\r\nSet-Cookie: t=2\r\n\r\n")}, 3, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := lim
+			if strings.HasPrefix(tc.name, "default limits") {
+				lim = Limits{}
+			}
+			whole, wst, _ := run(t, tc.steps, 0, lim)
+			if len(whole.log) != tc.messages {
+				t.Fatalf("whole: %d messages, want %d:\n%s", len(whole.log), tc.messages, strings.Join(whole.log, "\n"))
+			}
+			want := tc.anomalies
+			if want == nil {
+				want = map[string]uint64{}
+			}
+			got := wst.Anomalies
+			if got == nil {
+				got = map[string]uint64{}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("whole: anomalies %v, want %v", got, want)
+			}
+			for _, chunk := range []int{1, 5, 100} {
+				split, sst, _ := run(t, tc.steps, chunk, lim)
+				if !reflect.DeepEqual(stripPos(split), stripPos(whole)) {
+					t.Errorf("fed %d bytes at a time:\n%s\nwhole:\n%s", chunk, strings.Join(split.log, "\n"), strings.Join(whole.log, "\n"))
+				}
+				if !reflect.DeepEqual(sst.Anomalies, wst.Anomalies) || sst.TruncatedHeaders != wst.TruncatedHeaders {
+					t.Errorf("fed %d bytes at a time: anomalies %v truncated %d, whole %v %d", chunk, sst.Anomalies, sst.TruncatedHeaders, wst.Anomalies, wst.TruncatedHeaders)
+				}
+			}
+		})
+	}
+}
+
+// TestFieldNamesASCII: a field name matches a known one only in ASCII case
+// folding (as HasCookieHeader does), not through Unicode folding (ſ U+017F
+// as s, K U+212A as k), which no server applies to field names.
+func TestFieldNamesASCII(t *testing.T) {
+	rec, st, _ := run(t, []step{c2s("POST /a HTTP/1.1\r\nHo\u017ft: x\r\nCoo\u212aie: c=1\r\nTran\u017ffer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n" +
+		"GET /b HTTP/1.1\r\nHost: y\r\n\r\n")}, 0, Limits{})
+	want := []string{"req POST /a host= path=/a h=4", "req GET /b host=y path=/b h=1"}
+	if !reflect.DeepEqual(rec.log, want) || len(rec.reqs[0].Cookies) != 0 || len(st.Anomalies) != 0 {
+		t.Errorf("messages:\n%s\ncookies %v anomalies %v", strings.Join(rec.log, "\n"), rec.reqs[0].Cookies, st.Anomalies)
 	}
 }

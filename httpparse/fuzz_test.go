@@ -119,6 +119,12 @@ func FuzzConn(f *testing.F) {
 		if rec.reqs[0].Client != testInfo.Addr[0] {
 			return // the first request came from the other side (client bytes that are no request for us, e.g. HTTP/0.0)
 		}
+		if st.Anomalies["space-before-colon"] > 0 {
+			// By design: "Host :" is a Host field here (name trimmed, anomaly
+			// counted) but a field named "Host " to net/http, which then does
+			// not move it out of Header: the counts below cannot agree.
+			return
+		}
 		n := 0
 		for _, v := range r.Header {
 			n += len(v)

@@ -150,39 +150,45 @@ func parseHeadInto(hdrs []Header, block string) (start string, _ []Header, f hea
 			}
 			continue
 		}
-		if line == "" {
-			continue // only possible in a block cut short; nothing to keep
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(hdrs) == 0 {
-				f.badFold = true
-				continue
-			}
-			f.obsFold = true
-			h := &hdrs[len(hdrs)-1]
-			if cont := trimWSP(line); h.Value == "" {
-				h.Value = cont
-			} else if cont != "" {
-				h.Value += " " + cont
-			}
-			continue
-		}
-		colon := strings.IndexByte(line, ':')
-		if colon <= 0 {
-			f.badLine = true
-			continue
-		}
-		name := line[:colon]
-		if n := trimWSP(name); n != name {
-			f.spaceBeforeColon = true
-			if name = n; name == "" {
-				f.badLine = true
-				continue
-			}
-		}
-		hdrs = append(hdrs, Header{Name: name, Value: trimWSP(line[colon+1:])})
+		hdrs = headerLine(hdrs, line, &f)
 	}
 	return start, hdrs, f
+}
+
+// headerLine adds a header block's line after the start line (without its
+// end of line) to hdrs: a field, or the continuation of the last one.
+func headerLine(hdrs []Header, line string, f *headFlags) []Header {
+	if line == "" {
+		return hdrs // only possible in a block cut short; nothing to keep
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		if len(hdrs) == 0 {
+			f.badFold = true
+			return hdrs
+		}
+		f.obsFold = true
+		h := &hdrs[len(hdrs)-1]
+		if cont := trimWSP(line); h.Value == "" {
+			h.Value = cont
+		} else if cont != "" {
+			h.Value += " " + cont
+		}
+		return hdrs
+	}
+	colon := strings.IndexByte(line, ':')
+	if colon <= 0 {
+		f.badLine = true
+		return hdrs
+	}
+	name := line[:colon]
+	if n := trimWSP(name); n != name {
+		f.spaceBeforeColon = true
+		if name = n; name == "" {
+			f.badLine = true
+			return hdrs
+		}
+	}
+	return append(hdrs, Header{Name: name, Value: trimWSP(line[colon+1:])})
 }
 
 func (f headFlags) count(st *Stats) {
@@ -215,7 +221,13 @@ type framing struct {
 func framingOf(hdrs []Header) framing {
 	fr := framing{contentLength: -1}
 	for _, h := range hdrs {
-		switch {
+		// The length first: most fields have none of the three lengths,
+		// and EqualFold would compare their common prefix anyway. Names of
+		// equal length match only in ASCII case folding: field names are
+		// ASCII tokens, and a server would not take "Tranſfer-Encoding"
+		// (U+017F) for Transfer-Encoding as Unicode folding does.
+		switch n := len(h.Name); {
+		case n != len("Content-Length") && n != len("Transfer-Encoding") && n != len("Upgrade"):
 		case strings.EqualFold(h.Name, "Content-Length"):
 			for v := range strings.SplitSeq(h.Value, ",") {
 				n, ok := parseLength(trimWSP(v))
@@ -296,7 +308,7 @@ rest:
 // headerValue returns the first value of the named field.
 func headerValue(hdrs []Header, name string) (string, bool) {
 	for _, h := range hdrs {
-		if strings.EqualFold(h.Name, name) {
+		if len(h.Name) == len(name) && strings.EqualFold(h.Name, name) {
 			return h.Value, true
 		}
 	}
@@ -344,14 +356,14 @@ func newRequest(start string, hdrs []Header) *Request {
 	// slice per line, then growing Cookies, was 3 allocations a request).
 	n := 0
 	for _, h := range hdrs {
-		if strings.EqualFold(h.Name, "Cookie") {
+		if len(h.Name) == len("Cookie") && strings.EqualFold(h.Name, "Cookie") {
 			n += strings.Count(h.Value, ";") + 1
 		}
 	}
 	if n > 0 {
 		var cks []Cookie
 		for i, h := range hdrs {
-			if strings.EqualFold(h.Name, "Cookie") {
+			if len(h.Name) == len("Cookie") && strings.EqualFold(h.Name, "Cookie") {
 				cks = appendCookies(cks, h.Value, i, n)
 			}
 		}
@@ -372,7 +384,7 @@ func newResponse(start string, hdrs []Header) *Response {
 	r.Headers = hdrs
 	n := 0
 	for _, h := range hdrs {
-		if strings.EqualFold(h.Name, "Set-Cookie") {
+		if len(h.Name) == len("Set-Cookie") && strings.EqualFold(h.Name, "Set-Cookie") {
 			n++
 		}
 	}
@@ -381,7 +393,7 @@ func newResponse(start string, hdrs []Header) *Response {
 		// growing the slice line by line was the response's largest cost.
 		r.SetCookies = make([]SetCookie, 0, n)
 		for _, h := range hdrs {
-			if strings.EqualFold(h.Name, "Set-Cookie") {
+			if len(h.Name) == len("Set-Cookie") && strings.EqualFold(h.Name, "Set-Cookie") {
 				r.SetCookies = append(r.SetCookies, ParseSetCookie(h.Value))
 			}
 		}
