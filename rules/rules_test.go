@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -490,14 +491,14 @@ func TestAggregatorRelease(t *testing.T) {
 				t.Fatalf("each=%v: finding %d = %+v, want %+v", each, i, *got[i], want[i])
 			}
 		}
-		if a.Len() != 0 || a.index.byHash != nil || a.Each != each {
-			t.Errorf("each=%v: after Release, Len %d, index %v, Each %v", each, a.Len(), a.index.byHash != nil, a.Each)
+		if a.Len() != 0 || a.index.slots != nil || a.Each != each {
+			t.Errorf("each=%v: after Release, Len %d, index %v, Each %v", each, a.Len(), a.index.slots != nil, a.Each)
 		}
 	}
 }
 
 // TestAggregatorCollisions: keys whose hashes collide fold as they do
-// otherwise (every hash made equal: all but one key go to the second map).
+// otherwise (every hash made equal: every key probes the one chain).
 func TestAggregatorCollisions(t *testing.T) {
 	var occ []Finding
 	for i := range 600 {
@@ -566,5 +567,44 @@ func TestAggregatorOrderIndependent(t *testing.T) {
 	if want.Value.Fingerprint != "w" || want.Count != 5 || !want.LastTime.Equal(testNow.Add(9*time.Second)) {
 		t.Errorf("evidence %q count %d last %v; want the first message of frame 5 (w), 5, frame 9's time",
 			want.Value.Fingerprint, want.Count, want.LastTime)
+	}
+}
+
+// TestAggregatorManyKeys: through the index's growths (64 slots to 8192),
+// every key keeps one finding with the count of its occurrences, hosts
+// folding case-insensitively, also after a Merge that re-adds one
+// Aggregator's findings into another's.
+func TestAggregatorManyKeys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	want := map[aggKey]int{}
+	var a, b Aggregator
+	for i := range 30000 {
+		k := rng.IntN(5000)
+		host := "h" + strconv.Itoa(k%97) + ".example"
+		if i%5 == 0 {
+			host = strings.ToUpper(host)
+		}
+		f := Finding{Rule: []string{"cleartext-cookie", "missing-secure", "missing-httponly"}[k%3], Host: host,
+			Cookie: "c" + strconv.Itoa(k), Frame: uint64(rng.IntN(100000)), Severity: High, Count: 1 + i%2}
+		f.Time, f.LastTime = testNow, testNow
+		want[f.aggKey()] += f.Count
+		if i%4 == 0 {
+			b.Add(f)
+		} else {
+			a.Add(f)
+		}
+	}
+	a.Merge(&b)
+	if a.Len() != len(want) {
+		t.Fatalf("%d findings, want %d keys", a.Len(), len(want))
+	}
+	for _, f := range a.Findings() {
+		if n := want[f.aggKey()]; f.Count != n {
+			t.Fatalf("%s %s %s: count %d, want %d", f.Rule, f.Host, f.Cookie, f.Count, n)
+		}
+		delete(want, f.aggKey())
+	}
+	if len(want) != 0 || len(a.index.slots) != 8192 {
+		t.Errorf("%d keys without a finding; %d slots for %d findings", len(want), len(a.index.slots), a.Len())
 	}
 }
