@@ -232,7 +232,7 @@ func (o Options) Ignored(f *Finding) (Ignore, bool) {
 
 // severity is the severity of rule r on o, or SeverityInvalid when policy
 // turns the finding off.
-func (opt Options) severity(r Rule, o Observation) Severity {
+func (opt *Options) severity(r *Rule, o *Observation) Severity {
 	s, overridden := opt.Severity[r.ID]
 	if !overridden {
 		s = r.Severity
@@ -330,7 +330,8 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 		pathBuilt bool
 	)
 	setIndex := 0
-	for pos, o := range obs {
+	for pos := range obs {
+		o := &obs[pos]
 		if o.Kind == KindSetCookie {
 			setIndex++
 		}
@@ -345,7 +346,8 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 			fw    FrameworkInfo
 			sess  Session
 		)
-		for i, r := range catalogue {
+		for i := range catalogue {
+			r := &catalogue[i] // not copied: a Rule is some 170 bytes
 			if opt.Disabled[r.ID] || !r.applies(o) {
 				continue
 			}
@@ -399,7 +401,7 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 				sess = Session{o.Session, o.Class.Confidence.String(), o.Class.Reason}
 			}
 			f.Session, f.Framework = sess, fw
-			f.Fix = Remediation(r, g.ID)
+			f.Fix = Remediation(*r, g.ID)
 			switch o.Kind {
 			case KindSetCookie:
 				f.Value = value
@@ -424,7 +426,7 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 	return out
 }
 
-func tls(o Observation) bool { return o.TLS }
+func tls(o *Observation) bool { return o.TLS }
 
 // base is what every finding of a message shares (Count is 1: set means
 // built), but for its Path, which evaluate redacts only for a finding it

@@ -142,7 +142,7 @@ type Observation struct {
 
 // setCookie reports whether attribute rules may judge o: a Set-Cookie line a
 // browser would parse, that is not a deletion.
-func (o Observation) setCookie() bool {
+func (o *Observation) setCookie() bool {
 	return o.Kind == KindSetCookie && !o.Deletion && o.SetCookie.Err == nil
 }
 
@@ -174,8 +174,8 @@ type Rule struct {
 	Plaintext  Severity // if set, the severity when not inside TLS
 	Confidence Confidence
 	Scope      Scope
-	Setting    Setting // what framework-specific remediation changes
-	Check      func(Observation) bool
+	Setting    Setting                 // what framework-specific remediation changes
+	Check      func(*Observation) bool // by pointer: an Observation is some 300 bytes, judged by every rule
 
 	Explanation string // the attack it enables, in plain words
 	Fix         string // what to change, for any stack
@@ -184,7 +184,7 @@ type Rule struct {
 }
 
 // applies reports whether r judges o and its check fires.
-func (r Rule) applies(o Observation) bool {
+func (r *Rule) applies(o *Observation) bool {
 	switch r.Scope {
 	case SessionOnly:
 		if !o.Session || o.Kind == KindAuthorization {
