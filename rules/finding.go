@@ -346,7 +346,11 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 			fw    FrameworkInfo
 			sess  Session
 		)
-		for i := range catalogue {
+		rs := allRules
+		if int(o.Kind) < len(judging) {
+			rs = judging[o.Kind][b2i(o.Session)]
+		}
+		for _, i := range rs {
 			r := &catalogue[i] // not copied: a Rule is some 170 bytes
 			if opt.Disabled[r.ID] || !r.applies(o) {
 				continue
@@ -427,6 +431,13 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 }
 
 func tls(o *Observation) bool { return o.TLS }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // base is what every finding of a message shares (Count is 1: set means
 // built), but for its Path, which evaluate redacts only for a finding it

@@ -609,3 +609,36 @@ func TestAggregatorManyKeys(t *testing.T) {
 		t.Errorf("%d keys without a finding; %d slots for %d findings", len(want), len(a.index.slots), a.Len())
 	}
 }
+
+// TestJudgingLists: evaluate's per-kind rule lists hold every rule that
+// fires on an observation of the catalogue's samples (with and without
+// --all-cookies), and only rules whose scope takes that kind.
+func TestJudgingLists(t *testing.T) {
+	fired := 0
+	for _, all := range []bool{false, true} {
+		opt := Options{Classifier: Classifier{All: all}}
+		for _, r := range catalogue {
+			for _, s := range append(append([]string(nil), r.Fires...), r.Silent...) {
+				for _, o := range sampleObservations(s, opt) {
+					rs := judging[o.Kind][b2i(o.Session)]
+					for i := range catalogue {
+						if catalogue[i].applies(&o) {
+							fired++
+							if !slices.Contains(rs, int32(i)) {
+								t.Errorf("rule %s fires on %q (%v, session %v) but is not in its list", catalogue[i].ID, s, o.Kind, o.Session)
+							}
+						}
+					}
+					for _, i := range rs {
+						if !catalogue[i].judges(o.Kind, o.Session) {
+							t.Errorf("rule %s listed for %v, session %v", catalogue[i].ID, o.Kind, o.Session)
+						}
+					}
+				}
+			}
+		}
+	}
+	if fired == 0 {
+		t.Fatal("no rule fired on the samples")
+	}
+}
