@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/cookiewatch/cookiewatch/httpparse"
@@ -42,6 +43,34 @@ func BenchmarkEvaluateFolded(b *testing.B) {
 			for _, f := range buf {
 				a.Add(f)
 			}
+		}
+	}
+}
+
+// BenchmarkStoreWrite encodes findings into a store (Each: every Add
+// writes a record): the findings of the catalogue's samples, from
+// IPv4 and IPv6 clients.
+func BenchmarkStoreWrite(b *testing.B) {
+	var fs []Finding
+	for _, r := range catalogue {
+		for _, s := range r.Fires {
+			req, resp, tls := sampleExchange(s)
+			fs = AppendRequest(fs, req, tls, Hints{}, Options{})
+			fs = AppendResponse(fs, resp, tls, Options{})
+		}
+	}
+	for i := range fs {
+		if i%2 == 1 {
+			fs[i].Client = netip.MustParseAddrPort("[2001:db8::c9bd:500c:ceec:7d8c]:61433")
+			fs[i].Server = netip.MustParseAddrPort("[2001:db8:0:ff::60]:9000")
+		}
+		fs[i].File = "capture.pcap"
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a := Aggregator{Each: true}
+		for i := range fs {
+			a.add(&fs[i])
 		}
 	}
 }
