@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"hash/maphash"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
@@ -640,5 +641,25 @@ func TestJudgingLists(t *testing.T) {
 	}
 	if fired == 0 {
 		t.Fatal("no rule fired on the samples")
+	}
+}
+
+// TestAggHashJoined: the index's hash of a key is that of its parts
+// written to a maphash.Hash one by one, for keys that fit the joined
+// buffer and keys that do not.
+func TestAggHashJoined(t *testing.T) {
+	x := aggIndex{seed: maphash.MakeSeed()}
+	for _, n := range []int{0, 1, 50, 100, 118, 119, 120, 121, 126, 127, 128, 300} {
+		k := aggKey{"missing-secure", "shop.example", strings.Repeat("c", n)}
+		var h maphash.Hash
+		h.SetSeed(x.seed)
+		h.WriteString(k.rule)
+		h.WriteByte(0)
+		h.WriteString(k.host)
+		h.WriteByte(0)
+		h.WriteString(k.cookie)
+		if got, want := x.hash(k), h.Sum64(); got != want {
+			t.Errorf("cookie of %d bytes: hash %x, want %x", n, got, want)
+		}
 	}
 }
