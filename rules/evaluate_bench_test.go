@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 
 	"github.com/cookiewatch/cookiewatch/httpparse"
@@ -71,6 +72,29 @@ func BenchmarkStoreWrite(b *testing.B) {
 		a := Aggregator{Each: true}
 		for i := range fs {
 			a.add(&fs[i])
+		}
+	}
+}
+
+// BenchmarkAggregatorNewKeys adds 50,000 findings of distinct keys (the
+// index grows from 64 to 131,072 slots) and folds a second occurrence of
+// each.
+func BenchmarkAggregatorNewKeys(b *testing.B) {
+	fs := make([]Finding, 50000)
+	for i := range fs {
+		fs[i] = Finding{Rule: "missing-secure", Host: "h" + strconv.Itoa(i%300) + ".example", Cookie: "c" + strconv.Itoa(i),
+			Frame: uint64(i), Count: 1, Severity: Low}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var a Aggregator
+		for i := range fs {
+			a.add(&fs[i])
+		}
+		for i := range fs {
+			f := fs[i]
+			f.Frame += 1 << 20
+			a.Fold(&f)
 		}
 	}
 }

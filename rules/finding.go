@@ -529,11 +529,13 @@ type Aggregator struct {
 // whose hashes collided. The hash is maphash with a seed made per index, so
 // a crafted capture cannot aim keys at one slot; keys that share a slot
 // chain or a tag are told apart by comparing the key with the store's,
-// which a hit does anyway.
+// which a hit does anyway. A key's slot is given by the top bits of its
+// tag, so growing the table moves slots without hashing any key again.
 type aggIndex struct {
 	seed  maphash.Seed
 	slots []aggSlot // len a power of two, or nil before the first find
 	n     int       // slots in use
+	shift uint8     // 32 - log2(len(slots)): a tag's slot is tag >> shift
 }
 
 // aggSlot is a slot of aggIndex; idx is the finding's index + 1, so that
@@ -573,11 +575,11 @@ var hashKey = (*aggIndex).hash
 // The probe ends: the table always has an empty slot (insert grows it).
 func (x *aggIndex) find(s *findingStore, k aggKey) (i int32, h uint64, ok bool) {
 	if x.slots == nil {
-		x.seed, x.slots = maphash.MakeSeed(), make([]aggSlot, 64)
+		x.seed, x.slots, x.shift = maphash.MakeSeed(), make([]aggSlot, 64), 32-6
 	}
 	h = hashKey(x, k)
 	mask, tag := uint64(len(x.slots)-1), uint32(h>>32)
-	for p := h & mask; ; p = (p + 1) & mask {
+	for p := uint64(tag >> x.shift); ; p = (p + 1) & mask {
 		sl := x.slots[p]
 		if sl.idx == 0 {
 			return 0, h, false
@@ -589,28 +591,28 @@ func (x *aggIndex) find(s *findingStore, k aggKey) (i int32, h uint64, ok bool) 
 }
 
 // insert records that the finding at i of s (hash h, not in x) is there.
-func (x *aggIndex) insert(h uint64, s *findingStore, i int32) {
+func (x *aggIndex) insert(h uint64, i int32) {
 	if (x.n+1)*4 > len(x.slots)*3 {
 		old := x.slots
-		x.slots = make([]aggSlot, 2*len(old))
+		x.slots, x.shift = make([]aggSlot, 2*len(old)), x.shift-1
 		for _, sl := range old {
 			if sl.idx != 0 {
-				x.place(hashKey(x, s.key(sl.idx-1)), sl.idx)
+				x.place(sl)
 			}
 		}
 	}
-	x.place(h, i+1)
+	x.place(aggSlot{uint32(h >> 32), i + 1})
 	x.n++
 }
 
-// place puts slot value idx of hash h in the first empty slot of its probe.
-func (x *aggIndex) place(h uint64, idx int32) {
+// place puts sl in the first empty slot of its tag's probe.
+func (x *aggIndex) place(sl aggSlot) {
 	mask := uint64(len(x.slots) - 1)
-	p := h & mask
+	p := uint64(sl.tag >> x.shift)
 	for x.slots[p].idx != 0 {
 		p = (p + 1) & mask
 	}
-	x.slots[p] = aggSlot{uint32(h >> 32), idx}
+	x.slots[p] = sl
 }
 
 // aggKey is Key as a comparable value, without building a string.
@@ -648,7 +650,7 @@ func (a *Aggregator) add(f *Finding) bool {
 	}
 	i, h, ok := a.index.find(&a.store, f.aggKey())
 	if !ok {
-		a.index.insert(h, &a.store, a.store.add(f))
+		a.index.insert(h, a.store.add(f))
 		return true
 	}
 	if a.evidenceBefore(f, i) {

@@ -134,12 +134,6 @@ func (s *findingStore) decode(d *decoder, i int32, f *Finding) {
 	f.Count, f.LastTime, f.Severity = int(e.count), s.t.unpack(e.last), e.sev
 }
 
-// key returns the aggKey of finding i (its strings are the table's).
-func (s *findingStore) key(i int32) aggKey {
-	e := s.at(i)
-	return aggKey{s.t.strs[e.rule], lowerHost(s.t.strs[e.host]), s.t.strs[e.cookie]}
-}
-
 // compareEntries is compare on findings i and j, reading their records
 // only when the entries tie.
 func (s *findingStore) compareEntries(i, j int32, x, y *Finding, dx, dy *decoder) int {
