@@ -29,6 +29,16 @@ type strTable struct {
 	ids  map[string]uint32
 	strs []string
 	locs []*time.Location // locations other than UTC and Local, by index
+
+	// lastAddr is the client's and the server's address bytes of the last
+	// record and their indexes: the findings of a message are written one
+	// after another and share both, which then cost a compare, not a map
+	// lookup each.
+	lastAddr [2]struct {
+		b  [16]byte
+		n  int
+		id uint32
+	}
 }
 
 // id returns the index of s, adding a copy of it if it is new (the table
@@ -53,6 +63,24 @@ func (t *strTable) idBytes(b []byte) uint32 {
 		return i
 	}
 	return t.add(string(b))
+}
+
+// addrID is idBytes for the bytes of address a (0 client, 1 server) of a
+// record.
+func (t *strTable) addrID(a int, b []byte) uint32 {
+	m := &t.lastAddr[a]
+	if m.id != 0 && m.n == len(b) && [16]byte(m.b) == addrBytes(b) {
+		return m.id
+	}
+	i := t.idBytes(b)
+	m.n, m.id = copy(m.b[:], b), i
+	return i
+}
+
+// addrBytes is b (4 or 16 bytes) in a [16]byte, zero after it.
+func addrBytes(b []byte) (out [16]byte) {
+	copy(out[:], b)
+	return out
 }
 
 // add adds a copy of s, which is not in t.
@@ -140,7 +168,7 @@ func (e *encoder) time(t time.Time) {
 	e.uint(uint64(t.Nanosecond()))
 }
 
-func (e *encoder) addr(a netip.AddrPort) {
+func (e *encoder) addr(which int, a netip.AddrPort) {
 	ip := a.Addr()
 	switch {
 	case !ip.IsValid():
@@ -149,11 +177,11 @@ func (e *encoder) addr(a netip.AddrPort) {
 	case ip.Is4():
 		e.b = append(e.b, 4)
 		b := ip.As4()
-		e.uint(uint64(e.t.idBytes(b[:])))
+		e.uint(uint64(e.t.addrID(which, b[:])))
 	default:
 		e.b = append(e.b, 16)
 		b := ip.As16()
-		e.uint(uint64(e.t.idBytes(b[:])))
+		e.uint(uint64(e.t.addrID(which, b[:])))
 		e.id(ip.Zone())
 	}
 	e.b = binary.BigEndian.AppendUint16(e.b, a.Port())
@@ -232,8 +260,8 @@ func appendRecord(b []byte, f *Finding, t *strTable) []byte {
 	e.inline(f.Line)
 	e.int(int64(f.LineIndex))
 	e.uint(f.Message)
-	e.addr(f.Client)
-	e.addr(f.Server)
+	e.addr(0, f.Client)
+	e.addr(1, f.Server)
 	e.id(f.File)
 	e.uint(f.Frame)
 	e.time(f.Time)

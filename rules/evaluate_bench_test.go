@@ -56,15 +56,16 @@ func BenchmarkStoreWrite(b *testing.B) {
 	for _, r := range catalogue {
 		for _, s := range r.Fires {
 			req, resp, tls := sampleExchange(s)
+			if len(fs)%2 == 1 { // every other exchange over IPv6
+				req.Client = netip.MustParseAddrPort("[2001:db8::c9bd:500c:ceec:7d8c]:61433")
+				req.Server = netip.MustParseAddrPort("[2001:db8:0:ff::60]:9000")
+				resp.Client, resp.Server = req.Client, req.Server
+			}
 			fs = AppendRequest(fs, req, tls, Hints{}, Options{})
 			fs = AppendResponse(fs, resp, tls, Options{})
 		}
 	}
 	for i := range fs {
-		if i%2 == 1 {
-			fs[i].Client = netip.MustParseAddrPort("[2001:db8::c9bd:500c:ceec:7d8c]:61433")
-			fs[i].Server = netip.MustParseAddrPort("[2001:db8:0:ff::60]:9000")
-		}
 		fs[i].File = "capture.pcap"
 	}
 	b.ReportAllocs()
