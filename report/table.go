@@ -161,6 +161,15 @@ type tableRenderer struct {
 	ellipsis  int
 }
 
+// twwidth's width cache is a package-level LRU made at init with room for
+// 8,192 strings, its map allocated at that size: some 0.7 MB live from the
+// start of a run to its end, for a cache this package hardly uses (width
+// measures through it only cells with non-ASCII text other than arrows and
+// ellipses, tablewriter only the frames' headers and placeholders and the
+// rare table left to it whole). 512 strings hold every one of those that
+// repeats; the widths do not depend on the cache, only their cost.
+func init() { twwidth.SetCacheCapacity(512) }
+
 func newTableRenderer() *tableRenderer {
 	r := &tableRenderer{frames: map[[tableCols]int]frame{}, arrow: twwidth.Width("→"), ellipsis: twwidth.Width("…")}
 	// Reset purges the stringer cache by making a new one at its size (the

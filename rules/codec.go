@@ -17,13 +17,28 @@ import (
 // (path, header line, raw value, fingerprints, expiry, chain details) are
 // written inline. Integers are varints. Times keep their instant and
 // location (UTC, Local or one of the table's); the monotonic clock reading
-// is dropped (capture times have none).
+// is dropped (capture times have none). A record leaves out what the
+// store's entry keeps and folding changes (Count, LastTime, Severity):
+// decode zeroes those, and findingStore.decode sets them from the entry.
+// Addresses are written as the table index of their 4 or 16 bytes, and
+// the port: a capture's findings come from few clients and servers, and
+// an IPv6 address inline was 17 of a record's ~150 bytes, twice.
 
 // strTable interns the strings of encoded findings: index 0 is "".
 type strTable struct {
 	ids  map[string]uint32
 	strs []string
 	locs []*time.Location // locations other than UTC and Local, by index
+
+	// lastAddr is the client's and the server's address bytes of the last
+	// record and their indexes: the findings of a message are written one
+	// after another and share both, which then cost a compare, not a map
+	// lookup each.
+	lastAddr [2]struct {
+		b  [16]byte
+		n  int
+		id uint32
+	}
 }
 
 // id returns the index of s, adding a copy of it if it is new (the table
@@ -35,6 +50,41 @@ func (t *strTable) id(s string) uint32 {
 	if i, ok := t.ids[s]; ok {
 		return i
 	}
+	return t.add(s)
+}
+
+// idBytes is id(string(b)) without converting b when it is known (an
+// address's bytes, on every record).
+func (t *strTable) idBytes(b []byte) uint32 {
+	if len(b) == 0 {
+		return 0
+	}
+	if i, ok := t.ids[string(b)]; ok {
+		return i
+	}
+	return t.add(string(b))
+}
+
+// addrID is idBytes for the bytes of address a (0 client, 1 server) of a
+// record.
+func (t *strTable) addrID(a int, b []byte) uint32 {
+	m := &t.lastAddr[a]
+	if m.id != 0 && m.n == len(b) && [16]byte(m.b) == addrBytes(b) {
+		return m.id
+	}
+	i := t.idBytes(b)
+	m.n, m.id = copy(m.b[:], b), i
+	return i
+}
+
+// addrBytes is b (4 or 16 bytes) in a [16]byte, zero after it.
+func addrBytes(b []byte) (out [16]byte) {
+	copy(out[:], b)
+	return out
+}
+
+// add adds a copy of s, which is not in t.
+func (t *strTable) add(s string) uint32 {
 	if t.ids == nil {
 		t.ids, t.strs = map[string]uint32{}, []string{""}
 	}
@@ -118,7 +168,7 @@ func (e *encoder) time(t time.Time) {
 	e.uint(uint64(t.Nanosecond()))
 }
 
-func (e *encoder) addr(a netip.AddrPort) {
+func (e *encoder) addr(which int, a netip.AddrPort) {
 	ip := a.Addr()
 	switch {
 	case !ip.IsValid():
@@ -127,11 +177,11 @@ func (e *encoder) addr(a netip.AddrPort) {
 	case ip.Is4():
 		e.b = append(e.b, 4)
 		b := ip.As4()
-		e.b = append(e.b, b[:]...)
+		e.uint(uint64(e.t.addrID(which, b[:])))
 	default:
 		e.b = append(e.b, 16)
 		b := ip.As16()
-		e.b = append(e.b, b[:]...)
+		e.uint(uint64(e.t.addrID(which, b[:])))
 		e.id(ip.Zone())
 	}
 	e.b = binary.BigEndian.AppendUint16(e.b, a.Port())
@@ -167,7 +217,6 @@ func appendRecord(b []byte, f *Finding, t *strTable) []byte {
 		}
 	}
 	e.uint(flags)
-	e.int(int64(f.Severity))
 	e.int(int64(f.Confidence))
 	e.int(int64(f.pos))
 	e.int(int64(f.order))
@@ -211,8 +260,8 @@ func appendRecord(b []byte, f *Finding, t *strTable) []byte {
 	e.inline(f.Line)
 	e.int(int64(f.LineIndex))
 	e.uint(f.Message)
-	e.addr(f.Client)
-	e.addr(f.Server)
+	e.addr(0, f.Client)
+	e.addr(1, f.Server)
 	e.id(f.File)
 	e.uint(f.Frame)
 	e.time(f.Time)
@@ -231,8 +280,6 @@ func appendRecord(b []byte, f *Finding, t *strTable) []byte {
 			e.inline(l.Detail)
 		}
 	}
-	e.int(int64(f.Count))
-	e.time(f.LastTime)
 	return e.b
 }
 
@@ -348,19 +395,23 @@ func (d *decoder) addr() netip.AddrPort {
 	case 0:
 		return netip.AddrPort{}
 	case 4:
-		if len(d.b) < 4 {
+		b := d.id()
+		if len(b) != 4 {
 			d.err = true
 			return netip.AddrPort{}
 		}
-		ip = netip.AddrFrom4([4]byte(d.b[:4]))
-		d.b = d.b[4:]
+		var a [4]byte
+		copy(a[:], b)
+		ip = netip.AddrFrom4(a)
 	case 16:
-		if len(d.b) < 16 {
+		b := d.id()
+		if len(b) != 16 {
 			d.err = true
 			return netip.AddrPort{}
 		}
-		ip = netip.AddrFrom16([16]byte(d.b[:16]))
-		d.b = d.b[16:]
+		var a [16]byte
+		copy(a[:], b)
+		ip = netip.AddrFrom16(a)
 		if z := d.id(); z != "" {
 			ip = ip.WithZone(z)
 		}
@@ -397,7 +448,7 @@ func (d *decoder) decode(b []byte, f *Finding) error {
 	flags := d.uint()
 	f.Deletion, f.TLS, f.Truncated = flags&recDeletion != 0, flags&recTLS != 0, flags&recTruncated != 0
 	f.Session.Session = flags&recSession != 0
-	f.Severity, f.Confidence = Severity(d.small()), Confidence(d.small())
+	f.Confidence = Confidence(d.small())
 	f.pos, f.order = int32(d.small()), int32(d.small())
 	f.Value = nil
 	if flags&recValue != 0 {
@@ -472,8 +523,7 @@ func (d *decoder) decode(b []byte, f *Finding) error {
 		}
 		f.Chain = chain
 	}
-	f.Count = int(d.int())
-	f.LastTime = d.time()
+	f.Count, f.LastTime, f.Severity = 0, time.Time{}, SeverityInvalid // the entry's
 	if d.err || len(d.b) != 0 {
 		return errRecord
 	}

@@ -3,6 +3,7 @@ package rules
 import (
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -30,11 +31,14 @@ func fullFinding() Finding {
 	return f
 }
 
-// roundTrip encodes f and decodes it, fresh and into a reused decoder.
+// roundTrip encodes f and decodes it, fresh and into a reused decoder:
+// every field but those the store's entry keeps (Count, LastTime,
+// Severity), which decode zeroes.
 func roundTrip(t *testing.T, f Finding) {
 	t.Helper()
 	var tab strTable
 	rec := appendRecord(nil, &f, &tab)
+	f.Count, f.LastTime, f.Severity = 0, time.Time{}, SeverityInvalid
 	for _, fresh := range []bool{true, false} {
 		d := decoder{t: &tab, fresh: fresh}
 		var got Finding
@@ -143,4 +147,35 @@ func FuzzRecord(f *testing.F) {
 			t.Fatalf("re-encoded record decodes to %+v, want %+v", again, got)
 		}
 	})
+}
+
+// TestStoreOrderBigIndexes: findings whose direction and subject have
+// table indexes past an entry's 16 bits (a table filled with 70,000
+// strings first) come out in Compare's order, as do those with small ones.
+func TestStoreOrderBigIndexes(t *testing.T) {
+	for _, fill := range []int{0, 70000} {
+		a := Aggregator{Each: true}
+		for i := range fill {
+			a.store.t.id("filler" + strconv.Itoa(i))
+		}
+		var want []Finding
+		for i := range 300 {
+			f := Finding{Rule: "missing-secure", Host: "h.example", Cookie: "c" + strconv.Itoa(i%7),
+				Direction: []string{"response", "request", "zz"}[i%3], Subject: []string{"set-cookie", "cookie"}[i/3%2],
+				File: "a.pcap", Frame: uint64(i % 4), order: int32(i % 2), Count: 1, Time: testNow, LastTime: testNow}
+			a.Add(f)
+			want = append(want, f)
+		}
+		if big := a.store.at(0).dir == bigIndex; big != (fill > 0) {
+			t.Fatalf("fill %d: dir index %d", fill, a.store.at(0).dir)
+		}
+		slices.SortStableFunc(want, Compare)
+		got := a.Findings()
+		for i := range want {
+			if Compare(got[i], want[i]) != 0 {
+				t.Fatalf("fill %d: finding %d is %s/%s/%s frame %d, want %s/%s/%s frame %d", fill, i,
+					got[i].Direction, got[i].Subject, got[i].Cookie, got[i].Frame, want[i].Direction, want[i].Subject, want[i].Cookie, want[i].Frame)
+			}
+		}
+	}
 }

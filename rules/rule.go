@@ -142,7 +142,7 @@ type Observation struct {
 
 // setCookie reports whether attribute rules may judge o: a Set-Cookie line a
 // browser would parse, that is not a deletion.
-func (o Observation) setCookie() bool {
+func (o *Observation) setCookie() bool {
 	return o.Kind == KindSetCookie && !o.Deletion && o.SetCookie.Err == nil
 }
 
@@ -174,8 +174,8 @@ type Rule struct {
 	Plaintext  Severity // if set, the severity when not inside TLS
 	Confidence Confidence
 	Scope      Scope
-	Setting    Setting // what framework-specific remediation changes
-	Check      func(Observation) bool
+	Setting    Setting                 // what framework-specific remediation changes
+	Check      func(*Observation) bool // by pointer: an Observation is some 300 bytes, judged by every rule
 
 	Explanation string // the attack it enables, in plain words
 	Fix         string // what to change, for any stack
@@ -184,22 +184,46 @@ type Rule struct {
 }
 
 // applies reports whether r judges o and its check fires.
-func (r Rule) applies(o Observation) bool {
+func (r *Rule) applies(o *Observation) bool {
+	return r.judges(o.Kind, o.Session) && r.Check(o)
+}
+
+// judges reports whether r's scope takes an observation of kind k that is
+// (or is not) about a session cookie or token.
+func (r *Rule) judges(k Kind, session bool) bool {
 	switch r.Scope {
 	case SessionOnly:
-		if !o.Session || o.Kind == KindAuthorization {
-			return false
-		}
+		return session && k != KindAuthorization
 	case AnyCookie:
-		if o.Kind != KindSetCookie && o.Kind != KindCookie {
-			return false
-		}
+		return k == KindSetCookie || k == KindCookie
 	case RequestScope:
-		if o.Kind == KindSetCookie || o.Kind == KindCookie {
-			return false
-		}
-	default:
-		return false
+		return k != KindSetCookie && k != KindCookie
 	}
-	return r.Check(o)
+	return false
 }
+
+// judging[k][s] are the catalogue indexes of the rules that judge an
+// observation of kind k with Session s == 1, in catalogue order: evaluate
+// tries those only, about half the catalogue for a non-session cookie
+// (kinds past the table's are judged by every rule's applies, as before).
+var judging = func() (j [KindRefererParam + 1][2][]int32) {
+	for k := range j {
+		for s := range j[k] {
+			for i := range catalogue {
+				if catalogue[i].judges(Kind(k), s == 1) {
+					j[k][s] = append(j[k][s], int32(i))
+				}
+			}
+		}
+	}
+	return j
+}()
+
+// allRules is every catalogue index, for observations of other kinds.
+var allRules = func() []int32 {
+	all := make([]int32, len(catalogue))
+	for i := range all {
+		all[i] = int32(i)
+	}
+	return all
+}()

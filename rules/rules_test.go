@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"hash/maphash"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -32,13 +34,14 @@ func TestCatalogue(t *testing.T) {
 			if len(r.Fires) == 0 || len(r.Silent) == 0 {
 				t.Errorf("rule %s needs samples that must fire and samples that must not", r.ID)
 			}
+			fires := func(o Observation) bool { return r.applies(&o) }
 			for _, s := range r.Fires {
-				if !slices.ContainsFunc(sampleObservations(s, Options{}), r.applies) {
+				if !slices.ContainsFunc(sampleObservations(s, Options{}), fires) {
 					t.Errorf("rule %s does not fire on %q", r.ID, s)
 				}
 			}
 			for _, s := range r.Silent {
-				if slices.ContainsFunc(sampleObservations(s, Options{}), r.applies) {
+				if slices.ContainsFunc(sampleObservations(s, Options{}), fires) {
 					t.Errorf("rule %s fires on %q", r.ID, s)
 				}
 			}
@@ -490,14 +493,14 @@ func TestAggregatorRelease(t *testing.T) {
 				t.Fatalf("each=%v: finding %d = %+v, want %+v", each, i, *got[i], want[i])
 			}
 		}
-		if a.Len() != 0 || a.index.byHash != nil || a.Each != each {
-			t.Errorf("each=%v: after Release, Len %d, index %v, Each %v", each, a.Len(), a.index.byHash != nil, a.Each)
+		if a.Len() != 0 || a.index.slots != nil || a.Each != each {
+			t.Errorf("each=%v: after Release, Len %d, index %v, Each %v", each, a.Len(), a.index.slots != nil, a.Each)
 		}
 	}
 }
 
 // TestAggregatorCollisions: keys whose hashes collide fold as they do
-// otherwise (every hash made equal: all but one key go to the second map).
+// otherwise (every hash made equal: every key probes the one chain).
 func TestAggregatorCollisions(t *testing.T) {
 	var occ []Finding
 	for i := range 600 {
@@ -566,5 +569,97 @@ func TestAggregatorOrderIndependent(t *testing.T) {
 	if want.Value.Fingerprint != "w" || want.Count != 5 || !want.LastTime.Equal(testNow.Add(9*time.Second)) {
 		t.Errorf("evidence %q count %d last %v; want the first message of frame 5 (w), 5, frame 9's time",
 			want.Value.Fingerprint, want.Count, want.LastTime)
+	}
+}
+
+// TestAggregatorManyKeys: through the index's growths (64 slots to 8192),
+// every key keeps one finding with the count of its occurrences, hosts
+// folding case-insensitively, also after a Merge that re-adds one
+// Aggregator's findings into another's.
+func TestAggregatorManyKeys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	want := map[aggKey]int{}
+	var a, b Aggregator
+	for i := range 30000 {
+		k := rng.IntN(5000)
+		host := "h" + strconv.Itoa(k%97) + ".example"
+		if i%5 == 0 {
+			host = strings.ToUpper(host)
+		}
+		f := Finding{Rule: []string{"cleartext-cookie", "missing-secure", "missing-httponly"}[k%3], Host: host,
+			Cookie: "c" + strconv.Itoa(k), Frame: uint64(rng.IntN(100000)), Severity: High, Count: 1 + i%2}
+		f.Time, f.LastTime = testNow, testNow
+		want[f.aggKey()] += f.Count
+		if i%4 == 0 {
+			b.Add(f)
+		} else {
+			a.Add(f)
+		}
+	}
+	a.Merge(&b)
+	if a.Len() != len(want) {
+		t.Fatalf("%d findings, want %d keys", a.Len(), len(want))
+	}
+	for _, f := range a.Findings() {
+		if n := want[f.aggKey()]; f.Count != n {
+			t.Fatalf("%s %s %s: count %d, want %d", f.Rule, f.Host, f.Cookie, f.Count, n)
+		}
+		delete(want, f.aggKey())
+	}
+	if len(want) != 0 || len(a.index.slots) != 8192 {
+		t.Errorf("%d keys without a finding; %d slots for %d findings", len(want), len(a.index.slots), a.Len())
+	}
+}
+
+// TestJudgingLists: evaluate's per-kind rule lists hold every rule that
+// fires on an observation of the catalogue's samples (with and without
+// --all-cookies), and only rules whose scope takes that kind.
+func TestJudgingLists(t *testing.T) {
+	fired := 0
+	for _, all := range []bool{false, true} {
+		opt := Options{Classifier: Classifier{All: all}}
+		for _, r := range catalogue {
+			for _, s := range append(append([]string(nil), r.Fires...), r.Silent...) {
+				for _, o := range sampleObservations(s, opt) {
+					rs := judging[o.Kind][b2i(o.Session)]
+					for i := range catalogue {
+						if catalogue[i].applies(&o) {
+							fired++
+							if !slices.Contains(rs, int32(i)) {
+								t.Errorf("rule %s fires on %q (%v, session %v) but is not in its list", catalogue[i].ID, s, o.Kind, o.Session)
+							}
+						}
+					}
+					for _, i := range rs {
+						if !catalogue[i].judges(o.Kind, o.Session) {
+							t.Errorf("rule %s listed for %v, session %v", catalogue[i].ID, o.Kind, o.Session)
+						}
+					}
+				}
+			}
+		}
+	}
+	if fired == 0 {
+		t.Fatal("no rule fired on the samples")
+	}
+}
+
+// TestAggHashJoined: the index's hash of a key is that of its parts
+// written to a maphash.Hash one by one, for keys that fit the joined
+// buffer and keys that do not.
+func TestAggHashJoined(t *testing.T) {
+	x := aggIndex{seed: maphash.MakeSeed()}
+	for _, n := range []int{0, 1, 50, 100, 118, 119, 120, 121, 126, 127, 128, 300} {
+		k := aggKey{"missing-secure", "shop.example", strings.Repeat("c", n)}
+		var h maphash.Hash
+		h.SetSeed(x.seed)
+		h.WriteString(k.rule)
+		h.WriteByte(0)
+		h.WriteString(k.host)
+		h.WriteByte(0)
+		h.WriteString(k.cookie)
+		if got, want := x.hash(k), h.Sum64(); got != want {
+			t.Errorf("cookie of %d bytes: hash %x, want %x", n, got, want)
+		}
 	}
 }

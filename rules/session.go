@@ -212,12 +212,12 @@ func (c Classifier) classify(name, value string) SessionClass {
 			return SessionClass{false, Certain, "policy non-session pattern " + p.String(), ""}
 		}
 	}
-	if owner, ok := sessionNames[base]; ok && owner != "" {
-		return SessionClass{true, Certain, "known session cookie name (" + owner + ")", owner}
+	if k, ok := sessionNameReasons[base]; ok && k.owner != "" {
+		return SessionClass{true, Certain, k.reason, k.owner}
 	}
-	for _, p := range sessionPrefixes {
+	for i, p := range sessionPrefixes {
 		if strings.HasPrefix(base, p.prefix) {
-			return SessionClass{true, Certain, "session cookie name prefix " + p.prefix + " (" + p.owner + ")", p.owner}
+			return SessionClass{true, Certain, sessionPrefixReasons[i], p.owner}
 		}
 	}
 	// Drupal: SESS<hex> (SSESS<hex> over HTTPS).
@@ -232,15 +232,15 @@ func (c Classifier) classify(name, value string) SessionClass {
 	if len(base) > len("__session") && base[0] == '_' && strings.HasSuffix(base, "_session") {
 		return SessionClass{true, Certain, "name pattern _<app>_session (Rails)", "Rails"}
 	}
-	if what, ok := nonSessionNames[base]; ok {
-		return SessionClass{false, Certain, "known non-session cookie: " + what, ""}
+	if k, ok := nonSessionNameReasons[base]; ok {
+		return SessionClass{false, Certain, k.reason, ""}
 	}
-	for _, p := range nonSessionPrefixes {
+	for i, p := range nonSessionPrefixes {
 		if strings.HasPrefix(base, p.prefix) {
-			return SessionClass{false, Certain, "known non-session cookie prefix " + p.prefix + ": " + p.owner, ""}
+			return SessionClass{false, Certain, nonSessionPrefixReasons[i], ""}
 		}
 	}
-	for _, w := range nameWords(base) {
+	for w, i := nextWord(base, 0); w != ""; w, i = nextWord(base, i) {
 		if strings.Contains(w, "csrf") || strings.Contains(w, "xsrf") {
 			return SessionClass{false, Firm, "name pattern: word " + w + " (CSRF token, not a session)", ""}
 		}
@@ -260,7 +260,7 @@ func (c Classifier) classify(name, value string) SessionClass {
 // cookie by pattern, or "". Names are split into words at anything but
 // letters and digits and at lower-to-upper case changes.
 func sessionWord(lowerName string) string {
-	for _, w := range nameWords(lowerName) {
+	for w, i := nextWord(lowerName, 0); w != ""; w, i = nextWord(lowerName, i) {
 		switch {
 		case strings.HasPrefix(w, "sess"), strings.HasSuffix(w, "session"), strings.HasSuffix(w, "sessid"),
 			strings.HasSuffix(w, "sessionid"):
@@ -275,10 +275,51 @@ func sessionWord(lowerName string) string {
 	return ""
 }
 
-func nameWords(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
-	})
+// nextWord returns the first word of s at or after byte i, and the index
+// after it; "" when there is none. Words are runs of a-z and 0-9: every
+// other byte separates, as every other rune does (non-ASCII runes are
+// all bytes >= 0x80), so the words are strings.FieldsFunc's without the
+// slice it allocated for every cookie classified.
+func nextWord(s string, i int) (string, int) {
+	isWord := func(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+	for i < len(s) && !isWord(s[i]) {
+		i++
+	}
+	j := i
+	for j < len(s) && isWord(s[j]) {
+		j++
+	}
+	return s[i:j], j
+}
+
+// knownName is a known name's owner and the reason classify gives for it.
+type knownName struct{ owner, reason string }
+
+// The reasons of the known names and prefixes, made once: classify
+// returned a new concatenation for every cookie they classified.
+var (
+	sessionNameReasons      = knownNames(sessionNames, "known session cookie name (", ")")
+	nonSessionNameReasons   = knownNames(nonSessionNames, "known non-session cookie: ", "")
+	sessionPrefixReasons    = prefixReasons(sessionPrefixes, "session cookie name prefix %p (%o)")
+	nonSessionPrefixReasons = prefixReasons(nonSessionPrefixes, "known non-session cookie prefix %p: %o")
+)
+
+func knownNames(m map[string]string, before, after string) map[string]knownName {
+	out := make(map[string]knownName, len(m))
+	for n, owner := range m {
+		out[n] = knownName{owner, before + owner + after}
+	}
+	return out
+}
+
+// prefixReasons gives each prefix its reason: format with %p the prefix
+// and %o its owner.
+func prefixReasons(ps []struct{ prefix, owner string }, format string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = strings.NewReplacer("%p", p.prefix, "%o", p.owner).Replace(format)
+	}
+	return out
 }
 
 // randomLooking reports whether v looks like a random session identifier:

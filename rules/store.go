@@ -34,18 +34,28 @@ type findingStore struct {
 	buf     []byte // a record being written
 }
 
-// entry is what the store keeps of a finding outside its record.
+// entry is what the store keeps of a finding outside its record: 72
+// bytes (dir and subj as 16-bit indexes took it from 80).
 type entry struct {
 	chunk, off, size uint32 // where its record is
 	file, rule       uint32 // strTable indexes
 	host, cookie     uint32
-	dir, subj        uint32
+	dir, subj        uint16 // strTable indexes, or bigIndex
 	order            int32
+	sev              Severity
 	frame            uint64
 	count            int64
 	last             packedTime
-	sev              Severity
 }
+
+// bigIndex stands for a strTable index of 0xffff or more in an entry's
+// 16-bit fields: direction and subject are a handful of strings, which
+// the table gets among its first, but a capture's findings may come with
+// more than 65,535 other strings before them; compareEntries then reads
+// the records.
+const bigIndex = 0xffff
+
+func index16(i uint32) uint16 { return uint16(min(i, bigIndex)) }
 
 // packedTime is a time.Time without its location pointer.
 type packedTime struct {
@@ -103,7 +113,7 @@ func (s *findingStore) write(e *entry, f *Finding) {
 
 func (s *findingStore) setEvidence(e *entry, f *Finding) {
 	e.file, e.rule, e.host, e.cookie = s.t.id(f.File), s.t.id(f.Rule), s.t.id(f.Host), s.t.id(f.Cookie)
-	e.dir, e.subj, e.order, e.frame = s.t.id(f.Direction), s.t.id(f.Subject), f.order, f.Frame
+	e.dir, e.subj, e.order, e.frame = index16(s.t.id(f.Direction)), index16(s.t.id(f.Subject)), f.order, f.Frame
 }
 
 // add stores f and returns its index.
@@ -134,12 +144,6 @@ func (s *findingStore) decode(d *decoder, i int32, f *Finding) {
 	f.Count, f.LastTime, f.Severity = int(e.count), s.t.unpack(e.last), e.sev
 }
 
-// key returns the aggKey of finding i (its strings are the table's).
-func (s *findingStore) key(i int32) aggKey {
-	e := s.at(i)
-	return aggKey{s.t.strs[e.rule], lowerHost(s.t.strs[e.host]), s.t.strs[e.cookie]}
-}
-
 // compareEntries is compare on findings i and j, reading their records
 // only when the entries tie.
 func (s *findingStore) compareEntries(i, j int32, x, y *Finding, dx, dy *decoder) int {
@@ -149,11 +153,17 @@ func (s *findingStore) compareEntries(i, j int32, x, y *Finding, dx, dy *decoder
 		strings.Compare(str[a.file], str[b.file]),
 		cmp.Compare(a.frame, b.frame),
 		cmp.Compare(a.order, b.order),
-		strings.Compare(str[a.dir], str[b.dir]),
-		strings.Compare(str[a.subj], str[b.subj]),
-		strings.Compare(str[a.cookie], str[b.cookie]),
 	); c != 0 {
 		return c
+	}
+	if max(a.dir, b.dir, a.subj, b.subj) < bigIndex {
+		if c := cmp.Or(
+			strings.Compare(str[a.dir], str[b.dir]),
+			strings.Compare(str[a.subj], str[b.subj]),
+			strings.Compare(str[a.cookie], str[b.cookie]),
+		); c != 0 {
+			return c
+		}
 	}
 	s.decode(dx, i, x)
 	s.decode(dy, j, y)
