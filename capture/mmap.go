@@ -10,6 +10,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -235,4 +236,33 @@ func (m *mmapPcap) close() error {
 	err := syscall.Munmap(m.data)
 	m.data = nil
 	return err
+}
+
+// faultAround is the most the kernel maps on one page fault in a file
+// mapping: fault-around maps 64 KiB (fault_around_bytes), and a page cache
+// holding the file in large folios is mapped a whole 2 MiB folio at a time
+// (seen on Linux 6.18: one byte read mapped 2,048 KiB). Reading a few bytes
+// of a page given back earlier maps up to that much of the file again.
+const faultAround = 2 << 20
+
+// releaseRead gives back the pages around mapping[off:off+n] after a read
+// of bytes that may lie in pages already given back (the overlap-conflict
+// check reads the original of a retransmitted segment): without it every
+// such read would leave up to 2 MiB of the file resident for the rest of
+// the run (a lossy 300 MB capture ended with 119 MB more RSS). Giving back
+// pages a reader still uses only costs it a page fault: a private,
+// read-only mapping reads them again from the page cache.
+func releaseRead(mapping []byte, off, n uint64) {
+	if len(mapping) == 0 {
+		return
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(mapping)))
+	lo := (base + uintptr(off)) &^ (faultAround - 1)
+	hi := (base + uintptr(off+n) + faultAround - 1) &^ (faultAround - 1)
+	lo = max(lo, base) // the mapping starts on a page boundary
+	hi = min(hi, base+uintptr(len(mapping)))
+	if lo >= hi {
+		return
+	}
+	_ = syscall.Madvise(mapping[lo-base:hi-base], syscall.MADV_DONTNEED)
 }

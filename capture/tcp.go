@@ -650,7 +650,9 @@ func (c *segBytes) sum() uint64 {
 // bytes.
 func (r *segSum) same(cur *segBytes, mapping []byte) bool {
 	if r.v&hashBit == 0 {
-		return bytes.Equal(mapping[r.v:r.v+uint64(r.n)], cur.data)
+		same := bytes.Equal(mapping[r.v:r.v+uint64(r.n)], cur.data)
+		releaseRead(mapping, r.v, uint64(r.n))
+		return same
 	}
 	return r.v == cur.sum()
 }
