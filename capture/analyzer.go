@@ -329,16 +329,8 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 		if a.cfg.Progress != nil && a.frame%progressEvery == 0 {
 			a.cfg.Progress(a.frame)
 		}
-		a.stats.Packets++
-		a.stats.Bytes += uint64(len(data))
 		ts := ci.Timestamp
-		if a.stats.FirstTime.IsZero() {
-			a.stats.FirstTime = ts
-			a.lastFlush = ts
-		}
-		if ts.After(a.stats.LastTime) {
-			a.stats.LastTime = ts
-		}
+		a.count(len(data), ts)
 		lt := fileLT
 		if plt != nil {
 			lt = plt.PacketLinkType(ci)
@@ -423,17 +415,9 @@ func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
 		if a.cfg.Progress != nil && a.frame%progressEvery == 0 {
 			a.cfg.Progress(a.frame)
 		}
-		a.stats.Packets++
-		a.stats.Bytes += uint64(len(data))
 		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, r.ts).UTC(), CaptureLength: int(r.n), Length: int(r.orig)}
 		ts := ci.Timestamp
-		if a.stats.FirstTime.IsZero() {
-			a.stats.FirstTime = ts
-			a.lastFlush = ts
-		}
-		if ts.After(a.stats.LastTime) {
-			a.stats.LastTime = ts
-		}
+		a.count(len(data), ts)
 		// tick flushes at the frames the Splitter marked visit and at no
 		// other (it made tick's decision, on the same times, for every
 		// frame: Splitter.read); elsewhere tick would return at once, after
@@ -512,4 +496,18 @@ func (a *Analyzer) tick(ts time.Time) {
 	a.lastFlush = ts
 	a.flushOlderThan(ts.Add(-a.cfg.IdleTimeout))
 	a.dec.discardFragments(ts.Add(-a.cfg.IdleTimeout))
+}
+
+// count adds a frame of n bytes captured at ts to the statistics; the
+// first frame's time also starts the idle-flush clock.
+func (a *Analyzer) count(n int, ts time.Time) {
+	a.stats.Packets++
+	a.stats.Bytes += uint64(n)
+	if a.stats.FirstTime.IsZero() {
+		a.stats.FirstTime = ts
+		a.lastFlush = ts
+	}
+	if ts.After(a.stats.LastTime) {
+		a.stats.LastTime = ts
+	}
 }
