@@ -60,14 +60,7 @@ func BenchmarkCaptureSplitter2(b *testing.B) {
 	path := benchPcap(b)
 	defer reportCPU(b, cpuTime())
 	for b.Loop() {
-		f, err := Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sp, err := NewSplitter(f, 2)
-		if err != nil {
-			b.Fatal(err)
-		}
+		f, sp := benchSplitter(b, path)
 		done := make(chan Stats)
 		for i := range 2 {
 			go func() {
@@ -97,14 +90,7 @@ func BenchmarkSplitterWalk(b *testing.B) {
 	path := benchPcap(b)
 	defer reportCPU(b, cpuTime())
 	for b.Loop() {
-		f, err := Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sp, err := NewSplitter(f, 2)
-		if err != nil {
-			b.Fatal(err)
-		}
+		f, sp := benchSplitter(b, path)
 		done := make(chan uint64)
 		for i := range 2 {
 			go func() {
@@ -133,4 +119,18 @@ func BenchmarkSplitterWalk(b *testing.B) {
 			b.Fatalf("shards saw %d and %d frames", n0, n1)
 		}
 	}
+}
+
+// benchSplitter opens path with a 2-shard Splitter; the caller closes both.
+func benchSplitter(b *testing.B, path string) (*File, *Splitter) {
+	f, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sp, err := NewSplitter(f, 2)
+	if err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return f, sp
 }
