@@ -55,10 +55,12 @@ func applyMemBudget(budget int64) (restore func()) {
 }
 
 // arm runs m.adjust after the next collection: a finalizer runs once the
-// collector has found its object unreachable, and re-arms itself.
+// collector has found its object unreachable, and re-arms itself. The
+// object is larger than 16 bytes: smaller pointer-free objects share
+// blocks in the tiny allocator, where a finalizer waits for its whole block.
 func (m *memBudget) arm() {
-	sentinel := new([16]byte)
-	runtime.SetFinalizer(sentinel, func(*[16]byte) {
+	sentinel := new([64]byte)
+	runtime.SetFinalizer(sentinel, func(*[64]byte) {
 		if m.adjust() {
 			m.arm()
 		}
