@@ -17,18 +17,35 @@ import (
 // (path, header line, raw value, fingerprints, expiry, chain details) are
 // written inline. Integers are varints. Times keep their instant and
 // location (UTC, Local or one of the table's); the monotonic clock reading
-// is dropped (capture times have none). A record leaves out what the
-// store's entry keeps and folding changes (Count, LastTime, Severity):
-// decode zeroes those, and findingStore.decode sets them from the entry.
-// Addresses are written as the table index of their 4 or 16 bytes, and
-// the port: a capture's findings come from few clients and servers, and
-// an IPv6 address inline was 17 of a record's ~150 bytes, twice.
+// is dropped (capture times have none). Addresses are written as the table
+// index of their 4 or 16 bytes, and the port: a capture's findings come
+// from few clients and servers, and an IPv6 address inline was 17 of a
+// record's ~150 bytes, twice.
+//
+// A record is in two parts. Its head is what differs between the findings
+// of one observation (a cookie of a message judged by several rules):
+// title, CWE, fingerprint, confidence and fix. The shared part is the
+// rest: the observation and its message (value, attributes, addresses,
+// time, path…), some 90 bytes that the five or so findings of a Set-Cookie
+// line have in common. The store writes a record's shared part only when
+// it differs from the last one it wrote (findingStore.write); else the
+// record refers back to it. What the store's entry keeps is not in the
+// record at all: the key (rule, host, cookie), file, frame and catalogue
+// order, and Count, LastTime and Severity, which folding changes.
 
 // strTable interns the strings of encoded findings: index 0 is "".
 type strTable struct {
 	ids  map[string]uint32
 	strs []string
 	locs []*time.Location // locations other than UTC and Local, by index
+
+	// last is, for each field the encoder writes by index (slot*), the
+	// index it wrote last time: most fields repeat from one record to the
+	// next (a rule's title and fix, a message's method, direction and
+	// reasons), and comparing with the table's copy is cheaper than the
+	// map's hash and probe. The copy is compared, not the caller's string:
+	// a caller's bytes may be a message buffer that was reused since.
+	last [numSlots]uint32
 
 	// lastAddr is the client's and the server's address bytes of the last
 	// record and their indexes: the findings of a message are written one
@@ -51,6 +68,47 @@ func (t *strTable) id(s string) uint32 {
 		return i
 	}
 	return t.add(s)
+}
+
+// Fields that strTable.cached remembers the last index of.
+const (
+	slotRule = iota
+	slotHost
+	slotCookie
+	slotFile
+	slotTitle
+	slotFix
+	slotSubject
+	slotDirection
+	slotScheme
+	slotSessConf
+	slotSessReason
+	slotFwID
+	slotFwName
+	slotFwReason
+	slotSameSite
+	slotDomain
+	slotAttrPath
+	slotMalformed
+	slotMethod
+	slotZone
+	slotLinkKind
+	slotLinkFile
+	numSlots
+)
+
+// cached is id for a field that tends to repeat: the index written last
+// for the field, when s is that string, else the table's.
+func (t *strTable) cached(slot int, s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if i := t.last[slot]; i != 0 && t.strs[i] == s {
+		return i
+	}
+	i := t.id(s)
+	t.last[slot] = i
+	return i
 }
 
 // idBytes is id(string(b)) without converting b when it is known (an
@@ -85,8 +143,11 @@ func addrBytes(b []byte) (out [16]byte) {
 
 // add adds a copy of s, which is not in t.
 func (t *strTable) add(s string) uint32 {
+	if t.strs == nil {
+		t.strs = []string{""}
+	}
 	if t.ids == nil {
-		t.ids, t.strs = map[string]uint32{}, []string{""}
+		t.ids = map[string]uint32{}
 	}
 	c := strings.Clone(s)
 	i := uint32(len(t.strs))
@@ -146,10 +207,10 @@ type encoder struct {
 	t *strTable
 }
 
-func (e *encoder) uint(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) int(v int64)     { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) id(s string)     { e.uint(uint64(e.t.id(s))) }
-func (e *encoder) inline(s string) { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) uint(v uint64)         { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) int(v int64)           { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) id(slot int, s string) { e.uint(uint64(e.t.cached(slot, s))) }
+func (e *encoder) inline(s string)       { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
 
 func (e *encoder) time(t time.Time) {
 	switch {
@@ -182,30 +243,36 @@ func (e *encoder) addr(which int, a netip.AddrPort) {
 		e.b = append(e.b, 16)
 		b := ip.As16()
 		e.uint(uint64(e.t.addrID(which, b[:])))
-		e.id(ip.Zone())
+		e.id(slotZone, ip.Zone())
 	}
 	e.b = binary.BigEndian.AppendUint16(e.b, a.Port())
 }
 
-// appendRecord appends the record of f to b, adding its repeating strings to t.
-func appendRecord(b []byte, f *Finding, t *strTable) []byte {
+// appendHead appends the head of f's record to b (codec.go's comment):
+// what differs between the findings of an observation, apart from what
+// the store's entry keeps.
+func appendHead(b []byte, f *Finding, t *strTable) []byte {
 	e := encoder{b, t}
-	// The key first: findingStore reads it without decoding the rest.
-	e.id(f.Rule)
-	e.id(f.Host)
-	e.id(f.Cookie)
-	e.id(f.Title)
+	e.id(slotTitle, f.Title)
 	e.int(int64(f.CWE))
 	e.inline(f.Fingerprint)
-	e.id(f.Subject)
-	e.id(f.Scheme)
-	e.id(f.Session.Confidence)
-	e.id(f.Session.Reason)
-	e.id(f.Framework.ID)
-	e.id(f.Framework.Name)
-	e.id(f.Framework.Reason)
-	e.id(f.Fix)
-	e.id(f.Direction)
+	e.int(int64(f.Confidence))
+	e.id(slotFix, f.Fix)
+	return e.b
+}
+
+// appendShared appends the shared part of f's record to b, adding its
+// repeating strings to t.
+func appendShared(b []byte, f *Finding, t *strTable) []byte {
+	e := encoder{b, t}
+	e.id(slotSubject, f.Subject)
+	e.id(slotDirection, f.Direction)
+	e.id(slotScheme, f.Scheme)
+	e.id(slotSessConf, f.Session.Confidence)
+	e.id(slotSessReason, f.Session.Reason)
+	e.id(slotFwID, f.Framework.ID)
+	e.id(slotFwName, f.Framework.Name)
+	e.id(slotFwReason, f.Framework.Reason)
 	var flags uint64
 	for _, x := range []struct {
 		on   bool
@@ -217,9 +284,7 @@ func appendRecord(b []byte, f *Finding, t *strTable) []byte {
 		}
 	}
 	e.uint(flags)
-	e.int(int64(f.Confidence))
 	e.int(int64(f.pos))
-	e.int(int64(f.order))
 	if v := f.Value; v != nil {
 		e.int(int64(v.Length))
 		e.inline(v.Fingerprint)
@@ -243,11 +308,11 @@ func appendRecord(b []byte, f *Finding, t *strTable) []byte {
 		if a.MaxAge != nil {
 			e.int(int64(*a.MaxAge))
 		}
-		e.id(a.SameSite)
-		e.id(a.Domain)
-		e.id(a.Path)
+		e.id(slotSameSite, a.SameSite)
+		e.id(slotDomain, a.Domain)
+		e.id(slotAttrPath, a.Path)
 		e.inline(a.Expires)
-		e.id(a.Malformed)
+		e.id(slotMalformed, a.Malformed)
 		if a.Unknown == nil {
 			e.uint(0)
 		} else {
@@ -262,10 +327,8 @@ func appendRecord(b []byte, f *Finding, t *strTable) []byte {
 	e.uint(f.Message)
 	e.addr(0, f.Client)
 	e.addr(1, f.Server)
-	e.id(f.File)
-	e.uint(f.Frame)
 	e.time(f.Time)
-	e.id(f.Method)
+	e.id(slotMethod, f.Method)
 	e.inline(f.Path)
 	e.int(int64(f.Status))
 	if f.Chain == nil {
@@ -273,8 +336,8 @@ func appendRecord(b []byte, f *Finding, t *strTable) []byte {
 	} else {
 		e.uint(uint64(len(f.Chain)) + 1)
 		for _, l := range f.Chain {
-			e.id(l.Kind)
-			e.id(l.File)
+			e.id(slotLinkKind, l.Kind)
+			e.id(slotLinkFile, l.File)
 			e.uint(l.Frame)
 			e.time(l.Time)
 			e.inline(l.Detail)
@@ -298,7 +361,18 @@ type decoder struct {
 	fresh  bool // allocate Value, Attributes and Chain anew (for findings that are kept)
 }
 
+// uint reads a uvarint; most are one byte (indexes into the table, flags,
+// lengths), read here without binary.Uvarint's loop.
 func (d *decoder) uint() uint64 {
+	if len(d.b) > 0 && d.b[0] < 0x80 {
+		v := uint64(d.b[0])
+		d.b = d.b[1:]
+		return v
+	}
+	return d.uintSlow()
+}
+
+func (d *decoder) uintSlow() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.err, d.b = true, nil
@@ -308,7 +382,17 @@ func (d *decoder) uint() uint64 {
 	return v
 }
 
+// int reads a varint, one byte without a loop as uint does.
 func (d *decoder) int() int64 {
+	if len(d.b) > 0 && d.b[0] < 0x80 {
+		u := int64(d.b[0])
+		d.b = d.b[1:]
+		return u>>1 ^ -(u & 1) // zig-zag, as binary.Varint
+	}
+	return d.intSlow()
+}
+
+func (d *decoder) intSlow() int64 {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.err, d.b = true, nil
@@ -428,28 +512,24 @@ func (d *decoder) addr() netip.AddrPort {
 	return netip.AddrPortFrom(ip, port)
 }
 
-// key reads the key of the record b: rule, host and cookie.
-func (t *strTable) key(b []byte) (rule, host, cookie string) {
-	d := decoder{b: b, t: t}
-	return d.id(), d.id(), d.id()
-}
-
-// decode reads the record b into f (every field is set).
-func (d *decoder) decode(b []byte, f *Finding) error {
-	d.b, d.err = b, false
-	f.Rule, f.Host, f.Cookie = d.id(), d.id(), d.id()
+// decodeHead reads the head of a record into f.
+func (d *decoder) decodeHead(f *Finding) {
 	f.Title = d.id()
 	f.CWE = d.small()
 	f.Fingerprint = d.inline()
-	f.Subject, f.Scheme = d.id(), d.id()
+	f.Confidence = Confidence(d.small())
+	f.Fix = d.id()
+}
+
+// decodeShared reads the shared part of a record into f.
+func (d *decoder) decodeShared(f *Finding) error {
+	f.Subject, f.Direction, f.Scheme = d.id(), d.id(), d.id()
 	f.Session.Confidence, f.Session.Reason = d.id(), d.id()
 	f.Framework.ID, f.Framework.Name, f.Framework.Reason = d.id(), d.id(), d.id()
-	f.Fix, f.Direction = d.id(), d.id()
 	flags := d.uint()
 	f.Deletion, f.TLS, f.Truncated = flags&recDeletion != 0, flags&recTLS != 0, flags&recTruncated != 0
 	f.Session.Session = flags&recSession != 0
-	f.Confidence = Confidence(d.small())
-	f.pos, f.order = int32(d.small()), int32(d.small())
+	f.pos = int32(d.small())
 	f.Value = nil
 	if flags&recValue != 0 {
 		v := &d.value
@@ -498,8 +578,6 @@ func (d *decoder) decode(b []byte, f *Finding) error {
 	f.LineIndex = d.small()
 	f.Message = d.uint()
 	f.Client, f.Server = d.addr(), d.addr()
-	f.File = d.id()
-	f.Frame = d.uint()
 	f.Time = d.time()
 	f.Method = d.id()
 	f.Path = d.inline()
@@ -523,8 +601,35 @@ func (d *decoder) decode(b []byte, f *Finding) error {
 		}
 		f.Chain = chain
 	}
-	f.Count, f.LastTime, f.Severity = 0, time.Time{}, SeverityInvalid // the entry's
-	if d.err || len(d.b) != 0 {
+	if d.err {
+		return errRecord
+	}
+	return nil
+}
+
+// decodeRecord reads the record at chunk[off:off+size] into f: its head,
+// and its shared part, which follows the head or (a reference back)
+// starts earlier in the chunk. The fields the store's entry keeps are
+// not set.
+func (d *decoder) decodeRecord(chunk []byte, off, size int, f *Finding) error {
+	if off < 0 || size < 0 || off+size > len(chunk) {
+		return errRecord
+	}
+	d.b, d.err = chunk[off:off+size], false
+	d.decodeHead(f)
+	if back := d.uint(); back != 0 {
+		if d.err || len(d.b) != 0 || back > uint64(off) {
+			return errRecord
+		}
+		// The shared part ends at or before this record's start; it is
+		// read up to that point.
+		d.b = chunk[off-int(back) : off]
+		return d.decodeShared(f)
+	}
+	if err := d.decodeShared(f); err != nil {
+		return err
+	}
+	if len(d.b) != 0 {
 		return errRecord
 	}
 	return nil

@@ -31,27 +31,23 @@ func fullFinding() Finding {
 	return f
 }
 
-// roundTrip encodes f and decodes it, fresh and into a reused decoder:
-// every field but those the store's entry keeps (Count, LastTime,
-// Severity), which decode zeroes.
+// roundTrip adds f to a store and decodes it, fresh and into a reused
+// decoder: every field comes back.
 func roundTrip(t *testing.T, f Finding) {
 	t.Helper()
-	var tab strTable
-	rec := appendRecord(nil, &f, &tab)
-	f.Count, f.LastTime, f.Severity = 0, time.Time{}, SeverityInvalid
+	var s findingStore
+	i := s.add(&f)
 	for _, fresh := range []bool{true, false} {
-		d := decoder{t: &tab, fresh: fresh}
+		d := decoder{fresh: fresh}
 		var got Finding
-		if err := d.decode(rec, &got); err != nil {
-			t.Fatalf("decode (fresh %v): %v", fresh, err)
-		}
+		s.decode(&d, i, &got)
 		if !reflect.DeepEqual(got, f) {
 			t.Errorf("fresh %v: round trip\n got %+v\nwant %+v", fresh, got, f)
 		}
 	}
 }
 
-// TestRecordRoundTrip: every field of a Finding survives the codec, with
+// TestRecordRoundTrip: every field of a Finding survives the store, with
 // values set, zero and empty.
 func TestRecordRoundTrip(t *testing.T) {
 	roundTrip(t, fullFinding())
@@ -65,22 +61,95 @@ func TestRecordRoundTrip(t *testing.T) {
 	roundTrip(t, neg)
 }
 
-// TestRecordCorrupt: a record cut anywhere, or with an index past the
-// table, is an error, not a panic.
-func TestRecordCorrupt(t *testing.T) {
-	var tab strTable
-	f := fullFinding()
-	rec := appendRecord(nil, &f, &tab)
-	d := decoder{t: &tab}
-	var got Finding
-	for n := range len(rec) {
-		if err := d.decode(rec[:n], &got); err == nil {
-			t.Fatalf("record cut at %d of %d decoded", n, len(rec))
+// TestRecordShared: findings that share their observation's part refer
+// back to the first one's, and each decodes to itself; a finding that
+// differs in any shared field, or that opens a new chunk, writes its own.
+func TestRecordShared(t *testing.T) {
+	var s findingStore
+	base := fullFinding()
+	var want []Finding
+	add := func(f Finding) int32 {
+		want = append(want, f)
+		return s.add(&f)
+	}
+	first := add(base)
+	for _, rule := range []string{"missing-httponly", "missing-samesite", "broad-domain"} {
+		f := base
+		f.Rule, f.Title, f.CWE, f.Fix, f.Fingerprint, f.Confidence, f.order = rule, "title of "+rule, 1004, "fix "+rule, "fedcba9876543210", Certain, 7
+		f.Frame, f.File, f.Host, f.Cookie, f.Count, f.Severity = 99, "b.pcap", "other.example", "other", 3, Low
+		add(f)
+	}
+	shared := s.at(first).size
+	for i := first + 1; i < int32(s.n); i++ {
+		if e := s.at(i); e.size >= shared/2 {
+			t.Errorf("finding %d: record of %d bytes; the first, with its shared part, has %d", i, e.size, shared)
 		}
 	}
-	short := strTable{strs: tab.strs[:2], locs: tab.locs}
+	other := base
+	other.Time = other.Time.Add(time.Microsecond)
+	if e := s.at(add(other)); e.size < shared-2 {
+		t.Errorf("a finding with another time has a record of %d bytes (%d with the shared part)", e.size, shared)
+	}
+	for i := range want {
+		var got Finding
+		s.decode(&decoder{fresh: true}, int32(i), &got)
+		if !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("finding %d:\n got %+v\nwant %+v", i, got, want[i])
+		}
+	}
+	// Fill the chunk: the next record cannot refer back across chunks.
+	big := base
+	big.Path = string(make([]byte, chunkSize-len(s.chunks[0])-len(s.head)-64))
+	add(big)
+	add(big)
+	f := big
+	f.Rule, f.Fix = "missing-httponly", "another fix"
+	i := add(f)
+	if len(s.chunks) != 2 || s.at(i).chunk != 1 {
+		t.Fatalf("%d chunks, last record in chunk %d", len(s.chunks), s.at(i).chunk)
+	}
+	for i := range want {
+		var got Finding
+		s.decode(&decoder{}, int32(i), &got)
+		if !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("finding %d differs after the chunk filled", i)
+		}
+	}
+}
+
+// TestRecordCorrupt: a record cut anywhere, with an index past the table,
+// or referring back past its chunk's start, is an error, not a panic.
+func TestRecordCorrupt(t *testing.T) {
+	var s findingStore
+	f := fullFinding()
+	s.add(&f)
+	g := f
+	g.Rule = "missing-httponly"
+	s.add(&g)
+	c, e := s.chunks[0], s.at(0)
+	d := decoder{t: &s.t}
+	var got Finding
+	for n := range int(e.size) {
+		if err := d.decodeRecord(c, int(e.off), n, &got); err == nil {
+			t.Fatalf("record cut at %d of %d decoded", n, e.size)
+		}
+	}
+	if err := d.decodeRecord(c, int(e.off), int(e.size), &got); err != nil {
+		t.Fatalf("the whole record: %v", err)
+	}
+	if err := d.decodeRecord(c, len(c)-1, 2, &got); err == nil {
+		t.Error("a record past its chunk decoded")
+	}
+	// The second record refers back; at offset 0 of a copy it refers
+	// before the chunk.
+	r := s.at(1)
+	moved := append([]byte(nil), c[r.off:r.off+r.size]...)
+	if err := d.decodeRecord(moved, 0, len(moved), &got); err == nil {
+		t.Error("a record referring back past its chunk's start decoded")
+	}
+	short := strTable{strs: s.t.strs[:2], locs: s.t.locs}
 	d.t = &short
-	if err := d.decode(rec, &got); err == nil {
+	if err := d.decodeRecord(c, int(e.off), int(e.size), &got); err == nil {
 		t.Error("a record with string indexes past the table decoded")
 	}
 }
@@ -124,27 +193,42 @@ func TestStoreMaterialise(t *testing.T) {
 	}
 }
 
-// FuzzRecord: decoding any bytes fails or gives a finding whose record
-// decodes to the same finding again; it never panics.
+// FuzzRecord: decoding any bytes as a record (the second half of the
+// input, the first being the chunk before it) fails or gives a finding
+// that a store keeps and gives back the same; it never panics.
 func FuzzRecord(f *testing.F) {
-	var tab strTable
+	var s findingStore
 	for _, x := range []Finding{fullFinding(), {}, {Value: &Value{}, Attrs: &Attributes{}, Chain: []Link{}}} {
-		f.Add(appendRecord(nil, &x, &tab))
+		s.add(&x)
+		y := x
+		y.Title = "another title"
+		s.add(&y) // refers back to x's shared part
+	}
+	for i := range int32(s.n) {
+		e := s.at(i)
+		c := s.chunks[e.chunk][:e.off+e.size]
+		// Make the record the second half: pad the front.
+		pad := max(0, int(e.size)-int(e.off))
+		f.Add(append(make([]byte, pad), c...))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tb := strTable{strs: append([]string(nil), tab.strs...), locs: tab.locs}
+		tb := strTable{strs: append([]string(nil), s.t.strs...), locs: s.t.locs, ids: map[string]uint32{}}
+		for i, x := range tb.strs[1:] {
+			tb.ids[x] = uint32(i + 1)
+		}
 		d := decoder{t: &tb, fresh: true}
 		var got Finding
-		if err := d.decode(b, &got); err != nil {
+		off := len(b) / 2
+		if err := d.decodeRecord(b, off, len(b)-off, &got); err != nil {
 			return
 		}
-		rec := appendRecord(nil, &got, &tb)
-		var again Finding
-		if err := d.decode(rec, &again); err != nil {
-			t.Fatalf("re-encoded record does not decode: %v", err)
-		}
-		if !reflect.DeepEqual(again, got) {
-			t.Fatalf("re-encoded record decodes to %+v, want %+v", again, got)
+		var again findingStore
+		again.t = tb
+		i := again.add(&got)
+		var back Finding
+		again.decode(&decoder{fresh: true}, i, &back)
+		if !reflect.DeepEqual(back, got) {
+			t.Fatalf("stored again, the finding decodes to %+v, want %+v", back, got)
 		}
 	})
 }

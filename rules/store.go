@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
@@ -31,7 +32,12 @@ type findingStore struct {
 	chunks  [][]byte
 	entries [][]entry
 	n       int
-	buf     []byte // a record being written
+	head    []byte // a record's head being written
+	shared  []byte // a record's shared part being written
+
+	// lastShared is where the last shared part written is, in the last
+	// chunk: a record whose shared part has the same bytes refers to it.
+	lastShared struct{ off, size int }
 }
 
 // entry is what the store keeps of a finding outside its record: 72
@@ -96,30 +102,65 @@ const (
 func (s *findingStore) at(i int32) *entry { return &s.entries[i/blockSize][i%blockSize] }
 
 // write appends the record of f to the arena and points e at it, with f's
-// evidence fields.
+// evidence fields. The record's shared part is written only when it is
+// not the last one written (in the same chunk): the findings of an
+// observation are added one after another, and evidence moves to an
+// occurrence of the same message as often as not.
 func (s *findingStore) write(e *entry, f *Finding) {
-	s.buf = appendRecord(s.buf[:0], f, &s.t)
-	n := len(s.buf)
+	s.head = appendHead(s.head[:0], f, &s.t)
+	s.shared = appendShared(s.shared[:0], f, &s.t)
 	last := len(s.chunks) - 1
+	if last >= 0 {
+		c := s.chunks[last]
+		ls := s.lastShared
+		if ls.size == len(s.shared) && string(c[ls.off:ls.off+ls.size]) == string(s.shared) {
+			back := len(c) - ls.off
+			if n := len(s.head) + uvarintLen(uint64(back)); cap(c)-len(c) >= n {
+				e.chunk, e.off, e.size = uint32(last), uint32(len(c)), uint32(n)
+				c = append(c, s.head...)
+				s.chunks[last] = binary.AppendUvarint(c, uint64(back))
+				s.setEvidence(e, f)
+				return
+			}
+		}
+	}
+	n := len(s.head) + 1 + len(s.shared)
 	if last < 0 || cap(s.chunks[last])-len(s.chunks[last]) < n {
 		s.chunks = append(s.chunks, make([]byte, 0, max(chunkSize, n)))
 		last++
 	}
 	c := s.chunks[last]
 	e.chunk, e.off, e.size = uint32(last), uint32(len(c)), uint32(n)
-	s.chunks[last] = append(c, s.buf...)
+	c = append(c, s.head...)
+	c = append(c, 0) // the shared part follows
+	s.lastShared.off, s.lastShared.size = len(c), len(s.shared)
+	s.chunks[last] = append(c, s.shared...)
 	s.setEvidence(e, f)
 }
 
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
 func (s *findingStore) setEvidence(e *entry, f *Finding) {
-	e.file, e.rule, e.host, e.cookie = s.t.id(f.File), s.t.id(f.Rule), s.t.id(f.Host), s.t.id(f.Cookie)
-	e.dir, e.subj, e.order, e.frame = index16(s.t.id(f.Direction)), index16(s.t.id(f.Subject)), f.order, f.Frame
+	t := &s.t
+	e.file, e.rule, e.host, e.cookie = t.cached(slotFile, f.File), t.cached(slotRule, f.Rule), t.cached(slotHost, f.Host), t.cached(slotCookie, f.Cookie)
+	e.dir, e.subj = index16(t.cached(slotDirection, f.Direction)), index16(t.cached(slotSubject, f.Subject))
+	e.order, e.frame = f.order, f.Frame
 }
 
 // add stores f and returns its index.
 func (s *findingStore) add(f *Finding) int32 {
 	if s.n%blockSize == 0 {
 		s.entries = append(s.entries, make([]entry, blockSize))
+		if s.t.strs == nil {
+			s.t.strs = []string{""} // an entry's index 0 is "" before any string is added
+		}
 	}
 	i := int32(s.n)
 	s.n++
@@ -129,18 +170,18 @@ func (s *findingStore) add(f *Finding) int32 {
 	return i
 }
 
-func (s *findingStore) record(e *entry) []byte {
-	return s.chunks[e.chunk][e.off : e.off+e.size]
-}
-
-// decode reads finding i into f with d (Count, LastTime and Severity are
-// the entry's: folding changes them there).
+// decode reads finding i into f with d (the key, File, Frame, Count,
+// LastTime and Severity are the entry's: folding changes the last three
+// there).
 func (s *findingStore) decode(d *decoder, i int32, f *Finding) {
 	e := s.at(i)
 	d.t = &s.t
-	if err := d.decode(s.record(e), f); err != nil {
+	if err := d.decodeRecord(s.chunks[e.chunk], int(e.off), int(e.size), f); err != nil {
 		panic(fmt.Sprintf("rules: finding %d of the store does not decode: %v", i, err)) // the store wrote it: a bug
 	}
+	str := s.t.strs
+	f.Rule, f.Host, f.Cookie, f.File = str[e.rule], str[e.host], str[e.cookie], str[e.file]
+	f.Frame, f.order = e.frame, e.order
 	f.Count, f.LastTime, f.Severity = int(e.count), s.t.unpack(e.last), e.sev
 }
 
