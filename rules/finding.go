@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cookiewatch/cookiewatch/httpparse"
 )
@@ -26,12 +27,20 @@ type Value struct {
 }
 
 func newValue(v string, show bool) *Value {
-	sum := sha256.Sum256([]byte(v))
-	out := &Value{Length: len(v), Fingerprint: "sha256:" + hex.EncodeToString(sum[:6])}
+	// The Value and its fingerprint's bytes in one allocation, not three
+	// (the Value, the hex and the concatenation); v is hashed in place.
+	box := new(struct {
+		v  Value
+		fp [len("sha256:") + 12]byte
+	})
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(v), len(v)))
+	copy(box.fp[:], "sha256:")
+	hex.Encode(box.fp[len("sha256:"):], sum[:6])
+	box.v = Value{Length: len(v), Fingerprint: unsafe.String(&box.fp[0], len(box.fp))}
 	if show {
-		out.Raw = v
+		box.v.Raw = v
 	}
-	return out
+	return &box.v
 }
 
 // String is the redacted form used in tables.
@@ -60,16 +69,26 @@ type Attributes struct {
 }
 
 func newAttributes(c httpparse.SetCookie) *Attributes {
-	a := &Attributes{Secure: c.Secure, HttpOnly: c.HttpOnly, Partitioned: c.Partitioned, Path: c.Path, Unknown: c.Unknown}
+	// The Attributes, its MaxAge and Expires' bytes in one allocation.
+	box := new(struct {
+		a      Attributes
+		maxAge int
+		exp    [len("2006-01-02T15:04:05Z")]byte
+	})
+	a := &box.a
+	*a = Attributes{Secure: c.Secure, HttpOnly: c.HttpOnly, Partitioned: c.Partitioned, Path: c.Path, Unknown: c.Unknown}
 	if c.HasDomain {
 		a.Domain = c.Domain
 	}
 	if c.HasMaxAge {
-		m := c.MaxAge
-		a.MaxAge = &m
+		box.maxAge = c.MaxAge
+		a.MaxAge = &box.maxAge
 	}
 	if c.HasExpires {
-		a.Expires = c.Expires.UTC().Format(time.RFC3339)
+		// In box.exp when it fits (years 0-9999), else where AppendFormat
+		// puts it.
+		b := c.Expires.UTC().AppendFormat(box.exp[:0], time.RFC3339)
+		a.Expires = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	switch c.SameSite {
 	case httpparse.SameSiteLax:
@@ -328,6 +347,13 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 		msg       Finding // what every finding of this message shares, built once
 		path      string  // msg's Path, redacted: built for the first finding kept
 		pathBuilt bool
+
+		// The framework guess of the last observation built: the hints are
+		// the message's, and its cookies mostly have the same owner ("").
+		guessed    bool
+		guessOwner string
+		guess      FrameworkGuess
+		guessInfo  FrameworkInfo
 	)
 	setIndex := 0
 	for pos := range obs {
@@ -399,13 +425,17 @@ func evaluate(out []Finding, obs []Observation, m *httpparse.Message, req *httpp
 				case KindCookie, KindURLParam, KindRefererParam:
 					value = newValue(o.Value, opt.ShowValues)
 				}
-				g = GuessFramework(o.Class.Owner, hints.Server, hints.PoweredBy)
-				d, _ := FrameworkByID(g.ID)
-				fw = FrameworkInfo{ID: d.ID, Name: d.Name, Reason: g.Reason}
+				if !guessed || o.Class.Owner != guessOwner {
+					guessed, guessOwner = true, o.Class.Owner
+					guess = GuessFramework(o.Class.Owner, hints.Server, hints.PoweredBy)
+					d, _ := FrameworkByID(guess.ID)
+					guessInfo = FrameworkInfo{ID: d.ID, Name: d.Name, Reason: guess.Reason}
+				}
+				g, fw = guess, guessInfo
 				sess = Session{o.Session, o.Class.Confidence.String(), o.Class.Reason}
 			}
 			f.Session, f.Framework = sess, fw
-			f.Fix = Remediation(*r, g.ID)
+			f.Fix = remediation(i, g.ID)
 			switch o.Kind {
 			case KindSetCookie:
 				f.Value = value
@@ -460,8 +490,8 @@ func base(m *httpparse.Message, req *httpparse.Request) Finding {
 // target (";jsessionid=…", "?PHPSESSID=…") with "REDACTED", so paths in
 // reports carry no session IDs.
 func RedactTarget(target string, c Classifier) string {
-	if !strings.ContainsAny(target, ";?") {
-		return target
+	if !strings.ContainsAny(target, ";?") || !hasSessionParam(target, c) {
+		return target // most targets: nothing to redact, nothing built
 	}
 	p, q, hasQ := strings.Cut(target, "?")
 	segs := strings.Split(p, "/")
@@ -488,6 +518,33 @@ func RedactTarget(target string, c Classifier) string {
 	return out
 }
 
+// hasSessionParam reports whether RedactTarget would redact a parameter
+// of target: one that its splitting finds (a ;path parameter or a query
+// parameter with "=") whose name tokenClass calls a session parameter.
+func hasSessionParam(target string, c Classifier) bool {
+	p, q, _ := strings.Cut(target, "?")
+	for rest, more := p, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		_, ps, ok := strings.Cut(seg, ";")
+		for ok {
+			var part string
+			part, ps, ok = strings.Cut(ps, ";")
+			if n, _, found := strings.Cut(part, "="); found && c.tokenClass(n).Session {
+				return true
+			}
+		}
+	}
+	for more := q != ""; more; {
+		var kv string
+		kv, q, more = strings.Cut(q, "&")
+		if n, _, found := strings.Cut(kv, "="); found && c.tokenClass(n).Session {
+			return true
+		}
+	}
+	return false
+}
+
 // Key is what aggregation folds on: rule, host and cookie name.
 func (f *Finding) Key() string {
 	return f.Rule + "\x00" + strings.ToLower(f.Host) + "\x00" + f.Cookie
@@ -498,8 +555,19 @@ func (f *Finding) Key() string {
 // on values, frames, times or files, so the same weakness seen in another
 // capture has the same fingerprint.
 func Fingerprint(rule, host, name string) string {
-	sum := sha256.Sum256([]byte(rule + "\x00" + strings.ToLower(host) + "\x00" + name))
-	return hex.EncodeToString(sum[:8])
+	// Joined on the stack when it fits (it is hashed for every finding
+	// built): one allocation, the result, instead of four.
+	var buf [256]byte
+	var hb [128]byte
+	b := append(buf[:0], rule...)
+	b = append(b, 0)
+	b = append(b, lowerInto(hb[:], host)...)
+	b = append(b, 0)
+	b = append(b, name...)
+	sum := sha256.Sum256(b)
+	var h [16]byte
+	hex.Encode(h[:], sum[:8])
+	return string(h[:])
 }
 
 // Aggregator folds findings by Key unless Each is set. The evidence is the

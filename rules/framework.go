@@ -186,7 +186,8 @@ func GuessFramework(owner, server, poweredBy string) FrameworkGuess {
 		}
 	}
 	for _, h := range []struct{ name, value string }{{"X-Powered-By", poweredBy}, {"Server", server}} {
-		v := strings.ToLower(h.value)
+		var buf [128]byte
+		v := lowerInto(buf[:], h.value)
 		for _, t := range headerFramework {
 			if strings.Contains(v, t.token) {
 				return FrameworkGuess{t.framework, h.name + ": " + clipText(h.value, 60)}
@@ -213,6 +214,30 @@ func Remediation(r Rule, fw string) string {
 	}
 	g, _ := FrameworkByID("generic")
 	return g.Fixes[r.Setting]
+}
+
+// ruleFixes[i][j] is Remediation(catalogue[i], frameworks[j].ID), made
+// once: evaluate asks for every finding it builds, and Remediation looks
+// frameworks up by ID up to three times and copies the rule.
+var ruleFixes = func() [][]string {
+	out := make([][]string, len(catalogue))
+	for i := range catalogue {
+		out[i] = make([]string, len(frameworks))
+		for j, f := range frameworks {
+			out[i][j] = Remediation(catalogue[i], f.ID)
+		}
+	}
+	return out
+}()
+
+// remediation is Remediation(catalogue[i], fw).
+func remediation(i int32, fw string) string {
+	for j := range frameworks {
+		if frameworks[j].ID == fw {
+			return ruleFixes[i][j]
+		}
+	}
+	return Remediation(catalogue[i], fw)
 }
 
 func clipText(s string, n int) string {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/cookiewatch/cookiewatch/httpparse"
 )
@@ -132,39 +134,49 @@ func observeRequest(out []Observation, req *httpparse.Request, tls bool, opt Opt
 				continue
 			}
 			rh := hostOnly(u.Host)
-			for _, p := range urlParams(u.EscapedPath(), u.RawQuery) {
-				cls := opt.Classifier.tokenClass(p.name)
-				out = append(out, Observation{Kind: KindRefererParam, Name: p.name, Value: p.value, Class: cls,
+			urlParams(u.EscapedPath(), u.RawQuery, func(name, value string) {
+				cls := opt.Classifier.tokenClass(name)
+				out = append(out, Observation{Kind: KindRefererParam, Name: name, Value: value, Class: cls,
 					Session: cls.Session, TLS: tls, Host: host, RefererHost: rh})
-			}
+			})
 		}
 	}
 	path, query, _ := strings.Cut(req.Path, "?")
-	for _, p := range urlParams(path, query) {
-		cls := opt.Classifier.tokenClass(p.name)
-		out = append(out, Observation{Kind: KindURLParam, Name: p.name, Value: p.value, Class: cls,
+	urlParams(path, query, func(name, value string) {
+		cls := opt.Classifier.tokenClass(name)
+		out = append(out, Observation{Kind: KindURLParam, Name: name, Value: value, Class: cls,
 			Session: cls.Session, TLS: tls, Host: host})
-	}
+	})
 	return out
 }
 
-type param struct{ name, value string }
-
-// urlParams returns a URL's ;path parameters (";jsessionid=…") and query
-// parameters, values unescaped where possible.
-func urlParams(path, query string) []param {
-	var out []param
-	for _, seg := range strings.Split(path, "/") {
-		_, rest, ok := strings.Cut(seg, ";")
+// urlParams calls yield with each of a URL's ;path parameters
+// (";jsessionid=…") and query parameters, values unescaped where
+// possible. It splits without building slices (it runs for every request
+// with a query or path parameters): the parameters are those of
+// strings.Split(path, "/") with strings.Cut on ";" and of
+// strings.FieldsFunc on '&' and ';' as before, in the same order.
+func urlParams(path, query string, yield func(name, value string)) {
+	for rest, more := path, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		_, ps, ok := strings.Cut(seg, ";")
 		for ok {
 			var p string
-			p, rest, ok = strings.Cut(rest, ";")
+			p, ps, ok = strings.Cut(ps, ";")
 			if n, v, found := strings.Cut(p, "="); found && n != "" {
-				out = append(out, param{n, v})
+				yield(n, v)
 			}
 		}
 	}
-	for _, kv := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
+	for query != "" {
+		i := strings.IndexAny(query, "&;")
+		kv := query
+		if i < 0 {
+			query = ""
+		} else {
+			kv, query = query[:i], query[i+1:]
+		}
 		n, v, found := strings.Cut(kv, "=")
 		if !found || n == "" {
 			continue
@@ -175,9 +187,8 @@ func urlParams(path, query string) []param {
 		if u, err := url.QueryUnescape(v); err == nil {
 			v = u
 		}
-		out = append(out, param{n, v})
+		yield(n, v)
 	}
-	return out
 }
 
 // tokenClass classifies a URL parameter name: session cookie names of
@@ -186,7 +197,8 @@ func urlParams(path, query string) []param {
 // URLs legitimately carry OAuth codes, CSRF and reset tokens, and analytics
 // and ad SDKs put their own "clientSessionId"s in tracking URLs.
 func (c Classifier) tokenClass(name string) SessionClass {
-	lower := strings.ToLower(name)
+	var buf [64]byte
+	lower := lowerInto(buf[:], name)
 	cls := c.classify(name, "")
 	switch {
 	case cls.Session && cls.Confidence == Certain:
@@ -195,4 +207,32 @@ func (c Classifier) tokenClass(name string) SessionClass {
 		return SessionClass{true, Firm, "parameter name " + name, ""}
 	}
 	return SessionClass{false, Firm, "not a session parameter name", ""}
+}
+
+// lowerInto is strings.ToLower(s) written into buf, without allocating,
+// when s is ASCII and fits (cookie and parameter names, header values);
+// else it is strings.ToLower(s), whose Unicode rules then apply. The
+// result may be buf's bytes: it is valid while buf is and unchanged.
+func lowerInto(buf []byte, s string) string {
+	if len(s) > len(buf) {
+		return strings.ToLower(s)
+	}
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(s)
+		}
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if !upper {
+		return s
+	}
+	n := copy(buf, s)
+	for i, c := range buf[:n] {
+		if 'A' <= c && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
+	}
+	return unsafe.String(&buf[0], n)
 }

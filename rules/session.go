@@ -190,7 +190,8 @@ func (c Classifier) Classify(name, value string) SessionClass {
 }
 
 func (c Classifier) classify(name, value string) SessionClass {
-	lower := strings.ToLower(name)
+	var buf [64]byte
+	lower := lowerInto(buf[:], name) // nothing returned holds it: reasons are copies or constants
 	base := stripPrefix(lower)
 	for _, n := range c.Names {
 		if strings.EqualFold(n, name) || strings.EqualFold(n, base) {

@@ -42,6 +42,33 @@ type pipeline struct {
 
 	scratch []rules.Finding // reused by add: one message's findings
 	foldFn  rules.Folder    // p.fold, made once
+
+	// interned holds the copies of hosts and stack headers that conns
+	// keep (conn.host, conn.hints): a capture has few distinct ones, and
+	// every new connection copied them again. Bounded (maxInterned
+	// strings of at most maxInternLen bytes); past that, strings are
+	// copied as before.
+	interned map[string]string
+}
+
+const (
+	maxInterned  = 1024
+	maxInternLen = 128
+)
+
+// intern returns a copy of s that p keeps (s may be a parser's buffer).
+func (p *pipeline) intern(s string) string {
+	if c, ok := p.interned[s]; ok {
+		return c
+	}
+	c := strings.Clone(s)
+	if len(s) <= maxInternLen && len(p.interned) < maxInterned {
+		if p.interned == nil {
+			p.interned = map[string]string{}
+		}
+		p.interned[c] = c
+	}
+	return c
 }
 
 func newPipeline(cfg config, agg *rules.Aggregator) *pipeline {
@@ -158,7 +185,7 @@ func (c *conn) Want(request bool, start string, hdrs []httpparse.Header, frame u
 	if request {
 		if host != "" {
 			if host != c.host {
-				c.host = strings.Clone(host)
+				c.host = c.p.intern(host)
 			}
 			c.p.feed.seen(c.host, frame, t, c.info.Addr)
 		}
@@ -174,9 +201,9 @@ func (c *conn) noteHints(hdrs []httpparse.Header) {
 	for _, h := range hdrs {
 		switch {
 		case headerIs(h.Name, "Server") && h.Value != c.hints.Server:
-			c.hints.Server = strings.Clone(h.Value)
+			c.hints.Server = c.p.intern(h.Value)
 		case headerIs(h.Name, "X-Powered-By") && h.Value != c.hints.PoweredBy:
-			c.hints.PoweredBy = strings.Clone(h.Value)
+			c.hints.PoweredBy = c.p.intern(h.Value)
 		}
 	}
 }
