@@ -362,44 +362,29 @@ type decoder struct {
 }
 
 // uint reads a uvarint; most are one byte (indexes into the table, flags,
-// lengths), read here without binary.Uvarint's loop.
+// lengths), read without a call: uint and int are small enough to be
+// inlined, which binary.Uvarint and Varint are not (decoding is most of
+// what writing a report costs).
 func (d *decoder) uint() uint64 {
-	if len(d.b) > 0 && d.b[0] < 0x80 {
-		v := uint64(d.b[0])
-		d.b = d.b[1:]
-		return v
+	var v uint64
+	for i, c := range d.b {
+		if i == binary.MaxVarintLen64-1 && c > 1 {
+			break // overflows 64 bits (or is longer), as binary.Uvarint reports
+		}
+		if c < 0x80 {
+			d.b = d.b[i+1:]
+			return v | uint64(c)<<(7*i)
+		}
+		v |= uint64(c&0x7f) << (7 * i)
 	}
-	return d.uintSlow()
+	d.err, d.b = true, nil
+	return 0
 }
 
-func (d *decoder) uintSlow() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err, d.b = true, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// int reads a varint, one byte without a loop as uint does.
+// int reads a varint (zig-zag, as binary.Varint).
 func (d *decoder) int() int64 {
-	if len(d.b) > 0 && d.b[0] < 0x80 {
-		u := int64(d.b[0])
-		d.b = d.b[1:]
-		return u>>1 ^ -(u & 1) // zig-zag, as binary.Varint
-	}
-	return d.intSlow()
-}
-
-func (d *decoder) intSlow() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err, d.b = true, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	u := d.uint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 // small reads an int that must fit in 32 bits.
@@ -412,12 +397,20 @@ func (d *decoder) small() int {
 	return int(v)
 }
 
+// id reads a table index and returns its string.
 func (d *decoder) id() string {
-	s, ok := d.t.str(d.uint())
-	if !ok {
+	i := d.uint()
+	if i < uint64(len(d.t.strs)) {
+		return d.t.strs[i]
+	}
+	return d.badID(i)
+}
+
+func (d *decoder) badID(i uint64) string {
+	if i != 0 { // 0 is "" also in a table without strings
 		d.err = true
 	}
-	return s
+	return ""
 }
 
 func (d *decoder) inline() string {

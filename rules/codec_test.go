@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -260,6 +262,49 @@ func TestStoreOrderBigIndexes(t *testing.T) {
 				t.Fatalf("fill %d: finding %d is %s/%s/%s frame %d, want %s/%s/%s frame %d", fill, i,
 					got[i].Direction, got[i].Subject, got[i].Cookie, got[i].Frame, want[i].Direction, want[i].Subject, want[i].Cookie, want[i].Frame)
 			}
+		}
+	}
+}
+
+// TestDecoderVarints: the decoder's inlined varint reading agrees with
+// encoding/binary on values of every length, on cut and over-long
+// encodings (errors), and leaves the bytes after the varint.
+func TestDecoderVarints(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var cases [][]byte
+	for _, v := range []uint64{0, 1, 127, 128, 300, 1<<32 - 1, 1 << 63, 1<<64 - 1} {
+		cases = append(cases, binary.AppendUvarint(nil, v))
+	}
+	for range 5000 {
+		b := make([]byte, rng.IntN(13))
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+			if rng.IntN(3) == 0 {
+				b[i] |= 0x80
+			}
+		}
+		cases = append(cases, b)
+	}
+	cases = append(cases, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, // 1<<64-1
+		[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},       // overflows
+		[]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}) // over-long
+	for _, b := range cases {
+		want, n := binary.Uvarint(b)
+		d := decoder{b: append(b, 0xAA)}
+		got := d.uint()
+		if n <= 0 {
+			if !d.err {
+				t.Errorf("uint(% x) = %d, no error; binary.Uvarint: %d", b, got, n)
+			}
+			continue
+		}
+		if d.err || got != want || len(d.b) != len(b)-n+1 {
+			t.Errorf("uint(% x) = %d (err %v, %d bytes left), want %d (%d read)", b, got, d.err, len(d.b), want, n)
+		}
+		wantI, _ := binary.Varint(b)
+		d = decoder{b: b}
+		if gotI := d.int(); gotI != wantI {
+			t.Errorf("int(% x) = %d, want %d", b, gotI, wantI)
 		}
 	}
 }
