@@ -308,3 +308,27 @@ func TestDecoderVarints(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreOrderFiles: findings of several files, added in no particular
+// order, come out in Compare's order (file names first, by their text,
+// not by the order the store met them).
+func TestStoreOrderFiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	files := []string{"z.pcap", "a.pcap", "", "m/n.pcap", "a.pcapng"}
+	a := Aggregator{Each: true}
+	var want []Finding
+	for i := range 2000 {
+		f := Finding{Rule: "missing-secure", Host: "h.example", Cookie: "c" + strconv.Itoa(rng.IntN(5)),
+			Direction: "response", Subject: "set-cookie", File: files[rng.IntN(len(files))], Frame: uint64(rng.IntN(50)),
+			order: int32(rng.IntN(3)), Count: 1, Time: testNow, LastTime: testNow, Message: uint64(i)}
+		a.Add(f)
+		want = append(want, f)
+	}
+	slices.SortStableFunc(want, Compare)
+	got := a.Findings()
+	for i := range want {
+		if Compare(got[i], want[i]) != 0 {
+			t.Fatalf("finding %d is %s frame %d, want %s frame %d", i, got[i].File, got[i].Frame, want[i].File, want[i].Frame)
+		}
+	}
+}

@@ -835,17 +835,39 @@ func (a *Aggregator) Release() *Sorted {
 
 // order returns the indexes of a's findings in report order (Compare;
 // ties, which the total order leaves only for identical findings, in
-// insertion order).
+// insertion order). The file's rank, frame and catalogue order, which
+// decide most comparisons, are copied out of the entries first, so that
+// the sort compares them in one array, without reading entries.
 func (a *Aggregator) order() []int32 {
-	perm := make([]int32, a.store.n)
-	for i := range perm {
-		perm[i] = int32(i)
+	type sortKey struct {
+		rank  uint32
+		order int32
+		frame uint64
+		i     int32
+	}
+	rank := a.store.fileRanks()
+	keys := make([]sortKey, a.store.n)
+	for i := range keys {
+		e := a.store.at(int32(i))
+		keys[i] = sortKey{rank[e.file], e.order, e.frame, int32(i)}
 	}
 	var x, y Finding
 	var dx, dy decoder
-	slices.SortFunc(perm, func(i, j int32) int {
-		return cmp.Or(a.store.compareEntries(i, j, &x, &y, &dx, &dy), cmp.Compare(i, j))
+	slices.SortFunc(keys, func(p, q sortKey) int {
+		switch {
+		case p.rank != q.rank:
+			return cmp.Compare(p.rank, q.rank)
+		case p.frame != q.frame:
+			return cmp.Compare(p.frame, q.frame)
+		case p.order != q.order:
+			return cmp.Compare(p.order, q.order)
+		}
+		return cmp.Or(a.store.compareEntries(rank, p.i, q.i, &x, &y, &dx, &dy), cmp.Compare(p.i, q.i))
 	})
+	perm := make([]int32, len(keys))
+	for k, key := range keys {
+		perm[k] = key.i
+	}
 	return perm
 }
 

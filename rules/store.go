@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -185,13 +186,35 @@ func (s *findingStore) decode(d *decoder, i int32, f *Finding) {
 	f.Count, f.LastTime, f.Severity = int(e.count), s.t.unpack(e.last), e.sev
 }
 
+// fileRanks returns, for each table index that is a finding's file, the
+// rank of that file name among them (others 0): comparing ranks is
+// comparing the names, which are few, without reading their strings.
+func (s *findingStore) fileRanks() []uint32 {
+	var files []uint32
+	seen := make([]bool, len(s.t.strs))
+	for _, blk := range s.entries {
+		for k := range blk {
+			if f := blk[k].file; !seen[f] {
+				seen[f] = true
+				files = append(files, f)
+			}
+		}
+	}
+	slices.SortFunc(files, func(a, b uint32) int { return strings.Compare(s.t.strs[a], s.t.strs[b]) })
+	rank := make([]uint32, len(s.t.strs))
+	for r, f := range files {
+		rank[f] = uint32(r)
+	}
+	return rank
+}
+
 // compareEntries is compare on findings i and j, reading their records
-// only when the entries tie.
-func (s *findingStore) compareEntries(i, j int32, x, y *Finding, dx, dy *decoder) int {
+// only when the entries tie; rank is fileRanks'.
+func (s *findingStore) compareEntries(rank []uint32, i, j int32, x, y *Finding, dx, dy *decoder) int {
 	a, b := s.at(i), s.at(j)
 	str := s.t.strs
 	if c := cmp.Or(
-		strings.Compare(str[a.file], str[b.file]),
+		cmp.Compare(rank[a.file], rank[b.file]),
 		cmp.Compare(a.frame, b.frame),
 		cmp.Compare(a.order, b.order),
 	); c != 0 {
