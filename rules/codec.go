@@ -39,13 +39,16 @@ type strTable struct {
 	strs []string
 	locs []*time.Location // locations other than UTC and Local, by index
 
-	// last is, for each field the encoder writes by index (slot*), the
-	// index it wrote last time: most fields repeat from one record to the
-	// next (a rule's title and fix, a message's method, direction and
-	// reasons), and comparing with the table's copy is cheaper than the
-	// map's hash and probe. The copy is compared, not the caller's string:
-	// a caller's bytes may be a message buffer that was reused since.
-	last [numSlots]uint32
+	// recent is, for each field the encoder writes by index (slot*), the
+	// indexes it wrote recently, by a cheap hash of the string (a cache
+	// of recentSize entries, each overwritten by the next string that
+	// hashes there): most fields take a few values (a rule's ID, title
+	// and fix, a message's method, direction and reasons), and comparing
+	// with the table's copy costs less than the map's hash and probe. The
+	// copy is compared, not the caller's string: a caller's bytes may be
+	// a message buffer that was reused since. The hash only picks an
+	// entry: strings that collide cost a map lookup, as before.
+	recent [numSlots][recentSize]uint32
 
 	// lastAddr is the client's and the server's address bytes of the last
 	// record and their indexes: the findings of a message are written one
@@ -97,17 +100,24 @@ const (
 	numSlots
 )
 
-// cached is id for a field that tends to repeat: the index written last
-// for the field, when s is that string, else the table's.
+const (
+	recentBits = 6
+	recentSize = 1 << recentBits
+)
+
+// cached is id for a field that tends to repeat: from the field's recent
+// indexes when s is one of their strings, else the table's.
 func (t *strTable) cached(slot int, s string) uint32 {
 	if s == "" {
 		return 0
 	}
-	if i := t.last[slot]; i != 0 && t.strs[i] == s {
+	h := uint32(len(s))*0x9e3779b1 ^ uint32(s[0])<<8 ^ uint32(s[len(s)/2])<<16 ^ uint32(s[len(s)-1])<<24
+	c := &t.recent[slot][(h*0x85ebca6b)>>(32-recentBits)]
+	if i := *c; i != 0 && t.strs[i] == s {
 		return i
 	}
 	i := t.id(s)
-	t.last[slot] = i
+	*c = i
 	return i
 }
 

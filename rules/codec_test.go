@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // fullFinding sets every field of Finding, unexported ones too.
@@ -330,5 +331,31 @@ func TestStoreOrderFiles(t *testing.T) {
 		if Compare(got[i], want[i]) != 0 {
 			t.Fatalf("finding %d is %s frame %d, want %s frame %d", i, got[i].File, got[i].Frame, want[i].File, want[i].Frame)
 		}
+	}
+}
+
+// TestStrTableCached: the recent-index cache gives the table's index for
+// every string, among many more strings than entries (collisions), and
+// for a string whose bytes are a buffer written over between calls.
+func TestStrTableCached(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var tab strTable
+	buf := []byte("session-0")
+	for range 20000 {
+		var s string
+		if rng.IntN(4) == 0 {
+			copy(buf[len("session-"):], strconv.Itoa(rng.IntN(10))) // same bytes, another string
+			s = unsafe.String(&buf[0], len(buf))
+		} else {
+			s = "value-" + strconv.Itoa(rng.IntN(500))
+		}
+		slot := rng.IntN(numSlots)
+		got := tab.cached(slot, s)
+		if want := tab.id(s); got != want || tab.strs[got] != s {
+			t.Fatalf("cached(%d, %q) = %d (%q), id %d", slot, s, got, tab.strs[got], want)
+		}
+	}
+	if tab.cached(0, "") != 0 {
+		t.Error(`cached("") is not 0`)
 	}
 }
