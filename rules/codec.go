@@ -369,6 +369,50 @@ type decoder struct {
 	maxAge int
 	chain  []Link
 	fresh  bool // allocate Value, Attributes and Chain anew (for findings that are kept)
+
+	// last is the shared part this decoder read last (not fresh): where it
+	// starts in its chunk and its fields. Findings in report order often
+	// share it with the one before (the rules of a message's only cookie
+	// follow one another), and copying the fields costs less than reading
+	// them again. Value, Attributes and Chain are the decoder's own, which
+	// hold that part's until the next read.
+	last struct {
+		at     *byte
+		t      *strTable
+		n      int // its length
+		fields sharedFields
+	}
+}
+
+// sharedFields are the fields of a record's shared part.
+type sharedFields struct {
+	subject, direction, scheme string
+	session                    Session
+	framework                  FrameworkInfo
+	deletion, tls, truncated   bool
+	pos                        int32
+	value                      *Value
+	attrs                      *Attributes
+	line                       string
+	lineIndex                  int
+	message                    uint64
+	client, server             netip.AddrPort
+	time                       time.Time
+	method, path               string
+	status                     int
+	chain                      []Link
+}
+
+func (m *sharedFields) from(f *Finding) {
+	*m = sharedFields{f.Subject, f.Direction, f.Scheme, f.Session, f.Framework, f.Deletion, f.TLS, f.Truncated, f.pos,
+		f.Value, f.Attrs, f.Line, f.LineIndex, f.Message, f.Client, f.Server, f.Time, f.Method, f.Path, f.Status, f.Chain}
+}
+
+func (m *sharedFields) to(f *Finding) {
+	f.Subject, f.Direction, f.Scheme, f.Session, f.Framework = m.subject, m.direction, m.scheme, m.session, m.framework
+	f.Deletion, f.TLS, f.Truncated, f.pos = m.deletion, m.tls, m.truncated, m.pos
+	f.Value, f.Attrs, f.Line, f.LineIndex, f.Message = m.value, m.attrs, m.line, m.lineIndex, m.message
+	f.Client, f.Server, f.Time, f.Method, f.Path, f.Status, f.Chain = m.client, m.server, m.time, m.method, m.path, m.status, m.chain
 }
 
 // uint reads a uvarint; most are one byte (indexes into the table, flags,
@@ -620,20 +664,44 @@ func (d *decoder) decodeRecord(chunk []byte, off, size int, f *Finding) error {
 	}
 	d.b, d.err = chunk[off:off+size], false
 	d.decodeHead(f)
-	if back := d.uint(); back != 0 {
-		if d.err || len(d.b) != 0 || back > uint64(off) {
+	back := d.uint()
+	if back == 0 { // the shared part follows
+		if err := d.shared(f); err != nil {
+			return err
+		}
+		if len(d.b) != 0 {
 			return errRecord
 		}
-		// The shared part ends at or before this record's start; it is
-		// read up to that point.
-		d.b = chunk[off-int(back) : off]
-		return d.decodeShared(f)
+		return nil
 	}
+	if d.err || len(d.b) != 0 || back > uint64(off) {
+		return errRecord
+	}
+	// The shared part ends at or before this record's start; it is read
+	// up to that point.
+	d.b = chunk[off-int(back) : off]
+	return d.shared(f)
+}
+
+// shared reads the shared part at d.b into f, or copies it when it is the
+// one this decoder read last.
+func (d *decoder) shared(f *Finding) error {
+	b := d.b
+	if len(b) == 0 {
+		return errRecord
+	}
+	if !d.fresh && d.last.at == &b[0] && d.last.t == d.t {
+		d.last.fields.to(f)
+		d.b = b[d.last.n:]
+		return nil
+	}
+	d.last.at = nil // d's Value, Attributes and Chain are about to change
 	if err := d.decodeShared(f); err != nil {
 		return err
 	}
-	if len(d.b) != 0 {
-		return errRecord
+	if !d.fresh {
+		d.last.at, d.last.t, d.last.n = &b[0], d.t, len(b)-len(d.b)
+		d.last.fields.from(f)
 	}
 	return nil
 }

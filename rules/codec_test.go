@@ -359,3 +359,52 @@ func TestStrTableCached(t *testing.T) {
 		t.Error(`cached("") is not 0`)
 	}
 }
+
+// TestDecoderReusesShared: a decoder that reads findings one after
+// another, in any order and with repeats, gives what a fresh decoder
+// gives, whether a finding shares the part it read last (copied, not
+// read again) or not.
+func TestDecoderReusesShared(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	var s findingStore
+	base := fullFinding()
+	for i := range 300 {
+		f := base
+		f.Rule, f.Title, f.order = "rule-"+strconv.Itoa(i%5), "title "+strconv.Itoa(i%5), int32(i%5)
+		if i%5 == 0 { // a new observation every five findings
+			base.Path, base.Message = "/p/"+strconv.Itoa(i), uint64(i)
+			base.Attrs = &Attributes{Unknown: []string{"u" + strconv.Itoa(i)}, MaxAge: new(int)}
+			*base.Attrs.MaxAge = i
+			if i%15 == 0 {
+				base.Chain = []Link{{Kind: "login", Frame: uint64(i)}}
+			} else {
+				base.Chain = nil
+			}
+			f = base
+		}
+		s.add(&f)
+	}
+	var d decoder
+	reused := 0
+	var i int32
+	for range 3000 {
+		if rng.IntN(3) == 0 {
+			i = int32(rng.IntN(s.n))
+		} else {
+			i = min(i+1, int32(s.n-1)) // mostly the next, as report order reads them
+		}
+		before := d.last.at
+		var got, want Finding
+		s.decode(&d, i, &got)
+		if d.last.at == before && before != nil {
+			reused++
+		}
+		s.decode(&decoder{fresh: true}, i, &want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("finding %d:\n got %+v\nwant %+v", i, got, want)
+		}
+	}
+	if reused < 1000 {
+		t.Errorf("the shared part was reused %d times of 3000", reused)
+	}
+}
