@@ -97,6 +97,8 @@ const (
 	slotZone
 	slotLinkKind
 	slotLinkFile
+	slotClientAddr
+	slotServerAddr
 	numSlots
 )
 
@@ -121,26 +123,18 @@ func (t *strTable) cached(slot int, s string) uint32 {
 	return i
 }
 
-// idBytes is id(string(b)) without converting b when it is known (an
-// address's bytes, on every record).
-func (t *strTable) idBytes(b []byte) uint32 {
-	if len(b) == 0 {
-		return 0
-	}
-	if i, ok := t.ids[string(b)]; ok {
-		return i
-	}
-	return t.add(string(b))
-}
-
-// addrID is idBytes for the bytes of address a (0 client, 1 server) of a
-// record.
+// addrID is id for the bytes of address a (0 client, 1 server) of a
+// record: the last one's index when they are its bytes (the findings of
+// a message share both), else through the recent-index cache (a
+// capture's findings come from few servers, and clients come back).
 func (t *strTable) addrID(a int, b []byte) uint32 {
 	m := &t.lastAddr[a]
 	if m.id != 0 && m.n == len(b) && [16]byte(m.b) == addrBytes(b) {
 		return m.id
 	}
-	i := t.idBytes(b)
+	// The string is b's bytes, not a copy: cached compares it and the
+	// table copies it if it is new.
+	i := t.cached(slotClientAddr+a, unsafe.String(unsafe.SliceData(b), len(b)))
 	m.n, m.id = copy(m.b[:], b), i
 	return i
 }
