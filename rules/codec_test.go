@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
@@ -406,5 +407,69 @@ func TestDecoderReusesShared(t *testing.T) {
 	}
 	if reused < 1000 {
 		t.Errorf("the shared part was reused %d times of 3000", reused)
+	}
+}
+
+// TestEntryLastTime: an entry is 64 bytes, and a finding's LastTime comes
+// back as it was added and raised by later occurrences, as time.Time's
+// After decides, for times an entry holds (UTC, Local, other locations)
+// and those it does not (before 1678, after 2262, more locations than its
+// 16 bits count), which the store keeps aside.
+func TestEntryLastTime(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) == 8 && unsafe.Sizeof(entry{}) != 64 {
+		t.Errorf("entry is %d bytes, want 64", unsafe.Sizeof(entry{}))
+	}
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("A", 3600), time.FixedZone("B", -7200)}
+	times := []time.Time{{}, testNow, testNow.Add(-time.Hour), time.Date(1600, 1, 1, 0, 0, 0, 5, time.UTC),
+		time.Date(2300, 1, 1, 0, 0, 0, 7, time.UTC), time.Unix(minNanoSec+1, 999999999), time.Unix(maxNanoSec-1, 0),
+		time.Unix(minNanoSec, 0), time.Unix(maxNanoSec, 1)}
+	rng := rand.New(rand.NewPCG(15, 16))
+	pick := func() time.Time {
+		x := times[rng.IntN(len(times))]
+		if x.IsZero() {
+			return x
+		}
+		return x.In(zones[rng.IntN(len(zones))])
+	}
+	var s findingStore
+	var want []time.Time
+	for i := range 2000 {
+		f := Finding{Rule: "r", Cookie: strconv.Itoa(i), LastTime: pick()}
+		s.add(&f)
+		want = append(want, f.LastTime)
+	}
+	for range 6000 {
+		i := int32(rng.IntN(s.n))
+		x := pick()
+		s.raiseLast(i, s.at(i), x)
+		if x.After(want[i]) {
+			want[i] = x
+		}
+	}
+	for i := range want {
+		var f Finding
+		s.decode(&decoder{}, int32(i), &f)
+		if !reflect.DeepEqual(f.LastTime, want[i]) {
+			t.Fatalf("finding %d: LastTime %v (%v), want %v (%v)", i, f.LastTime, f.LastTime.Location(), want[i], want[i].Location())
+		}
+	}
+	if len(s.bigLast) == 0 || len(s.bigLast) == s.n {
+		t.Errorf("%d of %d LastTimes kept aside", len(s.bigLast), s.n)
+	}
+	// More locations than 16 bits count: the last ones are kept aside too.
+	var many findingStore
+	for k := range math.MaxInt16 + 10 {
+		f := Finding{LastTime: testNow.In(time.FixedZone("Z", k))}
+		many.add(&f)
+	}
+	for _, i := range []int32{0, math.MaxInt16, math.MaxInt16 + 9} {
+		var f Finding
+		many.decode(&decoder{}, i, &f)
+		if _, off := f.LastTime.Zone(); off != int(i) || !f.LastTime.Equal(testNow) {
+			t.Errorf("finding %d: LastTime %v", i, f.LastTime)
+		}
+	}
+	if len(many.bigLast) != 9 {
+		t.Errorf("%d LastTimes kept aside, want 9", len(many.bigLast))
 	}
 }

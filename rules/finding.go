@@ -726,9 +726,7 @@ func (a *Aggregator) add(f *Finding) bool {
 	}
 	e := a.store.at(i)
 	e.count += int64(f.Count)
-	if last := a.store.t.unpack(e.last); f.LastTime.After(last) {
-		e.last = a.store.t.pack(f.LastTime)
-	}
+	a.store.raiseLast(i, e, f.LastTime)
 	if f.Severity > e.sev { // a live value outranks a deletion
 		e.sev = f.Severity
 	}
@@ -767,9 +765,7 @@ func (a *Aggregator) Fold(f *Finding) bool {
 		return false // f is the new evidence, or deciding needs f's other fields
 	}
 	e.count += int64(f.Count)
-	if last := a.store.t.unpack(e.last); f.LastTime.After(last) {
-		e.last = a.store.t.pack(f.LastTime)
-	}
+	a.store.raiseLast(i, e, f.LastTime)
 	if f.Severity > e.sev {
 		e.sev = f.Severity
 	}

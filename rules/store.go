@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -39,20 +40,101 @@ type findingStore struct {
 	// lastShared is where the last shared part written is, in the last
 	// chunk: a record whose shared part has the same bytes refers to it.
 	lastShared struct{ off, size int }
+
+	bigLast map[int32]time.Time // LastTimes that entries do not hold (locBig), by finding
 }
 
-// entry is what the store keeps of a finding outside its record: 72
-// bytes (dir and subj as 16-bit indexes took it from 80).
+// entry is what the store keeps of a finding outside its record: 64
+// bytes (dir and subj as 16-bit indexes took it from 80 to 72, LastTime
+// as nanoseconds to 64).
 type entry struct {
 	chunk, off, size uint32 // where its record is
 	file, rule       uint32 // strTable indexes
 	host, cookie     uint32
-	dir, subj        uint16 // strTable indexes, or bigIndex
 	order            int32
-	sev              Severity
 	frame            uint64
 	count            int64
-	last             packedTime
+	lastNano         int64  // LastTime in Unix nanoseconds, as lastLoc says
+	dir, subj        uint16 // strTable indexes, or bigIndex
+	lastLoc          int16  // LastTime's location: locZero, locUTC, locLocal, a strTable.locs index, or locBig
+	sev              Severity
+}
+
+// An entry's lastLoc: the zero time, UTC, Local, or (locBig) a time that
+// nanoseconds since 1970 in an int64 do not hold (before 1678, after
+// 2262) or whose location's index does not fit: then the time is in the
+// store's bigLast.
+const (
+	locBig   = -4
+	locZero  = -3
+	locUTC   = -2
+	locLocal = -1
+
+	// Unix seconds strictly between these hold as nanoseconds.
+	minNanoSec = math.MinInt64/1_000_000_000 + 1
+	maxNanoSec = math.MaxInt64/1_000_000_000 - 1
+)
+
+// setLast sets the LastTime of finding i, whose entry is e.
+func (s *findingStore) setLast(i int32, e *entry, x time.Time) {
+	if e.lastLoc == locBig {
+		delete(s.bigLast, i)
+	}
+	e.lastNano, e.lastLoc = 0, locZero
+	if x.IsZero() && x.Location() == time.UTC {
+		return
+	}
+	if sec := x.Unix(); sec > minNanoSec && sec < maxNanoSec {
+		e.lastNano = x.UnixNano()
+		switch l := x.Location(); l {
+		case time.UTC:
+			e.lastLoc = locUTC
+			return
+		case time.Local:
+			e.lastLoc = locLocal
+			return
+		default:
+			if k := s.t.loc(l); k <= math.MaxInt16 {
+				e.lastLoc = int16(k)
+				return
+			}
+		}
+	}
+	if s.bigLast == nil {
+		s.bigLast = map[int32]time.Time{}
+	}
+	e.lastNano, e.lastLoc = 0, locBig
+	s.bigLast[i] = x
+}
+
+// lastTime returns the LastTime of finding i, whose entry is e.
+func (s *findingStore) lastTime(i int32, e *entry) time.Time {
+	switch e.lastLoc {
+	case locZero:
+		return time.Time{}
+	case locBig:
+		return s.bigLast[i]
+	case locUTC:
+		return time.Unix(0, e.lastNano).UTC()
+	case locLocal:
+		return time.Unix(0, e.lastNano).In(time.Local)
+	}
+	return time.Unix(0, e.lastNano).In(s.t.locs[e.lastLoc])
+}
+
+// raiseLast makes x the LastTime of finding i (entry e) if it is later.
+func (s *findingStore) raiseLast(i int32, e *entry, x time.Time) {
+	if e.lastLoc >= locUTC { // an instant in lastNano: compared without building a time.Time
+		if sec := x.Unix(); sec > minNanoSec && sec < maxNanoSec {
+			if x.UnixNano() > e.lastNano {
+				s.setLast(i, e, x)
+			}
+			return
+		}
+	}
+	if x.After(s.lastTime(i, e)) {
+		s.setLast(i, e, x)
+	}
 }
 
 // bigIndex stands for a strTable index of 0xffff or more in an entry's
@@ -63,37 +145,6 @@ type entry struct {
 const bigIndex = 0xffff
 
 func index16(i uint32) uint16 { return uint16(min(i, bigIndex)) }
-
-// packedTime is a time.Time without its location pointer.
-type packedTime struct {
-	sec  int64
-	nsec uint32
-	loc  int32 // -3 zero, -2 UTC, -1 Local, else strTable.locs index
-}
-
-func (t *strTable) pack(x time.Time) packedTime {
-	switch {
-	case x.IsZero() && x.Location() == time.UTC:
-		return packedTime{loc: -3}
-	case x.Location() == time.UTC:
-		return packedTime{x.Unix(), uint32(x.Nanosecond()), -2}
-	case x.Location() == time.Local:
-		return packedTime{x.Unix(), uint32(x.Nanosecond()), -1}
-	}
-	return packedTime{x.Unix(), uint32(x.Nanosecond()), int32(t.loc(x.Location()))}
-}
-
-func (t *strTable) unpack(p packedTime) time.Time {
-	switch p.loc {
-	case -3:
-		return time.Time{}
-	case -2:
-		return time.Unix(p.sec, int64(p.nsec)).UTC()
-	case -1:
-		return time.Unix(p.sec, int64(p.nsec)).In(time.Local)
-	}
-	return time.Unix(p.sec, int64(p.nsec)).In(t.locs[p.loc])
-}
 
 const (
 	blockSize = 1024      // entries per block
@@ -167,7 +218,8 @@ func (s *findingStore) add(f *Finding) int32 {
 	s.n++
 	e := s.at(i)
 	s.write(e, f)
-	e.count, e.last, e.sev = int64(f.Count), s.t.pack(f.LastTime), f.Severity
+	e.count, e.sev = int64(f.Count), f.Severity
+	s.setLast(i, e, f.LastTime)
 	return i
 }
 
@@ -183,7 +235,7 @@ func (s *findingStore) decode(d *decoder, i int32, f *Finding) {
 	str := s.t.strs
 	f.Rule, f.Host, f.Cookie, f.File = str[e.rule], str[e.host], str[e.cookie], str[e.file]
 	f.Frame, f.order = e.frame, e.order
-	f.Count, f.LastTime, f.Severity = int(e.count), s.t.unpack(e.last), e.sev
+	f.Count, f.LastTime, f.Severity = int(e.count), s.lastTime(i, e), e.sev
 }
 
 // fileRanks returns, for each table index that is a finding's file, the
