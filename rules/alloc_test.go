@@ -196,3 +196,43 @@ func frameworkIDs() []string {
 	}
 	return ids
 }
+
+// TestRefererShortcut: skipping url.Parse for Referers without ';', '?'
+// or '%' loses no observation: on random Referers, those skipped have no
+// parameters when parsed as before.
+func TestRefererShortcut(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	prefixes := []string{"http://h.example", "https://a.example:8080", "http://[::1]", "//h.example", "h.example", "http://u@h"}
+	pieces := []string{"/", "/", "a", "b", ";", "?", "=", "=", "&", "%3B", "%3F", "%3b", " ", "#", "sid", "jsessionid",
+		"ABCDEF0123456789", "%zz", "@", "%20", ":"}
+	skipped, params := 0, 0
+	for range 50000 {
+		var b strings.Builder
+		b.WriteString(prefixes[rng.IntN(len(prefixes))])
+		for range rng.IntN(10) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		v := b.String()
+		u, err := url.Parse(v)
+		n := 0
+		if err == nil && u.Host != "" {
+			urlParams(u.EscapedPath(), u.RawQuery, func(string, string) { n++ })
+		}
+		if !strings.ContainsAny(v, ";?%") {
+			skipped++
+			if n != 0 {
+				t.Fatalf("Referer %q has %d parameters but would be skipped", v, n)
+			}
+		}
+		params += n
+	}
+	if skipped < 1000 || params < 200 {
+		t.Errorf("%d skipped, %d parameters: the test does not exercise both", skipped, params)
+	}
+	req := &httpparse.Request{Method: "GET", Path: "/", Host: "cdn.example"}
+	req.Headers = []httpparse.Header{{Name: "Referer", Value: "http://shop.example/cart;jsessionid=A1B2C3D4E5F6A7B8C9D0"},
+		{Name: "Referer", Value: "http://shop.example/plain"}}
+	if obs := observeRequest(nil, req, false, Options{}); len(obs) != 1 || obs[0].Kind != KindRefererParam {
+		t.Errorf("observations of a request with two Referers: %+v", obs)
+	}
+}

@@ -129,6 +129,13 @@ func observeRequest(out []Observation, req *httpparse.Request, tls bool, opt Opt
 			out = append(out, Observation{Kind: KindAuthorization, Name: h.Name, Scheme: clipText(scheme, 32),
 				TLS: tls, Host: host})
 		case strings.EqualFold(h.Name, "Referer"):
+			if !strings.ContainsAny(h.Value, ";?%") {
+				// No parameters: without ';' or '?' the URL has neither
+				// ;path parameters nor a query, and without '%' its path
+				// decodes to nothing that has (url.Parse, which allocates
+				// for every Referer, is not needed to tell).
+				continue
+			}
 			u, err := url.Parse(h.Value)
 			if err != nil || u.Host == "" {
 				continue
