@@ -177,8 +177,9 @@ type Analyzer struct {
 
 	// the TCP reassembler (tcp.go)
 	conns        map[connKey]*stream
-	live         int     // streams in conns
-	lruHead      *stream // live streams, most recently active first
+	flows        *[1 << flowBits]*stream // a cache of conns (assemble)
+	live         int                     // streams in conns
+	lruHead      *stream                 // live streams, most recently active first
 	lruTail      *stream
 	pages        int       // buffered pages in use
 	freePages    []*page   // released pages, for reuse
@@ -224,7 +225,7 @@ func NewAnalyzer(cfg Config, h Handler) (*Analyzer, error) {
 	if cfg.MaxFragmentBytes <= 0 {
 		cfg.MaxFragmentBytes = DefaultMaxFragmentBytes
 	}
-	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(cfg.MaxFragmentBytes), bpf: map[layers.LinkType]*pcap.BPF{}, conns: map[connKey]*stream{}}
+	a := &Analyzer{cfg: cfg, h: h, dec: newDecoder(cfg.MaxFragmentBytes), bpf: map[layers.LinkType]*pcap.BPF{}, conns: map[connKey]*stream{}, flows: new([1 << flowBits]*stream)}
 	a.stats.Skipped = map[string]uint64{}
 	if cfg.Filter != "" {
 		if _, err := a.filter(layers.LinkTypeEthernet); err != nil {
