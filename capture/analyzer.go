@@ -179,14 +179,14 @@ type Analyzer struct {
 	conns        map[connKey]*stream
 	flows        *[1 << flowBits]*stream // a cache of conns (assemble)
 	live         int                     // streams in conns
-	lruHead      *stream                 // live streams, most recently active first
-	lruTail      *stream
-	pages        int       // buffered pages in use
-	freePages    []*page   // released pages, for reuse
-	freeStreams  []*stream // forgotten streams, for reuse
-	dead         []*stream // forgotten during this packet: reused from the next
-	chunkBuf     []chunk   // reused by insert
-	span         [1]Span   // reused for every Conn.Data call
+	lru          []*stream               // live streams by activity, least recent first, and nils (tcp.go)
+	lruFront     int                     // lru[:lruFront] is dropped
+	pages        int                     // buffered pages in use
+	freePages    []*page                 // released pages, for reuse
+	freeStreams  []*stream               // forgotten streams, for reuse
+	dead         []*stream               // forgotten during this packet: reused from the next
+	chunkBuf     []chunk                 // reused by insert
+	span         [1]Span                 // reused for every Conn.Data call
 	idleFlushing bool
 	lastFlush    time.Time
 	ran          bool

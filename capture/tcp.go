@@ -191,20 +191,23 @@ type halfState struct {
 }
 
 // stream is one connection. It becomes a Conn (Handler.Open) only when its
-// first payload byte is delivered.
+// first payload byte is delivered. The fields every segment reads come
+// first: key (the flow cache compares it), the flags and lruPos share the
+// first cache line, lastSeen and conn the second, where half[0] starts (a
+// stream is ~600 bytes; with lastSeen and the list links after the halves,
+// a segment read two more lines of it, and wrote into its neighbours').
 type stream struct {
 	key      connKey
-	firstLo  bool         // half 0 is sent by key's lo endpoint
-	half     [2]halfState // 0: the first segment's direction
-	conn     Conn
-	lastSeen time.Time // latest capture time of its segments
-	lruPrev  *stream   // Analyzer's list of live streams, most recently active first
-	lruNext  *stream
+	firstLo  bool // half 0 is sent by key's lo endpoint
 	opened   bool
 	closed   bool // Close called or never to be called again
 	done     bool // forgotten: no longer in the table
 	synSeen  bool
-	aIsFirst bool // ConnKey.A is the sender of half 0
+	aIsFirst bool      // ConnKey.A is the sender of half 0
+	lruPos   int       // its entry in Analyzer.lru is lru[lruPos-1] (0: none)
+	lastSeen time.Time // latest capture time of its segments
+	conn     Conn
+	half     [2]halfState // 0: the first segment's direction
 }
 
 // seqDiff is a-b in sequence space.
@@ -259,7 +262,7 @@ func (a *Analyzer) newStream(k connKey, srcLo bool) *stream {
 	a.conns[k] = s
 	a.live++ // over Config.MaxConns the least recently active goes after this packet
 	a.stats.Streams++
-	a.lruPush(s)
+	a.lruTouch(s)
 	return s
 }
 
@@ -297,9 +300,8 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 	if ts := a.ci.Timestamp; ts.After(s.lastSeen) {
 		s.lastSeen = ts
 	}
-	if a.lruHead != s {
-		a.lruUnlink(s)
-		a.lruPush(s)
+	if !a.lruHead(s) {
+		a.lruTouch(s)
 	}
 	if tcp.SYN && !tcp.ACK {
 		expect := h.next
@@ -599,7 +601,7 @@ func (a *Analyzer) complete(s *stream) {
 		a.flows[slot] = nil
 	}
 	a.live--
-	a.lruUnlink(s)
+	a.lruForget(s)
 	if s.opened && !s.closed {
 		s.closed = true
 		a.stats.ConnsClosed++
@@ -730,40 +732,86 @@ func (a *Analyzer) putPage(p *page) {
 	}
 }
 
-// lruPush puts s at the front of the live list (most recently active).
-func (a *Analyzer) lruPush(s *stream) {
-	s.lruPrev, s.lruNext = nil, a.lruHead
-	if a.lruHead != nil {
-		a.lruHead.lruPrev = s
+// The live streams in order of activity are the non-nil entries of
+// Analyzer.lru, least recently active first: every time a stream becomes
+// the most recently active, lruTouch clears its entry (lruPos) and appends
+// a new one; complete clears the entry of a forgotten stream. This keeps
+// the order a doubly linked list kept without writing into the neighbours
+// of a stream on each of its segments (two or three cache misses on other
+// streams per segment). Cleared entries are dropped from the front as they
+// come and by compaction once the slice holds four times as many entries
+// as there are live streams (lruTouch), so it stays within about 4×live
+// pointers, and a compaction, which moves the live streams' entries (and
+// writes their new lruPos), comes once per 3×live touches or more.
+func (a *Analyzer) lruTouch(s *stream) {
+	if s.lruPos > 0 {
+		a.lru[s.lruPos-1] = nil
 	}
-	a.lruHead = s
-	if a.lruTail == nil {
-		a.lruTail = s
+	if len(a.lru)-a.lruFront >= 4*a.live+64 {
+		a.lruCompact()
+	}
+	a.lru = append(a.lru, s)
+	s.lruPos = len(a.lru)
+}
+
+// lruHead reports whether s is the most recently active stream.
+func (a *Analyzer) lruHead(s *stream) bool {
+	return len(a.lru) > 0 && a.lru[len(a.lru)-1] == s
+}
+
+// lruForget clears the entry of s (forgotten).
+func (a *Analyzer) lruForget(s *stream) {
+	if s.lruPos > 0 {
+		a.lru[s.lruPos-1] = nil
+		s.lruPos = 0
 	}
 }
 
-// lruUnlink takes s off the live list.
-func (a *Analyzer) lruUnlink(s *stream) {
-	if s.lruPrev != nil {
-		s.lruPrev.lruNext = s.lruNext
-	} else if a.lruHead == s {
-		a.lruHead = s.lruNext
+// lruCompact moves the live streams' entries, in order, to the start of lru.
+func (a *Analyzer) lruCompact() {
+	k := 0
+	for _, s := range a.lru[a.lruFront:] {
+		if s != nil {
+			a.lru[k] = s
+			k++
+			s.lruPos = k
+		}
 	}
-	if s.lruNext != nil {
-		s.lruNext.lruPrev = s.lruPrev
-	} else if a.lruTail == s {
-		a.lruTail = s.lruPrev
+	clear(a.lru[k:])
+	a.lru, a.lruFront = a.lru[:k], 0
+}
+
+// lruTail returns the least recently active live stream, or nil.
+func (a *Analyzer) lruTail() *stream {
+	for ; a.lruFront < len(a.lru); a.lruFront++ {
+		if s := a.lru[a.lruFront]; s != nil {
+			return s
+		}
 	}
-	s.lruPrev, s.lruNext = nil, nil
+	return nil
+}
+
+// lruEach calls f for the live streams, least recently active first. f may
+// close the stream it is given (that clears its entry), not touch any.
+func (a *Analyzer) lruEach(f func(s *stream)) {
+	for i := a.lruFront; i < len(a.lru); i++ {
+		if s := a.lru[i]; s != nil {
+			f(s)
+		}
+	}
 }
 
 // evictOverLimit closes the least recently active connections (delivering
 // what they buffered) until at most Config.MaxConns are tracked, so a flood
 // of new connections costs the idlest state, not the newest or the memory.
 func (a *Analyzer) evictOverLimit() {
-	for a.live > a.cfg.MaxConns && a.lruTail != nil {
+	for a.live > a.cfg.MaxConns {
+		s := a.lruTail()
+		if s == nil {
+			break
+		}
 		a.stats.ConnsOverLimit++
-		a.forceClose(a.lruTail)
+		a.forceClose(s)
 	}
 }
 
@@ -771,8 +819,7 @@ func (a *Analyzer) evictOverLimit() {
 // closes the connections without a segment since before t.
 func (a *Analyzer) flushOlderThan(t time.Time) {
 	a.idleFlushing = true
-	for s := a.lruTail; s != nil; {
-		prev := s.lruPrev
+	a.lruEach(func(s *stream) {
 		for _, hi := range [2]int{1, 0} {
 			h := &s.half[hi]
 			for len(h.segs) > 0 && !h.closed && h.segs[0].time.Before(t) {
@@ -782,20 +829,19 @@ func (a *Analyzer) flushOlderThan(t time.Time) {
 				a.closeHalf(s, hi)
 			}
 		}
-		s = prev
-	}
+	})
 	a.idleFlushing = false
 }
 
 // flushAll delivers everything waiting and closes every connection.
 func (a *Analyzer) flushAll() {
-	for s := a.lruTail; s != nil; {
-		prev := s.lruPrev
+	a.lruEach(func(s *stream) {
 		a.flushHalf(s, 1)
 		if !s.done {
 			a.flushHalf(s, 0)
 		}
-		s = prev
-	}
+	})
+	clear(a.lru) // every stream is forgotten
+	a.lru, a.lruFront = a.lru[:0], 0
 	a.recycle()
 }

@@ -49,7 +49,7 @@ func (f *segFeeder) send(fromClient bool, seq uint32, fl capturetest.TCPFlags, p
 func (f *segFeeder) checkPages() {
 	f.t.Helper()
 	n := 0
-	for s := f.a.lruHead; s != nil; s = s.lruNext {
+	for _, s := range liveStreams(f.a) {
 		for i := range s.half {
 			h := &s.half[i]
 			if len(h.segs) >= f.a.cfg.MaxBufferedPagesPerConn {
