@@ -353,8 +353,7 @@ func (a *Analyzer) loop(src Source, fileLT layers.LinkType, plt PacketLinkTyper)
 				continue // another shard's connection (the Splitter decoded it)
 			}
 			if seg := ss.decoded(); seg != nil && splitShards {
-				seg.load(a.dec, data)
-				a.tcpSegment(ci)
+				a.splitSegment(seg, data, ci)
 				continue
 			}
 		}
@@ -428,8 +427,7 @@ func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
 		}
 		switch r.owner {
 		case int32(ss.shard):
-			r.seg.load(a.dec, data)
-			a.tcpSegment(ci)
+			a.splitSegment(&r.seg, data, ci)
 		case -1:
 			a.packet(lt, data, ci)
 		}
@@ -487,6 +485,18 @@ func (a *Analyzer) tcpSegment(ci gopacket.CaptureInfo) {
 	}
 	a.ci = ci
 	a.assemble()
+}
+
+// splitSegment reassembles the TCP segment the Splitter decoded from frame
+// data (with ci).
+func (a *Analyzer) splitSegment(seg *segRef, data []byte, ci gopacket.CaptureInfo) {
+	seg.load(a.dec, data)
+	a.stats.Decoded++
+	if ci.CaptureLength < ci.Length {
+		a.stats.SnaplenTruncated++
+	}
+	a.ci = ci
+	a.assembleKey(&seg.key, seg.srcLo(), seg.slot())
 }
 
 // tick runs the idle flush every minute of capture time.

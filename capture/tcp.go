@@ -101,20 +101,27 @@ func (k *connKey) hash() uint64 {
 	return h
 }
 
-// ownerHash is d.key().hash() without building the key: the Splitter
-// computes it for every segment, and the 40-byte key with bytes.Compare
-// was most of its cost there. The order of the addresses is bytes.Compare's
-// (big-endian words); the hash reads the same little-endian words.
-func (d *decoder) ownerHash() uint64 {
+// ownerKey writes d.key() into *k and returns what key returns besides
+// and k.hash(), computed on the words it copies: the Splitter does this for
+// every segment, and key() with bytes.Compare, then hash, were most of its
+// cost. The order of the addresses is bytes.Compare's (big-endian words);
+// the hash reads the same little-endian words.
+func (d *decoder) ownerKey(k *connKey) (srcLo bool, h uint64) {
 	s0, s1 := binary.LittleEndian.Uint64(d.src[:8]), binary.LittleEndian.Uint64(d.src[8:])
 	t0, t1 := binary.LittleEndian.Uint64(d.dst[:8]), binary.LittleEndian.Uint64(d.dst[8:])
 	sp, dp := d.tcp.SrcPort, d.tcp.DstPort
 	a0, b0 := bits.ReverseBytes64(s0), bits.ReverseBytes64(t0)
 	a1, b1 := bits.ReverseBytes64(s1), bits.ReverseBytes64(t1)
-	if !(a0 < b0 || a0 == b0 && (a1 < b1 || a1 == b1 && sp <= dp)) {
+	srcLo = a0 < b0 || a0 == b0 && (a1 < b1 || a1 == b1 && sp <= dp)
+	if !srcLo {
 		s0, s1, t0, t1, sp, dp = t0, t1, s0, s1, dp, sp
 	}
-	h := uint64(sp)<<16 | uint64(dp)
+	binary.LittleEndian.PutUint64(k.lo[:8], s0)
+	binary.LittleEndian.PutUint64(k.lo[8:], s1)
+	binary.LittleEndian.PutUint64(k.hi[:8], t0)
+	binary.LittleEndian.PutUint64(k.hi[8:], t1)
+	k.loPort, k.hiPort, k.v6 = sp, dp, d.v6
+	h = uint64(sp)<<16 | uint64(dp)
 	for _, w := range [4]uint64{s0, s1, t0, t1} {
 		h = (h ^ w) * 0x9e3779b97f4a7c15
 		h ^= h >> 29
@@ -122,7 +129,7 @@ func (d *decoder) ownerHash() uint64 {
 	if d.v6 {
 		h ^= 1
 	}
-	return h
+	return srcLo, h
 }
 
 func (k *connKey) endpoint(lo bool) netip.AddrPort {
@@ -218,7 +225,8 @@ func seqDiff(a, b uint32) int { return int(int32(a - b)) }
 // live at once (a few thousand on the generated captures).
 const flowBits = 12
 
-// flowSlot is k's slot in Analyzer.flows. connKey.hash has no key, so an
+// flowSlot is k's slot in Analyzer.flows: the top flowBits bits of
+// k.hash() (segRef.hash keeps its top 32). connKey.hash has no key, so an
 // attacker can make many connections share a slot; that only makes the
 // cache miss (each lookup then goes to the table, whose hash is seeded), it
 // cannot make a lookup slower than that.
@@ -226,24 +234,29 @@ func flowSlot(k *connKey) uint64 { return k.hash() >> (64 - flowBits) }
 
 // assemble hands the decoded segment to its connection.
 func (a *Analyzer) assemble() {
-	a.recycle()
 	k, srcLo := a.dec.key()
+	a.assembleKey(&k, srcLo, flowSlot(&k))
+}
+
+// assembleKey hands the decoded segment, of connection *k (in slot of
+// the flow cache), to its connection; srcLo says its sender is k's lo.
+func (a *Analyzer) assembleKey(k *connKey, srcLo bool, slot uint64) {
+	a.recycle()
 	// The cache's streams are in the table under their key (complete takes
 	// a stream out of both), so a stream found there with key k is the
 	// table's. Its key lies in the stream's first cache line, which accept
 	// reads next anyway; the table's lookup (hashing 40 bytes, then its
 	// group and the key in it) was 4% of a 2-worker run's CPU time.
-	slot := flowSlot(&k)
 	s := a.flows[slot]
-	if s == nil || s.key != k {
-		if s = a.conns[k]; s == nil {
-			s = a.newStream(k, srcLo)
+	if s == nil || s.key != *k {
+		if s = a.conns[*k]; s == nil {
+			s = a.newStream(*k, srcLo)
 		}
 		a.flows[slot] = s
 	}
 	if a.accept(s, srcLo) { // a new connection on this 4-tuple
 		a.forceClose(s)
-		a.accept(a.newStream(k, srcLo), srcLo)
+		a.accept(a.newStream(*k, srcLo), srcLo)
 	}
 	if a.live > a.cfg.MaxConns {
 		a.evictOverLimit()
