@@ -310,7 +310,7 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 		hi = 1
 	}
 	h := &s.half[hi]
-	if ts := a.ci.Timestamp; ts.After(s.lastSeen) {
+	if ts := a.ts; ts.After(s.lastSeen) {
 		s.lastSeen = ts
 	}
 	if !a.lruHead(s) {
@@ -388,7 +388,7 @@ func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, tcp *t
 	if len(payload) > 0 {
 		until := h.next + uint32(len(payload))
 		h.trimWaiting(a, until)
-		a.emit(s, hi, 0, payload, a.frame, a.ci.Timestamp)
+		a.emit(s, hi, 0, payload, a.frame, a.ts)
 		h.next = until
 		if !end {
 			a.drain(s, hi)
@@ -440,7 +440,9 @@ func (a *Analyzer) emit(s *stream, hi int, skip int, data []byte, frame uint64, 
 		a.stats.GapBytes += uint64(skip)
 		s.conn.Gap(d, skip)
 	}
-	a.span[0] = Span{Len: len(data), Frame: frame, Time: t}
+	// field by field: a Span built whole went through the stack
+	sp := &a.span[0]
+	sp.Len, sp.Frame, sp.Time = len(data), frame, t
 	a.stats.DeliveredBytes += uint64(len(data))
 	s.conn.Data(d, data, a.span[:1])
 }
@@ -502,7 +504,7 @@ func (a *Analyzer) insert(h *halfState, seq uint32, payload []byte, fin bool) {
 		n := min(len(p), pageSize)
 		pg := a.getPage()
 		repl = append(repl, chunk{seq: end - uint32(len(p)), data: append(pg[:0], p[:n]...), pg: pg,
-			frame: a.frame, time: a.ci.Timestamp, fin: fin && n == len(p)})
+			frame: a.frame, time: a.ts, fin: fin && n == len(p)})
 		p = p[n:]
 	}
 	if tail.pg != nil {
