@@ -241,10 +241,14 @@ func (s *Splitter) read() (err error) {
 		if visit {
 			first, lastFlush = false, ts
 		}
-		b.refs = append(b.refs, frameRef{off: off, n: int32(n), orig: int32(orig), ts: ts, owner: -1, visit: visit})
+		// Field by field: a frameRef built whole went through the stack.
+		// seg is left as it was (from an earlier batch) unless set fills it:
+		// it is read only for a frame with an owner.
+		b.refs = b.refs[:len(b.refs)+1]
+		r := &b.refs[len(b.refs)-1]
+		r.off, r.n, r.orig, r.ts, r.owner, r.visit = off, int32(n), int32(orig), ts, -1, visit
 		// The peek decoder reads no CaptureInfo (it holds no fragments).
 		if s.dec.decode(lt, data, gopacket.CaptureInfo{}) == "" {
-			r := &b.refs[len(b.refs)-1]
 			if h, ok := r.seg.set(s.dec, data); ok {
 				r.owner = int32(h % shards)
 			}
