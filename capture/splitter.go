@@ -248,7 +248,7 @@ func (s *Splitter) read() (err error) {
 		r := &b.refs[len(b.refs)-1]
 		r.off, r.n, r.orig, r.ts, r.owner, r.visit = off, int32(n), int32(orig), ts, -1, visit
 		// The peek decoder reads no CaptureInfo (it holds no fragments).
-		if s.dec.decode(lt, data, gopacket.CaptureInfo{}) == "" {
+		if s.dec.decodeFrame(lt, data) == "" {
 			if h, ok := r.seg.set(s.dec, data); ok {
 				r.owner = int32(h % shards)
 			}
