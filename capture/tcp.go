@@ -241,7 +241,9 @@ func (a *Analyzer) assemble() {
 // assembleKey hands the decoded segment, of connection *k (in slot of
 // the flow cache), to its connection; srcLo says its sender is k's lo.
 func (a *Analyzer) assembleKey(k *connKey, srcLo bool, slot uint64) {
-	a.recycle()
+	if len(a.dead) > 0 {
+		a.recycle()
+	}
 	// The cache's streams are in the table under their key (complete takes
 	// a stream out of both), so a stream found there with key k is the
 	// table's. Its key lies in the stream's first cache line, which accept
