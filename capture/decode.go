@@ -116,6 +116,14 @@ func newDecoder(maxFragHeld int) *decoder {
 // the addresses hold a TCP segment, else the skip kind.
 func (d *decoder) decode(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) string {
 	d.ci = ci
+	return d.decodeFrame(lt, data)
+}
+
+// decodeFrame is decode without a CaptureInfo, which only IPv4
+// defragmentation reads: the Splitter's peek decoder, which holds no
+// fragments, takes this (copying an empty CaptureInfo into d was most of
+// decode's own time there).
+func (d *decoder) decodeFrame(lt layers.LinkType, data []byte) string {
 	d.ipTruncated = false
 	switch lt {
 	case layers.LinkTypeEthernet:

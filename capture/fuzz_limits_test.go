@@ -59,7 +59,7 @@ func FuzzLimits(f *testing.F) {
 				t.Fatalf("%d connections tracked, limit %d", a.live, maxConns)
 			}
 			k, pages := 0, 0
-			for s := a.lruHead; s != nil; s = s.lruNext {
+			for _, s := range liveStreams(a) {
 				if k++; k > maxConns+1 {
 					t.Fatalf("eviction list longer than %d", maxConns)
 				}

@@ -2,7 +2,9 @@ package capture
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,7 +64,7 @@ func TestStaleRetransmissionsNotRecorded(t *testing.T) {
 		c.Add(old)
 	}
 	feed(a, c)
-	for s := a.lruHead; s != nil; s = s.lruNext {
+	for _, s := range liveStreams(a) {
 		for i := range s.half {
 			if n := len(s.half[i].segs); n > 1 {
 				t.Errorf("half %d keeps %d segment records after 5000 stale copies", i, n)
@@ -141,5 +143,79 @@ func TestFragmentBound(t *testing.T) {
 	a.Finish()
 	if st := a.Stats(); st.FragmentsDiscarded < n-64<<10/(1020+fragCost) || st.Fragments != n {
 		t.Errorf("fragments %d, discarded %d", st.Fragments, st.FragmentsDiscarded)
+	}
+}
+
+// TestActivityOrder checks the live streams' order of activity (the
+// eviction and idle-flush order) after every packet against a model that
+// moves a connection to the front at each of its segments: random
+// segments on 24 connections (SYN, FIN, RST, data; MaxConns 10, so
+// evictions; time jumps past the idle timeout, so idle flushes), long
+// enough that the activity list is compacted many times.
+func TestActivityOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	rec := &recorder{}
+	a, err := NewAnalyzer(Config{MaxConns: 10}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := capturetest.New(capturetest.Ethernet, time.Unix(1e9, 0))
+	d := newDecoder(0)
+	var model []connKey // least recently active first
+	var seq [24][2]uint32
+	now := time.Unix(1e9, 0)
+	for i := range 20000 {
+		conn, dir := rng.IntN(len(seq)), rng.IntN(2)
+		cli := netip.AddrPortFrom(cli4.Addr(), uint16(40000+conn))
+		src, dst := cli, srv4
+		if dir == 1 {
+			src, dst = srv4, cli
+		}
+		var fl capturetest.TCPFlags
+		switch r := rng.IntN(100); {
+		case r < 3:
+			fl.SYN = true
+		case r < 6:
+			fl.FIN, fl.ACK = true, true
+		case r < 8:
+			fl.RST, fl.ACK = true, true
+		default:
+			fl.ACK = true
+		}
+		payload := []byte("data")[:rng.IntN(5)]
+		if rng.IntN(500) == 0 {
+			now = now.Add(DefaultIdleTimeout + flushInterval)
+		}
+		now = now.Add(time.Millisecond)
+		frame := c.Frame(capturetest.IPPacket(src, dst, seq[conn][dir], 1, fl, payload))
+		seq[conn][dir] += uint32(len(payload))
+		if fl.SYN || fl.FIN {
+			seq[conn][dir]++
+		}
+		ci := gopacket.CaptureInfo{Timestamp: now, CaptureLength: len(frame), Length: len(frame)}
+		if d.decode(layers.LinkTypeEthernet, frame, ci) != "" {
+			t.Fatal("test frame not decoded")
+		}
+		k, _ := d.key()
+		model = slices.DeleteFunc(model, func(m connKey) bool { return m == k })
+		model = append(model, k)
+		a.Packet(layers.LinkTypeEthernet, frame, ci)
+		var want, got []connKey
+		for _, m := range model {
+			if a.conns[m] != nil {
+				want = append(want, m)
+			}
+		}
+		for _, s := range liveStreams(a) {
+			got = append(got, s.key)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("packet %d: %d streams in activity order %v, want %v", i, len(got), got, want)
+		}
+	}
+	a.Finish()
+	rec.check(t)
+	if st := a.Stats(); st.ConnsOverLimit == 0 || st.ConnsIdleFlushed == 0 || st.ConnsClosed < 100 {
+		t.Errorf("evicted %d, idle-flushed %d, closed %d: the test missed what it is for", st.ConnsOverLimit, st.ConnsIdleFlushed, st.ConnsClosed)
 	}
 }

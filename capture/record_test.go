@@ -91,3 +91,26 @@ func (r *recorder) keys() []string {
 	sort.Strings(out)
 	return out
 }
+
+// liveStreams returns a's live streams, least recently active first, after
+// checking the activity list: each live stream once, where its lruPos
+// says, in the table, and no more than about four times as many entries as
+// streams can be live (lruTouch compacts it at four times the streams live
+// then).
+func liveStreams(a *Analyzer) []*stream {
+	var out []*stream
+	for i := a.lruFront; i < len(a.lru); i++ {
+		s := a.lru[i]
+		if s == nil {
+			continue
+		}
+		if s.lruPos != i+1 || a.conns[s.key] != s || s.done {
+			panic(fmt.Sprintf("activity list: stream %v at %d says %d, in the table: %v", s.key, i, s.lruPos-1, a.conns[s.key] == s))
+		}
+		out = append(out, s)
+	}
+	if len(out) != a.live || len(a.lru)-a.lruFront > 4*(a.cfg.MaxConns+1)+64 {
+		panic(fmt.Sprintf("activity list: %d live streams, %d entries, %d live", len(out), len(a.lru)-a.lruFront, a.live))
+	}
+	return out
+}

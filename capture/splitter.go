@@ -59,16 +59,19 @@ type frameRef struct {
 	seg   segRef
 }
 
-// segRef is a decoded TCP segment: the decoder's addresses and the TCP
+// segRef is a decoded TCP segment: its connection's key (in the order
+// decoder.key gives, with the sender's side in flags and the top of the
+// key's hash, which places it in the owner's flow cache) and the TCP
 // fields the reassembler reads; the payload is bytes [poff, pend) of the
-// frame.
+// frame. The owner takes the key as it is: building it again from the
+// addresses (with the compare, the hash and the copies) was a tenth of a
+// shard's capture-side time.
 type segRef struct {
-	poff, pend   int32
-	seq          uint32
-	sport, dport uint16
-	flags        uint8
-	v6           bool
-	src, dst     [16]byte
+	poff, pend int32
+	seq        uint32
+	hash       uint32 // key.hash() >> 32
+	flags      uint8
+	key        connKey
 }
 
 const (
@@ -76,22 +79,23 @@ const (
 	segACK
 	segFIN
 	segRST
+	segSrcLo // the sender is key's lo endpoint
 )
 
-// set records the segment d decoded from frame data; it reports false if
-// the payload does not lie in data (then the frame is decoded again by the
-// shards).
-func (r *segRef) set(d *decoder, data []byte) bool {
+// set records the segment d decoded from frame data and returns its key's
+// hash; it reports false if the payload does not lie in data (then the
+// frame is decoded again by the shards).
+func (r *segRef) set(d *decoder, data []byte) (uint64, bool) {
 	t := &d.tcp
 	r.poff, r.pend = 0, 0
 	if len(t.Payload) > 0 {
 		off := uintptr(unsafe.Pointer(unsafe.SliceData(t.Payload))) - uintptr(unsafe.Pointer(unsafe.SliceData(data)))
 		if off > uintptr(len(data)) || uintptr(len(t.Payload)) > uintptr(len(data))-off {
-			return false
+			return 0, false
 		}
 		r.poff, r.pend = int32(off), int32(off)+int32(len(t.Payload))
 	}
-	r.seq, r.sport, r.dport = t.Seq, t.SrcPort, t.DstPort
+	r.seq = t.Seq
 	r.flags = 0
 	if t.SYN {
 		r.flags |= segSYN
@@ -105,19 +109,29 @@ func (r *segRef) set(d *decoder, data []byte) bool {
 	if t.RST {
 		r.flags |= segRST
 	}
-	r.v6, r.src, r.dst = d.v6, d.src, d.dst
-	return true
+	srcLo, h := d.ownerKey(&r.key)
+	if srcLo {
+		r.flags |= segSrcLo
+	}
+	r.hash = uint32(h >> 32)
+	return h, true
 }
 
-// load puts the segment back into d as decode would have left it (for the
-// fields the reassembler reads) from the frame's bytes data.
+// load puts the segment's TCP fields back into d as decode would have left
+// them, for the reassembler (not the addresses and ports: the key is
+// r.key), from the frame's bytes data.
 func (r *segRef) load(d *decoder, data []byte) {
 	t := &d.tcp
-	t.SrcPort, t.DstPort, t.Seq = r.sport, r.dport, r.seq
+	t.Seq = r.seq
 	t.SYN, t.ACK, t.FIN, t.RST = r.flags&segSYN != 0, r.flags&segACK != 0, r.flags&segFIN != 0, r.flags&segRST != 0
 	t.Payload = data[r.poff:r.pend:r.pend]
-	d.v6, d.src, d.dst = r.v6, r.src, r.dst
 }
+
+// srcLo says the sender is key's lo endpoint.
+func (r *segRef) srcLo() bool { return r.flags&segSrcLo != 0 }
+
+// slot is the key's slot in the flow cache (flowSlot).
+func (r *segRef) slot() uint64 { return uint64(r.hash) >> (32 - flowBits) }
 
 // frameBatch is a run of frames every shard reads; the last shard done with
 // it gives it back to the Splitter.
@@ -227,12 +241,16 @@ func (s *Splitter) read() (err error) {
 		if visit {
 			first, lastFlush = false, ts
 		}
-		b.refs = append(b.refs, frameRef{off: off, n: int32(n), orig: int32(orig), ts: ts, owner: -1, visit: visit})
+		// Field by field: a frameRef built whole went through the stack.
+		// seg is left as it was (from an earlier batch) unless set fills it:
+		// it is read only for a frame with an owner.
+		b.refs = b.refs[:len(b.refs)+1]
+		r := &b.refs[len(b.refs)-1]
+		r.off, r.n, r.orig, r.ts, r.owner, r.visit = off, int32(n), int32(orig), ts, -1, visit
 		// The peek decoder reads no CaptureInfo (it holds no fragments).
-		if s.dec.decode(lt, data, gopacket.CaptureInfo{}) == "" {
-			r := &b.refs[len(b.refs)-1]
-			if r.seg.set(s.dec, data) {
-				r.owner = int32(s.dec.ownerHash() % shards)
+		if s.dec.decodeFrame(lt, data) == "" {
+			if h, ok := r.seg.set(s.dec, data); ok {
+				r.owner = int32(h % shards)
 			}
 		}
 		if len(b.refs) == cap(b.refs) {

@@ -101,20 +101,27 @@ func (k *connKey) hash() uint64 {
 	return h
 }
 
-// ownerHash is d.key().hash() without building the key: the Splitter
-// computes it for every segment, and the 40-byte key with bytes.Compare
-// was most of its cost there. The order of the addresses is bytes.Compare's
-// (big-endian words); the hash reads the same little-endian words.
-func (d *decoder) ownerHash() uint64 {
+// ownerKey writes d.key() into *k and returns what key returns besides
+// and k.hash(), computed on the words it copies: the Splitter does this for
+// every segment, and key() with bytes.Compare, then hash, were most of its
+// cost. The order of the addresses is bytes.Compare's (big-endian words);
+// the hash reads the same little-endian words.
+func (d *decoder) ownerKey(k *connKey) (srcLo bool, h uint64) {
 	s0, s1 := binary.LittleEndian.Uint64(d.src[:8]), binary.LittleEndian.Uint64(d.src[8:])
 	t0, t1 := binary.LittleEndian.Uint64(d.dst[:8]), binary.LittleEndian.Uint64(d.dst[8:])
 	sp, dp := d.tcp.SrcPort, d.tcp.DstPort
 	a0, b0 := bits.ReverseBytes64(s0), bits.ReverseBytes64(t0)
 	a1, b1 := bits.ReverseBytes64(s1), bits.ReverseBytes64(t1)
-	if !(a0 < b0 || a0 == b0 && (a1 < b1 || a1 == b1 && sp <= dp)) {
+	srcLo = a0 < b0 || a0 == b0 && (a1 < b1 || a1 == b1 && sp <= dp)
+	if !srcLo {
 		s0, s1, t0, t1, sp, dp = t0, t1, s0, s1, dp, sp
 	}
-	h := uint64(sp)<<16 | uint64(dp)
+	binary.LittleEndian.PutUint64(k.lo[:8], s0)
+	binary.LittleEndian.PutUint64(k.lo[8:], s1)
+	binary.LittleEndian.PutUint64(k.hi[:8], t0)
+	binary.LittleEndian.PutUint64(k.hi[8:], t1)
+	k.loPort, k.hiPort, k.v6 = sp, dp, d.v6
+	h = uint64(sp)<<16 | uint64(dp)
 	for _, w := range [4]uint64{s0, s1, t0, t1} {
 		h = (h ^ w) * 0x9e3779b97f4a7c15
 		h ^= h >> 29
@@ -122,7 +129,7 @@ func (d *decoder) ownerHash() uint64 {
 	if d.v6 {
 		h ^= 1
 	}
-	return h
+	return srcLo, h
 }
 
 func (k *connKey) endpoint(lo bool) netip.AddrPort {
@@ -191,36 +198,70 @@ type halfState struct {
 }
 
 // stream is one connection. It becomes a Conn (Handler.Open) only when its
-// first payload byte is delivered.
+// first payload byte is delivered. The fields every segment reads come
+// first: key (the flow cache compares it), the flags and lruPos in the
+// first cache line, lastSeen across the first two, conn in the second,
+// where half[0] starts (a stream is ~600 bytes; with lastSeen and the list
+// links after the halves, a segment read two more lines of it, and wrote
+// into its neighbours'). Aligning each half to a line of its own was tried
+// and measured no better: a segment's first read of its half misses either
+// way.
 type stream struct {
 	key      connKey
-	firstLo  bool         // half 0 is sent by key's lo endpoint
-	half     [2]halfState // 0: the first segment's direction
-	conn     Conn
-	lastSeen time.Time // latest capture time of its segments
-	lruPrev  *stream   // Analyzer's list of live streams, most recently active first
-	lruNext  *stream
+	firstLo  bool // half 0 is sent by key's lo endpoint
 	opened   bool
 	closed   bool // Close called or never to be called again
 	done     bool // forgotten: no longer in the table
 	synSeen  bool
-	aIsFirst bool // ConnKey.A is the sender of half 0
+	aIsFirst bool      // ConnKey.A is the sender of half 0
+	lruPos   int       // its entry in Analyzer.lru is lru[lruPos-1] (0: none)
+	lastSeen time.Time // latest capture time of its segments
+	conn     Conn
+	half     [2]halfState // 0: the first segment's direction
 }
 
 // seqDiff is a-b in sequence space.
 func seqDiff(a, b uint32) int { return int(int32(a - b)) }
 
+// flowBits sizes Analyzer.flows, a direct-mapped cache in front of the
+// connection table: 4096 slots (32 KiB) for the connections a shard has
+// live at once (a few thousand on the generated captures).
+const flowBits = 12
+
+// flowSlot is k's slot in Analyzer.flows: the top flowBits bits of
+// k.hash() (segRef.hash keeps its top 32). connKey.hash has no key, so an
+// attacker can make many connections share a slot; that only makes the
+// cache miss (each lookup then goes to the table, whose hash is seeded), it
+// cannot make a lookup slower than that.
+func flowSlot(k *connKey) uint64 { return k.hash() >> (64 - flowBits) }
+
 // assemble hands the decoded segment to its connection.
 func (a *Analyzer) assemble() {
-	a.recycle()
 	k, srcLo := a.dec.key()
-	s := a.conns[k]
-	if s == nil {
-		s = a.newStream(k, srcLo)
+	a.assembleKey(&k, srcLo, flowSlot(&k))
+}
+
+// assembleKey hands the decoded segment, of connection *k (in slot of
+// the flow cache), to its connection; srcLo says its sender is k's lo.
+func (a *Analyzer) assembleKey(k *connKey, srcLo bool, slot uint64) {
+	if len(a.dead) > 0 {
+		a.recycle()
+	}
+	// The cache's streams are in the table under their key (complete takes
+	// a stream out of both), so a stream found there with key k is the
+	// table's. Its key lies in the stream's first cache line, which accept
+	// reads next anyway; the table's lookup (hashing 40 bytes, then its
+	// group and the key in it) was 4% of a 2-worker run's CPU time.
+	s := a.flows[slot]
+	if s == nil || s.key != *k {
+		if s = a.conns[*k]; s == nil {
+			s = a.newStream(*k, srcLo)
+		}
+		a.flows[slot] = s
 	}
 	if a.accept(s, srcLo) { // a new connection on this 4-tuple
 		a.forceClose(s)
-		a.accept(a.newStream(k, srcLo), srcLo)
+		a.accept(a.newStream(*k, srcLo), srcLo)
 	}
 	if a.live > a.cfg.MaxConns {
 		a.evictOverLimit()
@@ -239,7 +280,7 @@ func (a *Analyzer) newStream(k connKey, srcLo bool) *stream {
 	a.conns[k] = s
 	a.live++ // over Config.MaxConns the least recently active goes after this packet
 	a.stats.Streams++
-	a.lruPush(s)
+	a.lruTouch(s)
 	return s
 }
 
@@ -274,12 +315,11 @@ func (a *Analyzer) accept(s *stream, srcLo bool) bool {
 		hi = 1
 	}
 	h := &s.half[hi]
-	if ts := a.ci.Timestamp; ts.After(s.lastSeen) {
+	if ts := a.ts; ts.After(s.lastSeen) {
 		s.lastSeen = ts
 	}
-	if a.lruHead != s {
-		a.lruUnlink(s)
-		a.lruPush(s)
+	if !a.lruHead(s) {
+		a.lruTouch(s)
 	}
 	if tcp.SYN && !tcp.ACK {
 		expect := h.next
@@ -353,7 +393,7 @@ func (a *Analyzer) segment(s *stream, hi int, seq uint32, payload []byte, tcp *t
 	if len(payload) > 0 {
 		until := h.next + uint32(len(payload))
 		h.trimWaiting(a, until)
-		a.emit(s, hi, 0, payload, a.frame, a.ci.Timestamp)
+		a.emit(s, hi, 0, payload, a.frame, a.ts)
 		h.next = until
 		if !end {
 			a.drain(s, hi)
@@ -405,7 +445,9 @@ func (a *Analyzer) emit(s *stream, hi int, skip int, data []byte, frame uint64, 
 		a.stats.GapBytes += uint64(skip)
 		s.conn.Gap(d, skip)
 	}
-	a.span[0] = Span{Len: len(data), Frame: frame, Time: t}
+	// field by field: a Span built whole went through the stack
+	sp := &a.span[0]
+	sp.Len, sp.Frame, sp.Time = len(data), frame, t
 	a.stats.DeliveredBytes += uint64(len(data))
 	s.conn.Data(d, data, a.span[:1])
 }
@@ -467,7 +509,7 @@ func (a *Analyzer) insert(h *halfState, seq uint32, payload []byte, fin bool) {
 		n := min(len(p), pageSize)
 		pg := a.getPage()
 		repl = append(repl, chunk{seq: end - uint32(len(p)), data: append(pg[:0], p[:n]...), pg: pg,
-			frame: a.frame, time: a.ci.Timestamp, fin: fin && n == len(p)})
+			frame: a.frame, time: a.ts, fin: fin && n == len(p)})
 		p = p[n:]
 	}
 	if tail.pg != nil {
@@ -575,8 +617,11 @@ func (a *Analyzer) closeHalf(s *stream, hi int) {
 func (a *Analyzer) complete(s *stream) {
 	s.done = true
 	delete(a.conns, s.key)
+	if slot := flowSlot(&s.key); a.flows[slot] == s {
+		a.flows[slot] = nil
+	}
 	a.live--
-	a.lruUnlink(s)
+	a.lruForget(s)
 	if s.opened && !s.closed {
 		s.closed = true
 		a.stats.ConnsClosed++
@@ -707,40 +752,86 @@ func (a *Analyzer) putPage(p *page) {
 	}
 }
 
-// lruPush puts s at the front of the live list (most recently active).
-func (a *Analyzer) lruPush(s *stream) {
-	s.lruPrev, s.lruNext = nil, a.lruHead
-	if a.lruHead != nil {
-		a.lruHead.lruPrev = s
+// The live streams in order of activity are the non-nil entries of
+// Analyzer.lru, least recently active first: every time a stream becomes
+// the most recently active, lruTouch clears its entry (lruPos) and appends
+// a new one; complete clears the entry of a forgotten stream. This keeps
+// the order a doubly linked list kept without writing into the neighbours
+// of a stream on each of its segments (two or three cache misses on other
+// streams per segment). Cleared entries are dropped from the front as they
+// come and by compaction once the slice holds four times as many entries
+// as there are live streams (lruTouch), so it stays within about 4×live
+// pointers, and a compaction, which moves the live streams' entries (and
+// writes their new lruPos), comes once per 3×live touches or more.
+func (a *Analyzer) lruTouch(s *stream) {
+	if s.lruPos > 0 {
+		a.lru[s.lruPos-1] = nil
 	}
-	a.lruHead = s
-	if a.lruTail == nil {
-		a.lruTail = s
+	if len(a.lru)-a.lruFront >= 4*a.live+64 {
+		a.lruCompact()
+	}
+	a.lru = append(a.lru, s)
+	s.lruPos = len(a.lru)
+}
+
+// lruHead reports whether s is the most recently active stream.
+func (a *Analyzer) lruHead(s *stream) bool {
+	return len(a.lru) > 0 && a.lru[len(a.lru)-1] == s
+}
+
+// lruForget clears the entry of s (forgotten).
+func (a *Analyzer) lruForget(s *stream) {
+	if s.lruPos > 0 {
+		a.lru[s.lruPos-1] = nil
+		s.lruPos = 0
 	}
 }
 
-// lruUnlink takes s off the live list.
-func (a *Analyzer) lruUnlink(s *stream) {
-	if s.lruPrev != nil {
-		s.lruPrev.lruNext = s.lruNext
-	} else if a.lruHead == s {
-		a.lruHead = s.lruNext
+// lruCompact moves the live streams' entries, in order, to the start of lru.
+func (a *Analyzer) lruCompact() {
+	k := 0
+	for _, s := range a.lru[a.lruFront:] {
+		if s != nil {
+			a.lru[k] = s
+			k++
+			s.lruPos = k
+		}
 	}
-	if s.lruNext != nil {
-		s.lruNext.lruPrev = s.lruPrev
-	} else if a.lruTail == s {
-		a.lruTail = s.lruPrev
+	clear(a.lru[k:])
+	a.lru, a.lruFront = a.lru[:k], 0
+}
+
+// lruTail returns the least recently active live stream, or nil.
+func (a *Analyzer) lruTail() *stream {
+	for ; a.lruFront < len(a.lru); a.lruFront++ {
+		if s := a.lru[a.lruFront]; s != nil {
+			return s
+		}
 	}
-	s.lruPrev, s.lruNext = nil, nil
+	return nil
+}
+
+// lruEach calls f for the live streams, least recently active first. f may
+// close the stream it is given (that clears its entry), not touch any.
+func (a *Analyzer) lruEach(f func(s *stream)) {
+	for i := a.lruFront; i < len(a.lru); i++ {
+		if s := a.lru[i]; s != nil {
+			f(s)
+		}
+	}
 }
 
 // evictOverLimit closes the least recently active connections (delivering
 // what they buffered) until at most Config.MaxConns are tracked, so a flood
 // of new connections costs the idlest state, not the newest or the memory.
 func (a *Analyzer) evictOverLimit() {
-	for a.live > a.cfg.MaxConns && a.lruTail != nil {
+	for a.live > a.cfg.MaxConns {
+		s := a.lruTail()
+		if s == nil {
+			break
+		}
 		a.stats.ConnsOverLimit++
-		a.forceClose(a.lruTail)
+		a.forceClose(s)
 	}
 }
 
@@ -748,8 +839,7 @@ func (a *Analyzer) evictOverLimit() {
 // closes the connections without a segment since before t.
 func (a *Analyzer) flushOlderThan(t time.Time) {
 	a.idleFlushing = true
-	for s := a.lruTail; s != nil; {
-		prev := s.lruPrev
+	a.lruEach(func(s *stream) {
 		for _, hi := range [2]int{1, 0} {
 			h := &s.half[hi]
 			for len(h.segs) > 0 && !h.closed && h.segs[0].time.Before(t) {
@@ -759,20 +849,19 @@ func (a *Analyzer) flushOlderThan(t time.Time) {
 				a.closeHalf(s, hi)
 			}
 		}
-		s = prev
-	}
+	})
 	a.idleFlushing = false
 }
 
 // flushAll delivers everything waiting and closes every connection.
 func (a *Analyzer) flushAll() {
-	for s := a.lruTail; s != nil; {
-		prev := s.lruPrev
+	a.lruEach(func(s *stream) {
 		a.flushHalf(s, 1)
 		if !s.done {
 			a.flushHalf(s, 0)
 		}
-		s = prev
-	}
+	})
+	clear(a.lru) // every stream is forgotten
+	a.lru, a.lruFront = a.lru[:0], 0
 	a.recycle()
 }

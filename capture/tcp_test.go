@@ -49,7 +49,7 @@ func (f *segFeeder) send(fromClient bool, seq uint32, fl capturetest.TCPFlags, p
 func (f *segFeeder) checkPages() {
 	f.t.Helper()
 	n := 0
-	for s := f.a.lruHead; s != nil; s = s.lruNext {
+	for _, s := range liveStreams(f.a) {
 		for i := range s.half {
 			h := &s.half[i]
 			if len(h.segs) >= f.a.cfg.MaxBufferedPagesPerConn {
@@ -430,4 +430,86 @@ func FuzzReassembly(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFlowCacheSharedSlot: connections whose keys share a slot of the flow
+// cache (Analyzer.flows), interleaved segment by segment, each get their
+// own bytes; a connection that ended and one that starts again on its
+// 4-tuple are two Conns, also for the all-zero key (a forgotten stream
+// whose slot were left set would match it once recycled, its key zeroed).
+func TestFlowCacheSharedSlot(t *testing.T) {
+	var clients []netip.AddrPort
+	want := flowSlot(&connKey{})
+	for p := 1; p < 1<<16 && len(clients) < 4; p++ {
+		cli := netip.AddrPortFrom(cli4.Addr(), uint16(p))
+		c := capturetest.New(capturetest.Ethernet, time.Time{})
+		c.Add(c.Frame(capturetest.IPPacket(cli, srv4, 1, 1, ack, nil)))
+		d := newDecoder(0)
+		if d.decode(layers.LinkTypeEthernet, c.Packets[0].Data, c.Packets[0].CI) != "" {
+			t.Fatal("test frame not decoded")
+		}
+		k, _ := d.key()
+		if len(clients) == 0 {
+			want = flowSlot(&k)
+		}
+		if flowSlot(&k) == want {
+			clients = append(clients, cli)
+		}
+	}
+	if len(clients) < 4 {
+		t.Fatalf("found %d clients sharing a slot", len(clients))
+	}
+	zero := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+
+	c := capturetest.New(capturetest.Ethernet, time.Time{})
+	rec := &recorder{}
+	a, err := NewAnalyzer(Config{}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []*capturetest.Conn
+	for _, cli := range clients {
+		conns = append(conns, c.Conn(cli, srv4, capturetest.ConnOptions{}))
+	}
+	wantBytes := map[string]string{}
+	for round := range 3 {
+		for i, cn := range conns {
+			msg := fmt.Sprintf("conn %d round %d;", i, round)
+			cn.Send(true, []byte(msg))
+			wantBytes[clients[i].String()] += msg
+		}
+	}
+	for _, cn := range conns {
+		cn.FIN(true)
+		cn.FIN(false)
+	}
+	// the 4-tuple of the first connection again, and two on the zero key
+	again := c.Conn(clients[0], srv4, capturetest.ConnOptions{})
+	again.Send(true, []byte("again"))
+	z1 := c.Conn(zero, zero, capturetest.ConnOptions{NoHandshake: true})
+	z1.Send(true, []byte("zero one"))
+	z1.RST(true) // both directions are one (the endpoints are equal): only RST ends it
+	z2 := c.Conn(zero, zero, capturetest.ConnOptions{NoHandshake: true})
+	z2.Send(true, []byte("zero two"))
+	feed(a, c)
+	a.Finish()
+	rec.check(t)
+	if st := a.Stats(); st.ConnsOpened != uint64(len(clients)+3) || a.live != 0 || len(a.conns) != 0 {
+		t.Fatalf("opened %d conns (want %d), %d live, %d in the table", st.ConnsOpened, len(clients)+3, a.live, len(a.conns))
+	}
+	var got []string
+	for i, rc := range rec.conns {
+		b := rc.bytes[DirAB].String()
+		switch {
+		case i < len(clients):
+			if w := wantBytes[rc.key.A.String()]; b != w {
+				t.Errorf("conn %v: %q, want %q", rc.key, b, w)
+			}
+		default:
+			got = append(got, b)
+		}
+	}
+	if fmt.Sprint(got) != "[again zero one zero two]" {
+		t.Errorf("later conns %q", got)
+	}
 }

@@ -104,7 +104,7 @@ func compareRecordNext(t *testing.T, file []byte) {
 	}
 }
 
-// TestOwnerHash: decoder.ownerHash is key().hash() for IPv4 and IPv6
+// TestOwnerHash: decoder.ownerKey gives key() and key().hash() for IPv4 and IPv6
 // segments in both directions, addresses equal, equal in their first or
 // last 8 bytes or differing in one byte only, and ports equal or not.
 func TestOwnerHash(t *testing.T) {
@@ -141,9 +141,12 @@ func TestOwnerHash(t *testing.T) {
 		if i%3 == 0 {
 			d.tcp.SrcPort, d.tcp.DstPort = uint16(rng.Uint32()), uint16(rng.Uint32())
 		}
-		k, _ := d.key()
-		if got, want := d.ownerHash(), k.hash(); got != want {
-			t.Fatalf("%v %x:%d > %x:%d: ownerHash %x, key().hash() %x", d.v6, d.src, d.tcp.SrcPort, d.dst, d.tcp.DstPort, got, want)
+		k, lo := d.key()
+		var ok connKey
+		ok.lo[3] = 0xee // ownerKey writes every byte
+		gotLo, got := d.ownerKey(&ok)
+		if want := k.hash(); got != want || ok != k || gotLo != lo {
+			t.Fatalf("%v %x:%d > %x:%d: ownerKey %+v %v %x, key() %+v %v %x", d.v6, d.src, d.tcp.SrcPort, d.dst, d.tcp.DstPort, ok, gotLo, got, k, lo, want)
 		}
 		seen[k.hash()] = true
 	}
