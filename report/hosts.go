@@ -65,18 +65,10 @@ type Correlation struct {
 // CountFindings fills each host's findings by severity from fs, matching
 // finding hosts through key (the correlation's host normalisation).
 func CountFindings(hosts []Host, fs Findings, key func(string) string) {
-	idx := map[string]int{}
-	for i, h := range hosts {
-		idx[h.Host] = i
-	}
-	for j := range fs.Len() {
-		f := fs.At(j)
-		if i, ok := idx[key(f.Host)]; ok {
-			if hosts[i].Findings == nil {
-				hosts[i].Findings = map[string]int{}
-			}
-			hosts[i].Findings[f.Severity.String()]++
-		}
+	var t Tallier
+	t.CountHosts(hosts, key)
+	for i := range fs.Len() {
+		t.Add(fs.At(i))
 	}
 }
 

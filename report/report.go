@@ -89,15 +89,89 @@ func All(fs Findings) []*rules.Finding {
 
 // Tally fills the by-severity, host and cookie counts from the reported findings.
 func (s *Summary) Tally(fs Findings) {
-	s.BySeverity = map[string]int{}
-	hosts, cookies := map[string]bool{}, map[string]bool{}
+	var t Tallier
 	for i := range fs.Len() {
-		f := fs.At(i)
-		s.BySeverity[f.Severity.String()]++
-		hosts[strings.ToLower(f.Host)] = true
-		cookies[f.Cookie] = true
+		t.Add(fs.At(i))
 	}
-	s.Findings, s.FindingHosts, s.Cookies = fs.Len(), len(hosts), len(cookies)
+	t.Fill(s)
+}
+
+// Tallier makes the summary's counts of the reported findings as a writer
+// reads them (Add each in turn, then Fill): a rules.Sorted decodes a
+// finding each time it is read, and a pass of its own over the 54,780
+// findings of the 1 GB benchmark capture costs some 20 ms. With CountHosts
+// it also counts each host's findings (as CountFindings), in the same pass.
+type Tallier struct {
+	n              int
+	bySeverity     [256]int // by rules.Severity (a uint8)
+	hosts, cookies map[string]struct{}
+	// Consecutive findings mostly share their host and cookie: a finding
+	// whose host (cookie) is the last one's is not looked up again.
+	started     bool // lastHost, lastCookie and lastRowHost are set
+	lastHost    string
+	lastCookie  string
+	rows        []Host // CountHosts: each row's Findings counted
+	rowIndex    map[string]int
+	rowKey      func(string) string
+	lastRowHost string
+	lastRow     int // row of lastRowHost, -1 for none
+}
+
+// CountHosts has Add count each finding into the row of hosts whose Host is
+// key(finding's host), as CountFindings does.
+func (t *Tallier) CountHosts(hosts []Host, key func(string) string) {
+	t.rows, t.rowKey, t.rowIndex = hosts, key, make(map[string]int, len(hosts))
+	for i, h := range hosts {
+		t.rowIndex[h.Host] = i
+	}
+}
+
+// Add counts one reported finding. Its strings are kept (as map keys):
+// they must not change afterwards, which a rules.Sorted's never do.
+func (t *Tallier) Add(f *rules.Finding) {
+	first := !t.started
+	if first {
+		t.hosts, t.cookies = map[string]struct{}{}, map[string]struct{}{}
+		t.started = true
+	}
+	t.n++
+	t.bySeverity[f.Severity]++
+	if first || f.Host != t.lastHost {
+		t.hosts[strings.ToLower(f.Host)] = struct{}{}
+		t.lastHost = f.Host
+	}
+	if first || f.Cookie != t.lastCookie {
+		t.cookies[f.Cookie] = struct{}{}
+		t.lastCookie = f.Cookie
+	}
+	if t.rowKey == nil {
+		return
+	}
+	if first || f.Host != t.lastRowHost {
+		i, ok := t.rowIndex[t.rowKey(f.Host)]
+		if !ok {
+			i = -1
+		}
+		t.lastRowHost, t.lastRow = f.Host, i
+	}
+	if i := t.lastRow; i >= 0 {
+		if t.rows[i].Findings == nil {
+			t.rows[i].Findings = map[string]int{}
+		}
+		t.rows[i].Findings[f.Severity.String()]++
+	}
+}
+
+// Fill sets s's number of findings and its by-severity, host and cookie
+// counts from the findings added.
+func (t *Tallier) Fill(s *Summary) {
+	s.BySeverity = map[string]int{}
+	for sev, n := range t.bySeverity {
+		if n > 0 {
+			s.BySeverity[rules.Severity(sev).String()] = n
+		}
+	}
+	s.Findings, s.FindingHosts, s.Cookies = t.n, len(t.hosts), len(t.cookies)
 }
 
 // FindingsLine summarises the reported findings: by severity, hosts, cookies

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/cookiewatch/cookiewatch/internal/gen"
+	"github.com/cookiewatch/cookiewatch/report"
+	"github.com/cookiewatch/cookiewatch/rules"
 )
 
 // outputsFile holds, for every run of TestOutputsUnchanged, the SHA-256 of
@@ -161,6 +163,29 @@ func TestOutputsUnchanged(t *testing.T) {
 	for _, k := range keys {
 		if got[k] != want[k] {
 			t.Errorf("cookiewatch %s: output %s (hash, exit code, bytes), want %s", k, got[k], want[k])
+		}
+	}
+}
+
+// TestExitCodeFromCounts: the exit code read from the summary's counts is
+// what a look at the findings' severities gave.
+func TestExitCodeFromCounts(t *testing.T) {
+	for _, c := range []struct {
+		by     map[string]int
+		failOn rules.Severity
+		never  bool
+		want   int
+	}{
+		{nil, rules.Info, false, exitClean},
+		{map[string]int{"low": 3}, rules.Medium, false, exitClean},
+		{map[string]int{"low": 3, "medium": 1}, rules.Medium, false, exitFindings},
+		{map[string]int{"critical": 1}, rules.High, true, exitClean},
+		{map[string]int{"high": 0, "info": 2}, rules.High, false, exitClean},
+		{map[string]int{"severity(9)": 1}, rules.Critical, false, exitFindings}, // past critical
+		{map[string]int{"invalid": 4}, rules.Info, false, exitClean},
+	} {
+		if got := exitCode(report.Summary{BySeverity: c.by}, c.failOn, c.never); got != c.want {
+			t.Errorf("%v, fail-on %v (never %v): exit %d, want %d", c.by, c.failOn, c.never, got, c.want)
 		}
 	}
 }
