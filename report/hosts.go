@@ -157,12 +157,20 @@ func (j *JSONLines) WriteHosts(hosts []Host) error {
 
 // chainFrames lists a chain's frames oldest first ("3→17→42").
 func chainFrames(chain []rules.Link, multi bool) string {
-	parts := make([]string, len(chain))
+	return string(appendChainFrames(nil, chain, multi))
+}
+
+// appendChainFrames appends chainFrames(chain, multi).
+func appendChainFrames(b []byte, chain []rules.Link, multi bool) []byte {
 	for i, l := range chain {
-		parts[i] = strconv.FormatUint(l.Frame, 10)
-		if multi {
-			parts[i] = filepath.Base(l.File) + ":" + parts[i]
+		if i > 0 {
+			b = append(b, "→"...)
 		}
+		if multi {
+			b = append(b, filepath.Base(l.File)...)
+			b = append(b, ':')
+		}
+		b = strconv.AppendUint(b, l.Frame, 10)
 	}
-	return strings.Join(parts, "→")
+	return b
 }

@@ -239,9 +239,14 @@ func writeCounters(b *strings.Builder, cs []Counter) {
 // escapes, and very long text is clipped.
 func Safe(s string, max int) string {
 	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			clean = false
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f { // not printable ASCII: look at the runes
+			for _, r := range s[i:] {
+				if r == utf8.RuneError || !unicode.IsPrint(r) {
+					clean = false
+					break
+				}
+			}
 			break
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/cookiewatch/cookiewatch/rules"
 )
 
 // TestTableRowsAsTablewriter: a host's table written into tablewriter's
@@ -71,6 +73,55 @@ func TestTableFastPathTaken(t *testing.T) {
 	for _, c := range []string{"\x1b[1;31mhigh\x1b[0m", "GET /x → 302", "…", "sha256:0123456789ab (32 bytes)", ""} {
 		if _, ok := newTableRenderer().width(c); !ok {
 			t.Errorf("width(%q) not ok", c)
+		}
+	}
+}
+
+// TestTableCloseAlone: a table whose findings Close reads itself (live
+// capture's final table) is the table of the same findings given to Write
+// first, with one capture file and with several (frames then name their
+// file), in colour or not, with hostile cells (tables left to tablewriter).
+func TestTableCloseAlone(t *testing.T) {
+	fs := List(append(benchFindings(500), sampleFindings()...))
+	for i, f := range fs[:40] {
+		g := *f
+		switch i % 5 {
+		case 0:
+			g.Host, g.Cookie = "evil\x1b[2J.example", "sid\u202e"
+		case 1:
+			g.Path, g.Method = "/a\nb ", " GET"
+		case 2:
+			g.File = " lead.pcap" // a frame cell tablewriter trims, with several files
+		case 3:
+			g.Chain = []rules.Link{{Kind: "login", File: "x.pcap", Frame: 3}, {Kind: "request", File: "y.pcap", Frame: 9}}
+		case 4:
+			g.Value = &rules.Value{Length: 3, Raw: "日本語\xff"}
+		}
+		fs[i] = &g
+	}
+	for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
+		for _, color := range []bool{false, true} {
+			sum := Summary{Files: files}
+			sum.Tally(fs)
+			var written, alone bytes.Buffer
+			w := NewTable(&written, color)
+			for _, f := range fs {
+				if err := w.Write(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(sum, fs); err != nil {
+				t.Fatal(err)
+			}
+			if err := NewTable(&alone, color).Close(sum, fs); err != nil {
+				t.Fatal(err)
+			}
+			if written.String() != alone.String() {
+				t.Errorf("files %v, colour %v: Close alone wrote\n%s\nwant\n%s", files, color, alone.String(), written.String())
+			}
+			if len(files) > 1 && !strings.Contains(written.String(), "bench.pcap:") {
+				t.Errorf("files %v: frames do not name their file:\n%s", files, written.String())
+			}
 		}
 	}
 }
