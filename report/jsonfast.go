@@ -216,6 +216,13 @@ func appendJSONString(b []byte, s string) []byte { return appendString(b, s, fal
 // too, as json.Marshal does.
 func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
+	b = appendStringBody(b, s, html)
+	return append(b, '"')
+}
+
+// appendStringBody is appendString without the quotes, for text in a
+// string or a []byte.
+func appendStringBody[T string | []byte](b []byte, s T, html bool) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		// Eight bytes at a time while none needs a look (most text is
@@ -251,7 +258,7 @@ func appendString(b []byte, s string, html bool) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
@@ -268,8 +275,7 @@ func appendString(b []byte, s string, html bool) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 const (
@@ -281,7 +287,7 @@ const (
 // holds as they are: none below 0x20, '"', '\\' or from 0x80 on (nor '<',
 // '>' or '&' with html). The tests are the classic bit tricks, exact for
 // whether any byte matches (a borrow only spreads from a byte that does).
-func plain8(s string, html bool) bool {
+func plain8[T string | []byte](s T, html bool) bool {
 	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 	if x&highs != 0 {
