@@ -19,13 +19,30 @@ import (
 // properties (a capture has no lines to point at).
 type SARIF struct {
 	w io.Writer
+	// The capture files of the findings given to Write, in order of
+	// their first finding (n of them given): Close then need not read
+	// every finding for them before it writes the results.
+	files    []string
+	n        int
+	lastFile string
 }
 
 // NewSARIF returns a SARIF writer to w.
 func NewSARIF(w io.Writer) *SARIF { return &SARIF{w: w} }
 
-// Write is a no-op: the log is written at Close.
-func (s *SARIF) Write(*rules.Finding) error { return nil }
+// Write notes the capture file of the next finding: the log is written
+// at Close, which must be given the findings Write was given, in the same
+// order (as cmd/cookiewatch does), unless Write was given none.
+func (s *SARIF) Write(f *rules.Finding) error {
+	if s.n == 0 || f.File != s.lastFile {
+		if f.File != "" && !slices.Contains(s.files, f.File) {
+			s.files = append(s.files, f.File)
+		}
+		s.lastFile = f.File
+	}
+	s.n++
+	return nil
+}
 
 type sarifMessage struct {
 	Text string `json:"text"`
@@ -90,8 +107,17 @@ func (s *SARIF) Close(sum Summary, fs Findings) error {
 		})
 	}
 	files := slices.Clone(sum.Files)
-	for i := range fs.Len() {
-		if f := fs.At(i).File; f != "" && !slices.Contains(files, f) {
+	seen := s.files
+	if s.n != fs.Len() { // Write was not given the findings: read them
+		seen = nil
+		for i := range fs.Len() {
+			if f := fs.At(i).File; f != "" && !slices.Contains(seen, f) {
+				seen = append(seen, f)
+			}
+		}
+	}
+	for _, f := range seen {
+		if !slices.Contains(files, f) {
 			files = append(files, f)
 		}
 	}

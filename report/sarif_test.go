@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cookiewatch/cookiewatch/rules"
@@ -114,4 +115,37 @@ func oldSarifResultOf(f *rules.Finding, files []string, index map[string]int) *s
 		p.Method, p.Path = f.Method, &f.Path
 	}
 	return r
+}
+
+// TestSARIFCloseAlone: a log whose findings Close reads itself is the log
+// of the same findings given to Write first, with capture files the
+// summary does not list (artifacts in order of their first finding).
+func TestSARIFCloseAlone(t *testing.T) {
+	fs := List(append(benchFindings(300), sampleFindings()...))
+	for i, f := range fs {
+		g := *f
+		g.File = []string{"b.pcap", "a.pcap", "bench.pcap", ""}[i%7%4]
+		fs[i] = &g
+	}
+	sum := Summary{Files: []string{"bench.pcap"}}
+	sum.Tally(fs)
+	var written, alone bytes.Buffer
+	w := NewSARIF(&written)
+	for _, f := range fs {
+		if err := w.Write(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(sum, fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewSARIF(&alone).Close(sum, fs); err != nil {
+		t.Fatal(err)
+	}
+	if written.String() != alone.String() {
+		t.Errorf("Close alone wrote\n%s\nwant\n%s", alone.String(), written.String())
+	}
+	if !strings.Contains(written.String(), `"uri": "a.pcap"`) {
+		t.Errorf("no artifact for a.pcap")
+	}
 }
