@@ -70,6 +70,7 @@ func CountFindings(hosts []Host, fs Findings, key func(string) string) {
 	for i := range fs.Len() {
 		t.Add(fs.At(i))
 	}
+	t.flushRows()
 }
 
 // hostsLine is the host part of the summary line.
