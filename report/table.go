@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -157,40 +158,11 @@ func (t *Table) Close(s Summary, fs Findings) error {
 			t.gather(fs.At(i))
 		}
 	}
-	multi := len(s.Files) > 1
-	out := make([]byte, 0, 80<<10)
-	for gi := range t.groups {
-		g := &t.groups[gi]
-		out = append(out, Safe(g.host, 80)...)
-		out = append(out, '\n')
-		var widths [tableCols]int
-		for i, n := range g.width {
-			widths[i] = int(n)
-		}
-		whole := g.whole || g.wholeOne
-		if multi {
-			widths[frameCol], whole = int(g.frameMany), g.whole || g.wholeMany
-		}
-		var err error
-		if whole {
-			if _, err = t.w.Write(out); err != nil {
-				return fmt.Errorf("report: %w", err)
-			}
-			out = out[:0]
-			err = renderWithTablewriter(t.w, t.rowStrings(fs, g, multi))
-		} else {
-			i := g.first
-			out, err = t.r.writeTable(t.w, out, widths, g.n, func(_ int, rc *rowCells) {
-				t.row(fs.At(int(i)), multi, rc)
-				i = t.next[i]
-			})
-		}
-		if err != nil {
-			return err
-		}
+	if t.r == nil {
+		t.r = newTableRenderer()
 	}
-	if _, err := t.w.Write(out); err != nil {
-		return fmt.Errorf("report: %w", err)
+	if err := t.writeTables(len(s.Files) > 1, fs); err != nil {
+		return err
 	}
 	if fs.Len() == 0 {
 		if _, err := fmt.Fprintln(t.w, "No findings."); err != nil {
@@ -209,14 +181,197 @@ func (t *Table) Close(s Summary, fs Findings) error {
 	return nil
 }
 
-// rowStrings returns the cells of g's rows, for tablewriter.
-func (t *Table) rowStrings(fs Findings, g *tableGroup, multi bool) [][tableCols]string {
-	out := make([][tableCols]string, g.n)
-	i := g.first
+// tablePart is a run of rows of one host's table (its heading and frame
+// with its first rows, the bottom border with its last), rendered at once.
+type tablePart struct {
+	g          int32 // group
+	first, n   int32 // finding of its first row, and rows
+	head, foot bool
+}
+
+// tablePartRows is the most rows in a part: some 60 KB of text.
+const tablePartRows = 256
+
+// parallelFrom is the number of findings from which two goroutines
+// render the tables, parts in turn (each decodes its own findings).
+var parallelFrom = 4096 // a variable: tests lower it
+
+// writeTables writes every host's table: its heading, then the table,
+// written into the frame of its columns' widths (or by tablewriter, for a
+// table with a cell it would change).
+//
+// The tables are cut into parts of at most tablePartRows rows. When fs
+// can be read by two goroutines at once (a rules.Sorted through a Reader
+// of its own, or a List) and is large, a second goroutine renders every
+// other part while this one renders the others and writes all of them in
+// order: reading and rendering the rows is most of what the table costs,
+// and the run's serial tail has the second core to itself. At most
+// tableBuffers parts wait to be written.
+func (t *Table) writeTables(multi bool, fs Findings) error {
+	widths := make([][tableCols]int, len(t.groups))
+	frames := make([]frame, len(t.groups))
+	whole := make([]bool, len(t.groups))
+	var parts []tablePart
+	for gi := range t.groups {
+		g := &t.groups[gi]
+		for i, n := range g.width {
+			widths[gi][i] = int(n)
+		}
+		whole[gi] = g.whole || g.wholeOne
+		if multi {
+			widths[gi][frameCol], whole[gi] = int(g.frameMany), g.whole || g.wholeMany
+		}
+		if whole[gi] { // one part: tablewriter lays it out whole
+			parts = append(parts, tablePart{g: int32(gi), first: g.first, n: int32(g.n), head: true, foot: true})
+			continue
+		}
+		fr, ok := t.r.frames[widths[gi]]
+		if !ok {
+			var err error
+			if fr, err = t.r.frame(widths[gi]); err != nil {
+				return err
+			}
+			t.r.frames[widths[gi]] = fr
+		}
+		frames[gi] = fr
+		i := g.first
+		for k := 0; k < g.n; k += tablePartRows {
+			p := tablePart{g: int32(gi), first: i, n: int32(min(tablePartRows, g.n-k)), head: k == 0, foot: k+tablePartRows >= g.n}
+			parts = append(parts, p)
+			for range p.n {
+				i = t.next[i]
+			}
+		}
+	}
+	render := func(p tablePart, rd Findings, rc *rowCells, out []byte) ([]byte, error) {
+		g := &t.groups[p.g]
+		if p.head {
+			out = append(out, Safe(g.host, 80)...)
+			out = append(out, '\n')
+		}
+		if whole[p.g] {
+			var b bytes.Buffer
+			err := renderWithTablewriter(&b, t.rowStrings(rd, p, multi, rc))
+			return append(out, b.Bytes()...), err
+		}
+		fr := &frames[p.g]
+		if p.head {
+			out = append(out, fr.head...)
+		}
+		i := p.first
+		for range p.n {
+			t.row(rd.At(int(i)), multi, rc)
+			out = appendRow(out, fr, &widths[p.g], rc)
+			i = t.next[i]
+		}
+		if p.foot {
+			out = append(out, fr.foot...)
+		}
+		return out, nil
+	}
+	out := make([]byte, 0, 80<<10)
+	write := func() error {
+		if _, err := t.w.Write(out); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		out = out[:0]
+		return nil
+	}
+	other := concurrentReader(fs)
+	if other == nil || fs.Len() < parallelFrom || len(parts) < 2 {
+		for _, p := range parts {
+			var err error
+			if out, err = render(p, fs, &t.rc, out); err != nil {
+				return err
+			}
+			if len(out) >= 64<<10 {
+				if err := write(); err != nil {
+					return err
+				}
+			}
+		}
+		return write()
+	}
+
+	type done struct {
+		b   []byte
+		err error
+	}
+	ready := make(chan done, tableBuffers)
+	free := make(chan []byte, tableBuffers+1)
+	for range tableBuffers + 1 {
+		free <- make([]byte, 0, 80<<10)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // the odd parts
+		var rc rowCells
+		for j := 1; j < len(parts); j += 2 {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			b, err := render(parts[j], other, &rc, b[:0])
+			select {
+			case ready <- done{b, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	defer wg.Wait()
+	defer close(stop)
+	for j, p := range parts {
+		if j%2 == 0 {
+			var err error
+			if out, err = render(p, fs, &t.rc, out); err != nil {
+				return err
+			}
+			if err := write(); err != nil {
+				return err
+			}
+			continue
+		}
+		d := <-ready
+		if d.err != nil {
+			return d.err
+		}
+		if _, err := t.w.Write(d.b); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		free <- d.b
+	}
+	return nil
+}
+
+// tableBuffers is the most parts the second goroutine renders ahead.
+const tableBuffers = 2
+
+// concurrentReader returns a reader of fs that a goroutine can use while
+// another reads fs, or nil when fs has none.
+func concurrentReader(fs Findings) Findings {
+	switch x := fs.(type) {
+	case List:
+		return x // a slice: read by any number at once
+	case *rules.Sorted:
+		return x.Reader()
+	}
+	return nil
+}
+
+// rowStrings returns the cells of p's rows, for tablewriter.
+func (t *Table) rowStrings(fs Findings, p tablePart, multi bool, rc *rowCells) [][tableCols]string {
+	out := make([][tableCols]string, p.n)
+	i := p.first
 	for k := range out {
-		t.row(fs.At(int(i)), multi, &t.rc)
+		t.row(fs.At(int(i)), multi, rc)
 		for c := range out[k] {
-			out[k][c] = string(t.rc.cell(c))
+			out[k][c] = string(rc.cell(c))
 		}
 		i = t.next[i]
 	}
@@ -462,14 +617,7 @@ func (r *tableRenderer) writeTable(w io.Writer, out []byte, widths [tableCols]in
 	rc := &r.rc
 	for k := range n {
 		row(k, rc)
-		for i := range tableCols {
-			out = append(out, fr.sep[i]...)
-			out = append(out, rc.cell(i)...)
-			for pad := widths[i] - int(rc.w[i]); pad > 0; pad -= len(spaces) {
-				out = append(out, spaces[:min(pad, len(spaces))]...)
-			}
-		}
-		out = append(out, fr.sep[tableCols]...)
+		out = appendRow(out, &fr, &widths, rc)
 		if len(out) >= 64<<10 {
 			if _, err := w.Write(out); err != nil {
 				return out[:0], fmt.Errorf("report: %w", err)
@@ -478,6 +626,18 @@ func (r *tableRenderer) writeTable(w io.Writer, out []byte, widths [tableCols]in
 		}
 	}
 	return append(out, fr.foot...), nil
+}
+
+// appendRow appends the row of rc's cells in frame fr of columns widths.
+func appendRow(out []byte, fr *frame, widths *[tableCols]int, rc *rowCells) []byte {
+	for i := range tableCols {
+		out = append(out, fr.sep[i]...)
+		out = append(out, rc.cell(i)...)
+		for pad := widths[i] - int(rc.w[i]); pad > 0; pad -= len(spaces) {
+			out = append(out, spaces[:min(pad, len(spaces))]...)
+		}
+	}
+	return append(out, fr.sep[tableCols]...)
 }
 
 // width is the display width of a cell that tablewriter writes as it is

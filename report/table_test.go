@@ -125,3 +125,60 @@ func TestTableCloseAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestTableTwoGoroutines: tables rendered by two goroutines, parts in
+// turn, are the tables one renders, from a rules.Sorted (each goroutine
+// with a reader of its own) and from a List, with hosts whose tables are
+// cut into several parts, tables left to tablewriter, one file and
+// several, in colour or not.
+func TestTableTwoGoroutines(t *testing.T) {
+	var fs List
+	for i, f := range append(benchFindings(3000), sampleFindings()...) {
+		g := *f
+		switch {
+		case i%3 == 0:
+			g.Host = "big.example" // a table of some 1000 rows: several parts
+		case i%97 == 0:
+			g.Host, g.Path = "evil.example", "/a\nb" // left to tablewriter
+		case i%89 == 0:
+			g.File = "second.pcap"
+		}
+		fs = append(fs, &g)
+	}
+	agg := rules.Aggregator{Each: true}
+	for _, f := range fs {
+		agg.Add(*f)
+	}
+	sorted := agg.Release()
+	defer func(n int) { parallelFrom = n }(parallelFrom)
+	render := func(src Findings, files []string, color bool, from int) string {
+		parallelFrom = from
+		sum := Summary{Files: files}
+		sum.Tally(src)
+		var b bytes.Buffer
+		w := NewTable(&b, color)
+		for i := range src.Len() {
+			if err := w.Write(src.At(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(sum, src); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for _, src := range []Findings{sorted, List(sorted.Materialise())} {
+		for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
+			for _, color := range []bool{false, true} {
+				one := render(src, files, color, 1<<30)
+				two := render(src, files, color, 0)
+				if one != two {
+					t.Fatalf("%T, files %v, colour %v: two goroutines wrote\n%s\nwant\n%s", src, files, color, two, one)
+				}
+				if !strings.Contains(one, "big.example") || !strings.Contains(one, "evil.example") {
+					t.Fatalf("the tables lack the hosts the test needs")
+				}
+			}
+		}
+	}
+}
