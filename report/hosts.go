@@ -65,19 +65,12 @@ type Correlation struct {
 // CountFindings fills each host's findings by severity from fs, matching
 // finding hosts through key (the correlation's host normalisation).
 func CountFindings(hosts []Host, fs Findings, key func(string) string) {
-	idx := map[string]int{}
-	for i, h := range hosts {
-		idx[h.Host] = i
+	var t Tallier
+	t.CountHosts(hosts, key)
+	for i := range fs.Len() {
+		t.Add(fs.At(i))
 	}
-	for j := range fs.Len() {
-		f := fs.At(j)
-		if i, ok := idx[key(f.Host)]; ok {
-			if hosts[i].Findings == nil {
-				hosts[i].Findings = map[string]int{}
-			}
-			hosts[i].Findings[f.Severity.String()]++
-		}
-	}
+	t.flushRows()
 }
 
 // hostsLine is the host part of the summary line.
@@ -165,12 +158,20 @@ func (j *JSONLines) WriteHosts(hosts []Host) error {
 
 // chainFrames lists a chain's frames oldest first ("3→17→42").
 func chainFrames(chain []rules.Link, multi bool) string {
-	parts := make([]string, len(chain))
+	return string(appendChainFrames(nil, chain, multi))
+}
+
+// appendChainFrames appends chainFrames(chain, multi).
+func appendChainFrames(b []byte, chain []rules.Link, multi bool) []byte {
 	for i, l := range chain {
-		parts[i] = strconv.FormatUint(l.Frame, 10)
-		if multi {
-			parts[i] = filepath.Base(l.File) + ":" + parts[i]
+		if i > 0 {
+			b = append(b, "→"...)
 		}
+		if multi {
+			b = append(b, filepath.Base(l.File)...)
+			b = append(b, ':')
+		}
+		b = strconv.AppendUint(b, l.Frame, 10)
 	}
-	return strings.Join(parts, "→")
+	return b
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"net/netip"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/cookiewatch/cookiewatch/rules"
@@ -14,6 +15,18 @@ import (
 // encoding/json's bytes. (ok is always true: a finding it could not write
 // would be left to encoding/json.)
 func appendFinding(b []byte, f *rules.Finding) ([]byte, bool) {
+	var tc findingTimes
+	return tc.appendFinding(b, f)
+}
+
+// findingTimes caches the text of the last second of a finding's Time, of
+// its LastTime and of its links' times for appendFinding: one of each is
+// formatted in full (time.Time.AppendFormat) per second of capture, not
+// per finding.
+type findingTimes struct{ time, last, link timeText }
+
+// appendFinding is appendFinding with tc's cached seconds.
+func (tc *findingTimes) appendFinding(b []byte, f *rules.Finding) ([]byte, bool) {
 	b = append(b, `{"type":"finding","version":`...)
 	b = strconv.AppendInt(b, SchemaVersion, 10)
 	b = append(b, `,"severity":`...)
@@ -120,7 +133,7 @@ func appendFinding(b []byte, f *rules.Finding) ([]byte, bool) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendLink(b, &f.Chain[i])
+			b = tc.appendLink(b, &f.Chain[i])
 		}
 		b = append(b, ']')
 	}
@@ -129,11 +142,11 @@ func appendFinding(b []byte, f *rules.Finding) ([]byte, bool) {
 	b = append(b, `,"confidence":`...)
 	b = appendJSONString(b, f.Confidence.String())
 	b = append(b, `,"time":"`...)
-	b = f.Time.UTC().AppendFormat(b, TimeFormat) // digits, '-', ':', '.', 'Z', '+': nothing to escape
+	b = tc.time.append(b, f.Time) // digits, '-', ':', '.', 'Z', '+': nothing to escape
 	b = append(b, '"')
 	if f.Count > 1 && !f.LastTime.Equal(f.Time) {
 		b = append(b, `,"last_time":"`...)
-		b = f.LastTime.UTC().AppendFormat(b, TimeFormat)
+		b = tc.last.append(b, f.LastTime)
 		b = append(b, '"')
 	}
 	return append(b, "}\n"...), true
@@ -141,7 +154,7 @@ func appendFinding(b []byte, f *rules.Finding) ([]byte, bool) {
 
 // appendLink appends what Link.MarshalJSON writes: json.Marshal's bytes,
 // HTML escaping on.
-func appendLink(b []byte, l *rules.Link) []byte {
+func (tc *findingTimes) appendLink(b []byte, l *rules.Link) []byte {
 	b = append(b, `{"kind":`...)
 	b = appendString(b, l.Kind, true)
 	if l.File != "" {
@@ -151,7 +164,7 @@ func appendLink(b []byte, l *rules.Link) []byte {
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, l.Frame, 10)
 	b = append(b, `,"time":"`...)
-	b = l.Time.UTC().AppendFormat(b, TimeFormat)
+	b = tc.link.append(b, l.Time)
 	b = append(b, '"')
 	if l.Detail != "" {
 		b = append(b, `,"detail":`...)
@@ -203,8 +216,21 @@ func appendJSONString(b []byte, s string) []byte { return appendString(b, s, fal
 // too, as json.Marshal does.
 func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
+	b = appendStringBody(b, s, html)
+	return append(b, '"')
+}
+
+// appendStringBody is appendString without the quotes, for text in a
+// string or a []byte.
+func appendStringBody[T string | []byte](b []byte, s T, html bool) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs a look (most text is
+		// plain ASCII): a run is copied at once when it ends.
+		if i+8 <= len(s) && plain8(s[i:i+8], html) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if jsonSafe[c] && !(html && (c == '<' || c == '>' || c == '&')) {
@@ -232,7 +258,7 @@ func appendString(b []byte, s string, html bool) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
@@ -249,6 +275,55 @@ func appendString(b []byte, s string, html bool) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether the 8 bytes of s are ASCII that a JSON string
+// holds as they are: none below 0x20, '"', '\\' or from 0x80 on (nor '<',
+// '>' or '&' with html). The tests are the classic bit tricks, exact for
+// whether any byte matches (a borrow only spreads from a byte that does).
+func plain8[T string | []byte](s T, html bool) bool {
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	if x&highs != 0 {
+		return false
+	}
+	// With no high bit set, x-0x20 per byte sets one only below 0x20.
+	bad := (x - 0x20*ones) | zeroByte(x^('"'*ones)) | zeroByte(x^('\\'*ones))
+	if html {
+		bad |= zeroByte(x^('<'*ones)) | zeroByte(x^('>'*ones)) | zeroByte(x^('&'*ones))
+	}
+	return bad&highs == 0
+}
+
+// zeroByte sets the high bit of some byte when x (bytes below 0x80) has a
+// zero byte, and only then.
+func zeroByte(x uint64) uint64 { return (x - ones) &^ x }
+
+// timeText appends times in TimeFormat, in UTC, keeping the text of the
+// last second it formatted: findings' times are mostly close together.
+type timeText struct {
+	sec    int64
+	set    bool
+	prefix []byte // "2006-01-02T15:04:05" of sec, as AppendFormat writes it
+}
+
+// append appends t as t.UTC().AppendFormat(b, TimeFormat) does.
+func (tt *timeText) append(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	if sec := t.Unix(); !tt.set || sec != tt.sec {
+		tt.prefix = t.AppendFormat(tt.prefix[:0], "2006-01-02T15:04:05")
+		tt.sec, tt.set = sec, true
+	}
+	b = append(b, tt.prefix...)
+	// ".000000": the microseconds, truncated; "Z07:00": "Z" in UTC.
+	us := t.Nanosecond() / 1000
+	return append(b, '.',
+		byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
+		byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10), 'Z')
 }

@@ -14,9 +14,10 @@ const SchemaVersion = 2
 // JSONLines writes one JSON object per finding as soon as it is given, then
 // a final summary record. Each line has "type": "finding" or "summary".
 type JSONLines struct {
-	w    terminalSafeJSON
-	enc  *json.Encoder
-	line []byte // reused
+	w     terminalSafeJSON
+	enc   *json.Encoder
+	line  []byte // reused
+	times findingTimes
 }
 
 // NewJSONLines returns a writer of JSON Lines to w.
@@ -43,7 +44,7 @@ const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 // encoding/json writes for its findingRecord (encoding/json writes it
 // should appendFinding ever leave one to it).
 func (j *JSONLines) Write(f *rules.Finding) error {
-	if line, ok := appendFinding(j.line[:0], f); ok {
+	if line, ok := j.times.appendFinding(j.line[:0], f); ok {
 		j.line = line
 		if _, err := j.w.Write(line); err != nil {
 			return fmt.Errorf("report: writing JSON: %w", err)

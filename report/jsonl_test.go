@@ -18,51 +18,7 @@ import (
 // left out and text that needs escaping; a field added to Finding and not
 // to appendFinding fails it (the all-fields finding sets every field).
 func TestAppendFindingAsJSON(t *testing.T) {
-	strs := []string{"", "a", "PHPSESSID", `"q"`, `back\slash`, "tab\t", "nl\n", "\x00\x01\x1f\x7f", "<&>", "é→…",
-		"\u2028\u2029", "\xff\xfe", "bidi\u202e", "\u0085c1", "日本", "🍪"}
-	rng := rand.New(rand.NewPCG(5, 6))
-	str := func() string {
-		s := ""
-		for range rng.IntN(3) {
-			s += strs[rng.IntN(len(strs))]
-		}
-		return s
-	}
-	addrs := []netip.AddrPort{{}, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("[2001:db8::1]:80"),
-		netip.AddrPortFrom(netip.MustParseAddr("fe80::1%eth\"0"), 8080), netip.MustParseAddrPort("[::ffff:1.2.3.4]:1")}
-	t0 := time.Date(2024, 1, 1, 0, 0, 0, 123456789, time.FixedZone("x", 3600))
-	maxAge := -5
-	all := func() rules.Finding {
-		return rules.Finding{Rule: str(), Title: str(), Severity: rules.Severity(rng.IntN(5)), Confidence: rules.Confidence(rng.IntN(3)),
-			CWE: rng.IntN(1000) - 1, Fingerprint: str(), Subject: str(), Cookie: str(),
-			Value:   &rules.Value{Length: rng.IntN(100), Fingerprint: str(), Raw: str()},
-			Scheme:  str(),
-			Session: rules.Session{Session: rng.IntN(2) == 0, Confidence: str(), Reason: str()}, Framework: rules.FrameworkInfo{ID: str(), Name: str(), Reason: str()},
-			Fix: str(), Direction: str(), Deletion: rng.IntN(2) == 0,
-			Attrs: &rules.Attributes{Secure: rng.IntN(2) == 0, HttpOnly: rng.IntN(2) == 0, SameSite: str(), Domain: str(), Path: str(),
-				MaxAge: &maxAge, Expires: str(), Partitioned: rng.IntN(2) == 0, Unknown: []string{str(), str()}, Malformed: str()},
-			Line: str(), LineIndex: 3, Message: 9, Host: str(), Client: addrs[rng.IntN(len(addrs))], Server: addrs[rng.IntN(len(addrs))],
-			File: str(), Frame: rng.Uint64(), Time: t0.Add(time.Duration(rng.IntN(1e9))), Method: str(), Path: str(),
-			Status: rng.IntN(3) * 200, TLS: rng.IntN(2) == 0, Truncated: rng.IntN(2) == 0, Count: rng.IntN(3),
-			LastTime: t0.Add(time.Duration(rng.IntN(2)) * time.Second)}
-	}
-	fs := append(sampleFindings(), benchFindings(100)...)
-	for range 2000 {
-		f := all()
-		switch rng.IntN(4) { // leave pointers and slices out too
-		case 0:
-			f.Value, f.Attrs = nil, nil
-		case 1:
-			f.Attrs.MaxAge, f.Attrs.Unknown = nil, nil
-		case 2:
-			f.Attrs.Unknown, f.Chain = []string{}, []rules.Link{}
-		case 3:
-			for range 1 + rng.IntN(3) {
-				f.Chain = append(f.Chain, rules.Link{Kind: str(), File: str(), Frame: rng.Uint64(), Time: t0.Add(time.Duration(rng.IntN(1e9))), Detail: str()})
-			}
-		}
-		fs = append(fs, &f)
-	}
+	fs := append(append(sampleFindings(), benchFindings(100)...), randomFindings(2000)...)
 	var want bytes.Buffer
 	enc := json.NewEncoder(&want)
 	enc.SetEscapeHTML(false)
@@ -99,4 +55,55 @@ func TestAppendFindingFields(t *testing.T) {
 	if s := strings.Join(got, " "); s != known {
 		t.Errorf("Finding's JSON fields are\n%s\nappendFinding writes\n%s", s, known)
 	}
+}
+
+// randomFindings returns n findings with every field set, or some left
+// out, and text that needs escaping (or quoting) in every string field.
+func randomFindings(n int) []*rules.Finding {
+	strs := []string{"", "a", "PHPSESSID", `"q"`, `back\slash`, "tab\t", "nl\n", "\x00\x01\x1f\x7f", "<&>", "é→…",
+		"\u2028\u2029", "\xff\xfe", "bidi\u202e", "\u0085c1", "日本", "🍪"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	str := func() string {
+		s := ""
+		for range rng.IntN(3) {
+			s += strs[rng.IntN(len(strs))]
+		}
+		return s
+	}
+	addrs := []netip.AddrPort{{}, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("[2001:db8::1]:80"),
+		netip.AddrPortFrom(netip.MustParseAddr("fe80::1%eth\"0"), 8080), netip.MustParseAddrPort("[::ffff:1.2.3.4]:1")}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 123456789, time.FixedZone("x", 3600))
+	maxAge := -5
+	all := func() rules.Finding {
+		return rules.Finding{Rule: str(), Title: str(), Severity: rules.Severity(rng.IntN(5)), Confidence: rules.Confidence(rng.IntN(3)),
+			CWE: rng.IntN(1000) - 1, Fingerprint: str(), Subject: str(), Cookie: str(),
+			Value:   &rules.Value{Length: rng.IntN(100), Fingerprint: str(), Raw: str()},
+			Scheme:  str(),
+			Session: rules.Session{Session: rng.IntN(2) == 0, Confidence: str(), Reason: str()}, Framework: rules.FrameworkInfo{ID: str(), Name: str(), Reason: str()},
+			Fix: str(), Direction: str(), Deletion: rng.IntN(2) == 0,
+			Attrs: &rules.Attributes{Secure: rng.IntN(2) == 0, HttpOnly: rng.IntN(2) == 0, SameSite: str(), Domain: str(), Path: str(),
+				MaxAge: &maxAge, Expires: str(), Partitioned: rng.IntN(2) == 0, Unknown: []string{str(), str()}, Malformed: str()},
+			Line: str(), LineIndex: 3, Message: 9, Host: str(), Client: addrs[rng.IntN(len(addrs))], Server: addrs[rng.IntN(len(addrs))],
+			File: str(), Frame: rng.Uint64(), Time: t0.Add(time.Duration(rng.IntN(1e9))), Method: str(), Path: str(),
+			Status: rng.IntN(3) * 200, TLS: rng.IntN(2) == 0, Truncated: rng.IntN(2) == 0, Count: rng.IntN(3),
+			LastTime: t0.Add(time.Duration(rng.IntN(2)) * time.Second)}
+	}
+	var fs []*rules.Finding
+	for range n {
+		f := all()
+		switch rng.IntN(4) { // leave pointers and slices out too
+		case 0:
+			f.Value, f.Attrs = nil, nil
+		case 1:
+			f.Attrs.MaxAge, f.Attrs.Unknown = nil, nil
+		case 2:
+			f.Attrs.Unknown, f.Chain = []string{}, []rules.Link{}
+		case 3:
+			for range 1 + rng.IntN(3) {
+				f.Chain = append(f.Chain, rules.Link{Kind: str(), File: str(), Frame: rng.Uint64(), Time: t0.Add(time.Duration(rng.IntN(1e9))), Detail: str()})
+			}
+		}
+		fs = append(fs, &f)
+	}
+	return fs
 }

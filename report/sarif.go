@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -18,13 +19,30 @@ import (
 // properties (a capture has no lines to point at).
 type SARIF struct {
 	w io.Writer
+	// The capture files of the findings given to Write, in order of
+	// their first finding (n of them given): Close then need not read
+	// every finding for them before it writes the results.
+	files    []string
+	n        int
+	lastFile string
 }
 
 // NewSARIF returns a SARIF writer to w.
 func NewSARIF(w io.Writer) *SARIF { return &SARIF{w: w} }
 
-// Write is a no-op: the log is written at Close.
-func (s *SARIF) Write(*rules.Finding) error { return nil }
+// Write notes the capture file of the next finding: the log is written
+// at Close, which must be given the findings Write was given, in the same
+// order (as cmd/cookiewatch does), unless Write was given none.
+func (s *SARIF) Write(f *rules.Finding) error {
+	if s.n == 0 || f.File != s.lastFile {
+		if f.File != "" && !slices.Contains(s.files, f.File) {
+			s.files = append(s.files, f.File)
+		}
+		s.lastFile = f.File
+	}
+	s.n++
+	return nil
+}
 
 type sarifMessage struct {
 	Text string `json:"text"`
@@ -89,8 +107,17 @@ func (s *SARIF) Close(sum Summary, fs Findings) error {
 		})
 	}
 	files := slices.Clone(sum.Files)
-	for i := range fs.Len() {
-		if f := fs.At(i).File; f != "" && !slices.Contains(files, f) {
+	seen := s.files
+	if s.n != fs.Len() { // Write was not given the findings: read them
+		seen = nil
+		for i := range fs.Len() {
+			if f := fs.At(i).File; f != "" && !slices.Contains(seen, f) {
+				seen = append(seen, f)
+			}
+		}
+	}
+	for _, f := range seen {
+		if !slices.Contains(files, f) {
 			files = append(files, f)
 		}
 	}
@@ -142,15 +169,14 @@ func (s *SARIF) Close(sum Summary, fs Findings) error {
 // results).
 const resultIndent = "        "
 
-// writeResults writes the results array, as the log's encoder would.
+// writeResults writes the results array, as the log's encoder would
+// (sarifResults writes each result in the encoder's indentation).
 func (s *SARIF) writeResults(fs Findings, files []string, index map[string]int) error {
 	if fs.Len() == 0 {
 		_, err := io.WriteString(s.w, "[]")
 		return err
 	}
-	var compact bytes.Buffer
-	enc := json.NewEncoder(&compact)
-	enc.SetEscapeHTML(false)
+	sr := sarifResults{files: files, index: index, uris: map[string][]byte{}}
 	buf := make([]byte, 0, 128<<10)
 	buf = append(buf, "[\n"...)
 	for i := range fs.Len() {
@@ -158,11 +184,7 @@ func (s *SARIF) writeResults(fs Findings, files []string, index map[string]int) 
 			buf = append(buf, ",\n"...)
 		}
 		buf = append(buf, resultIndent...)
-		compact.Reset()
-		if err := enc.Encode(sarifResultOf(fs.At(i), files, index)); err != nil {
-			return fmt.Errorf("report: writing SARIF: %w", err)
-		}
-		buf = appendIndent(buf, bytes.TrimSuffix(compact.Bytes(), []byte("\n")), resultIndent, "  ")
+		buf = sr.appendResult(buf, fs.At(i))
 		if len(buf) >= 64<<10 {
 			if _, err := s.w.Write(buf); err != nil {
 				return fmt.Errorf("report: writing SARIF: %w", err)
@@ -177,135 +199,142 @@ func (s *SARIF) writeResults(fs Findings, files []string, index map[string]int) 
 	return nil
 }
 
-// appendIndent is json.Indent for the compact JSON encoding/json writes
-// (no space outside strings), appended to dst: what an indenting Encoder
-// writes, without its scanner's cost per byte (TestAppendIndentAsJSON).
-func appendIndent(dst, src []byte, prefix, indent string) []byte {
-	depth := 0
-	open := false // just after '{' or '[': the next byte decides on a newline
-	newline := func() {
-		dst = append(dst, '\n')
-		dst = append(dst, prefix...)
-		for range depth {
-			dst = append(dst, indent...)
-		}
-	}
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if open && c != '}' && c != ']' {
-			open = false
-			depth++
-			newline()
-		}
-		switch c {
-		case '"':
-			// A string, escapes included, copied as it is.
-			j := i + 1
-			for {
-				k := -1
-				if j < len(src) {
-					k = bytes.IndexAny(src[j:], `"\`)
-				}
-				if k < 0 {
-					j = len(src) - 1 // not from encoding/json: copy the rest
-					break
-				}
-				j += k
-				if src[j] == '"' {
-					break
-				}
-				j += 2 // an escape: skip the escaped byte
-			}
-			dst = append(dst, src[i:j+1]...)
-			i = j
-		case '{', '[':
-			open = true
-			dst = append(dst, c)
-		case ',':
-			dst = append(dst, c)
-			newline()
-		case ':':
-			dst = append(dst, c, ' ')
-		case '}', ']':
-			if open {
-				open = false // empty: no newline inside
-			} else {
-				depth--
-				newline()
-			}
-			dst = append(dst, c)
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
+// sarifResults writes SARIF results as encoding/json writes a result
+// record (ruleId, ruleIndex, level, message, locations,
+// partialFingerprints, properties; HTML escaping off) indented in the log
+// (json.Indent with resultIndent and two spaces), field by field and
+// without reflection: the encoder and the indentation cost some 80% of a
+// SARIF log. TestSARIFResultsAsJSON holds it to encoding/json's bytes.
+type sarifResults struct {
+	files []string
+	index map[string]int
+	uris  map[string][]byte // by capture file: its "uri" and "index" lines
+	times findingTimes
+	quote []byte
 }
 
-// sarifProperties are a result's properties. Their fields are in the order
-// of their names, as the map they replace was encoded, and present on the
-// same conditions.
-type sarifProperties struct {
-	Client     string              `json:"client"`
-	Confidence string              `json:"confidence"`
-	Cookie     string              `json:"cookie"`
-	Count      int                 `json:"count"`
-	Direction  string              `json:"direction"`
-	Frame      uint64              `json:"frame"`
-	Framework  rules.FrameworkInfo `json:"framework"`
-	Host       string              `json:"host"`
-	LastTime   string              `json:"last_time,omitempty"` // with Count > 1
-	Method     string              `json:"method,omitempty"`
-	Path       *string             `json:"path,omitempty"` // with Method
-	Scheme     string              `json:"scheme,omitempty"`
-	Server     string              `json:"server"`
-	Session    rules.Session       `json:"session"`
-	Severity   string              `json:"severity"`
-	Status     int                 `json:"status,omitempty"`
-	Subject    string              `json:"subject"`
-	Time       string              `json:"time"`
-	TLS        bool                `json:"tls"`
-	Value      *rules.Value        `json:"value,omitempty"`
-}
-
-type sarifFingerprints struct {
-	V1 string `json:"cookiewatch/v1"`
-}
-
-type sarifResultRecord struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Level               string            `json:"level"`
-	Message             sarifMessage      `json:"message"`
-	Locations           [1]sarifLocation  `json:"locations"`
-	PartialFingerprints sarifFingerprints `json:"partialFingerprints"`
-	Properties          *sarifProperties  `json:"properties"`
-}
-
-func sarifResultOf(f *rules.Finding, files []string, index map[string]int) *sarifResultRecord {
-	msg := fmt.Sprintf("%s: %s %q on %s (frame %d", f.Title, f.Subject, f.Cookie, f.Host, f.Frame)
+func (sr *sarifResults) appendResult(b []byte, f *rules.Finding) []byte {
+	b = append(b, "{\n          \"ruleId\": "...)
+	b = appendJSONString(b, f.Rule)
+	b = append(b, ",\n          \"ruleIndex\": "...)
+	b = strconv.AppendInt(b, int64(sr.index[f.Rule]), 10)
+	b = append(b, ",\n          \"level\": "...)
+	b = appendJSONString(b, sarifLevel(f.Severity))
+	// The message, "%s: %s %q on %s (frame %d[, %d occurrences]). Fix
+	// (%s): %s", escaped a part at a time: every part is text between
+	// ASCII characters, so escaping the parts is escaping the whole.
+	b = append(b, ",\n          \"message\": {\n            \"text\": \""...)
+	b = appendStringBody(b, f.Title, false)
+	b = append(b, ": "...)
+	b = appendStringBody(b, f.Subject, false)
+	b = append(b, ' ')
+	sr.quote = strconv.AppendQuote(sr.quote[:0], f.Cookie)
+	b = appendStringBody(b, sr.quote, false)
+	b = append(b, " on "...)
+	b = appendStringBody(b, f.Host, false)
+	b = append(b, " (frame "...)
+	b = strconv.AppendUint(b, f.Frame, 10)
 	if f.Count > 1 {
-		msg += fmt.Sprintf(", %d occurrences", f.Count)
+		b = append(b, ", "...)
+		b = strconv.AppendInt(b, int64(f.Count), 10)
+		b = append(b, " occurrences"...)
 	}
-	msg += "). Fix (" + f.Framework.Name + "): " + f.Fix
-	r := &sarifResultRecord{
-		RuleID: f.Rule, RuleIndex: index[f.Rule], Level: sarifLevel(f.Severity), Message: sarifMessage{msg},
-		PartialFingerprints: sarifFingerprints{f.Fingerprint},
-		Properties: &sarifProperties{
-			Severity: f.Severity.String(), Confidence: f.Confidence.String(), Frame: f.Frame,
-			Time: f.Time.UTC().Format(TimeFormat), Host: f.Host, Subject: f.Subject, Cookie: f.Cookie,
-			Count: f.Count, Client: f.Client.String(), Server: f.Server.String(), Direction: f.Direction,
-			Session: f.Session, Framework: f.Framework, TLS: f.TLS, Value: f.Value, Scheme: f.Scheme, Status: f.Status,
-		},
-	}
-	r.Locations[0].PhysicalLocation.ArtifactLocation = sarifArtifactLocation{URI: fileURI(f.File), Index: slices.Index(files, f.File)}
-	p := r.Properties
+	b = append(b, "). Fix ("...)
+	b = appendStringBody(b, f.Framework.Name, false)
+	b = append(b, "): "...)
+	b = appendStringBody(b, f.Fix, false)
+	b = append(b, "\"\n          },\n          \"locations\": [\n            {\n              \"physicalLocation\": {\n                \"artifactLocation\": {\n                  \"uri\": "...)
+	b = append(b, sr.location(f.File)...)
+	b = append(b, "\n                }\n              }\n            }\n          ],\n          \"partialFingerprints\": {\n            \"cookiewatch/v1\": "...)
+	b = appendJSONString(b, f.Fingerprint)
+	b = append(b, "\n          },\n          \"properties\": {\n            \"client\": "...)
+	b = appendAddrPortString(b, f.Client)
+	b = append(b, ",\n            \"confidence\": "...)
+	b = appendJSONString(b, f.Confidence.String())
+	b = append(b, ",\n            \"cookie\": "...)
+	b = appendJSONString(b, f.Cookie)
+	b = append(b, ",\n            \"count\": "...)
+	b = strconv.AppendInt(b, int64(f.Count), 10)
+	b = append(b, ",\n            \"direction\": "...)
+	b = appendJSONString(b, f.Direction)
+	b = append(b, ",\n            \"frame\": "...)
+	b = strconv.AppendUint(b, f.Frame, 10)
+	b = append(b, ",\n            \"framework\": {\n              \"id\": "...)
+	b = appendJSONString(b, f.Framework.ID)
+	b = append(b, ",\n              \"name\": "...)
+	b = appendJSONString(b, f.Framework.Name)
+	b = append(b, ",\n              \"reason\": "...)
+	b = appendJSONString(b, f.Framework.Reason)
+	b = append(b, "\n            },\n            \"host\": "...)
+	b = appendJSONString(b, f.Host)
 	if f.Count > 1 {
-		p.LastTime = f.LastTime.UTC().Format(TimeFormat)
+		b = append(b, ",\n            \"last_time\": \""...)
+		b = sr.times.last.append(b, f.LastTime)
+		b = append(b, '"')
 	}
-	if f.Method != "" {
-		p.Method, p.Path = f.Method, &f.Path
+	if f.Method != "" { // the path with it, even empty
+		b = append(b, ",\n            \"method\": "...)
+		b = appendJSONString(b, f.Method)
+		b = append(b, ",\n            \"path\": "...)
+		b = appendJSONString(b, f.Path)
 	}
-	return r
+	if f.Scheme != "" {
+		b = append(b, ",\n            \"scheme\": "...)
+		b = appendJSONString(b, f.Scheme)
+	}
+	b = append(b, ",\n            \"server\": "...)
+	b = appendAddrPortString(b, f.Server)
+	b = append(b, ",\n            \"session\": {\n              \"session\": "...)
+	b = strconv.AppendBool(b, f.Session.Session)
+	b = append(b, ",\n              \"confidence\": "...)
+	b = appendJSONString(b, f.Session.Confidence)
+	b = append(b, ",\n              \"reason\": "...)
+	b = appendJSONString(b, f.Session.Reason)
+	b = append(b, "\n            },\n            \"severity\": "...)
+	b = appendJSONString(b, f.Severity.String())
+	if f.Status != 0 {
+		b = append(b, ",\n            \"status\": "...)
+		b = strconv.AppendInt(b, int64(f.Status), 10)
+	}
+	b = append(b, ",\n            \"subject\": "...)
+	b = appendJSONString(b, f.Subject)
+	b = append(b, ",\n            \"time\": \""...)
+	b = sr.times.time.append(b, f.Time)
+	b = append(b, "\",\n            \"tls\": "...)
+	b = strconv.AppendBool(b, f.TLS)
+	if v := f.Value; v != nil {
+		b = append(b, ",\n            \"value\": {\n              \"length\": "...)
+		b = strconv.AppendInt(b, int64(v.Length), 10)
+		b = append(b, ",\n              \"fingerprint\": "...)
+		b = appendJSONString(b, v.Fingerprint)
+		if v.Raw != "" {
+			b = append(b, ",\n              \"raw\": "...)
+			b = appendJSONString(b, v.Raw)
+		}
+		b = append(b, "\n            }"...)
+	}
+	return append(b, "\n          }\n        }"...)
+}
+
+// location is the artifact location of capture file: its "uri" value and
+// the "index" line, made once per file.
+func (sr *sarifResults) location(file string) []byte {
+	if l, ok := sr.uris[file]; ok {
+		return l
+	}
+	l := appendJSONString(nil, fileURI(file))
+	l = append(l, ",\n                  \"index\": "...)
+	l = strconv.AppendInt(l, int64(slices.Index(sr.files, file)), 10)
+	sr.uris[file] = l
+	return l
+}
+
+// appendAddrPortString appends p.String() as a JSON string.
+func appendAddrPortString(b []byte, p netip.AddrPort) []byte {
+	if !p.Addr().IsValid() {
+		return appendJSONString(b, p.String()) // "invalid AddrPort"; its text is empty
+	}
+	return appendAddrPort(b, p)
 }
 
 // fileURI makes a capture path a relative or absolute URI reference.

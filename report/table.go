@@ -8,6 +8,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/pkg/twcache"
@@ -19,17 +22,112 @@ import (
 // Table renders findings at Close as one table per host (hosts in order of
 // their first finding), followed by the summary. Severities are coloured
 // only when Color is set, which the caller does for a terminal.
+//
+// A table's column widths must be known before its first row is written,
+// so every finding is read twice: once by Write, which puts it in its
+// host's table and measures its cells, and once by Close, which writes the
+// rows. (A rules.Sorted decodes a finding each time it is read: these
+// passes are most of what the table costs.) Close reads the findings once
+// more only when Write was not given them (live capture's final table).
 type Table struct {
 	w       io.Writer
 	color   bool
 	explain RuleLookup // set by Explain: plain-words explanations after the tables
+
+	n      int          // findings given to Write
+	groups []tableGroup // by host, in order of their first finding
+	next   []int32      // by finding: the next finding of its group, -1 for none
+	group  map[string]int
+	last   string // host of the last finding gathered, whose group is lastG
+	lastG  int
+	rc     rowCells
+	r      *tableRenderer
+}
+
+// tableGroup is one host's table: its findings and its columns' widths.
+type tableGroup struct {
+	host        string // the host of its first finding: the table's heading
+	first, last int32  // its first and last findings (Table.next links them)
+	n           int
+	width       [tableCols]int32
+	// Frame cells name the capture file when there are several (Close
+	// knows, Write does not): the frame column's width then.
+	frameMany int32
+	// Some cell tablewriter would change (other than a frame cell; a
+	// frame cell with one file; with several): tablewriter renders the
+	// whole table.
+	whole, wholeOne, wholeMany bool
 }
 
 // NewTable returns a table writer to w; color adds ANSI colours to severities.
 func NewTable(w io.Writer, color bool) *Table { return &Table{w: w, color: color} }
 
-// Write is a no-op: the table is rendered from the sorted findings at Close.
-func (t *Table) Write(*rules.Finding) error { return nil }
+// Write takes the next finding in report order: it has its place in its
+// host's table and its cells measured. Close must then be given the
+// findings Write was given, in the same order (as cmd/cookiewatch does),
+// unless Write was given none.
+func (t *Table) Write(f *rules.Finding) error {
+	t.gather(f)
+	return nil
+}
+
+// gather is Write's work: f is finding t.n.
+func (t *Table) gather(f *rules.Finding) {
+	if t.r == nil {
+		t.r = newTableRenderer()
+	}
+	if t.group == nil {
+		t.group = map[string]int{}
+	}
+	gi := t.lastG
+	if t.n == 0 || f.Host != t.last {
+		gi = t.groupOf(f.Host)
+		t.last, t.lastG = f.Host, gi
+	}
+	g := &t.groups[gi]
+	i := int32(t.n)
+	t.next = append(t.next, -1)
+	if g.n == 0 {
+		g.first = i
+	} else {
+		t.next[g.last] = i
+	}
+	g.last = i
+	g.n++
+	t.n++
+	rc := &t.rc
+	t.row(f, false, rc)
+	for i := range tableCols {
+		g.width[i] = max(g.width[i], rc.w[i])
+	}
+	g.whole = g.whole || rc.bad&^(1<<frameCol) != 0
+	g.wholeOne = g.wholeOne || rc.bad&(1<<frameCol) != 0
+	start := len(rc.b)
+	rc.b = appendFrame(rc.b, f, true)
+	n, ok := cellWidth(t.r, rc.b[start:])
+	g.frameMany = max(g.frameMany, int32(n))
+	g.wholeMany = g.wholeMany || !ok
+}
+
+// groupOf returns the index of host h's group (hosts are grouped without
+// regard to case), making it if there is none.
+func (t *Table) groupOf(h string) int {
+	g, ok := t.group[h] // exact spelling first: no lower-casing for most
+	if !ok {
+		lh := strings.ToLower(h)
+		if g, ok = t.group[lh]; !ok {
+			g = len(t.groups)
+			ng := tableGroup{host: h, frameMany: int32(len(tableHeader[frameCol]))}
+			for i, name := range tableHeader {
+				ng.width[i] = int32(len(name)) // ASCII headers, upper-cased by tablewriter: same width
+			}
+			t.groups = append(t.groups, ng)
+			t.group[lh] = g
+		}
+		t.group[h] = g
+	}
+	return g
+}
 
 var severityColor = map[rules.Severity]string{
 	rules.Critical: "\x1b[1;35m", rules.High: "\x1b[1;31m", rules.Medium: "\x1b[33m", rules.Low: "\x1b[36m", rules.Info: "\x1b[2m",
@@ -38,7 +136,10 @@ var severityColor = map[rules.Severity]string{
 // tableHeader is the header row of every host's table.
 var tableHeader = []string{"Severity", "Rule", "Cookie", "Value", "Frame", "Request", "Framework", "N"}
 
-const tableCols = 8
+const (
+	tableCols = 8
+	frameCol  = 4 // the column that depends on the number of files
+)
 
 // colorSeverity is each severity's cell in colour.
 var colorSeverity = func() map[rules.Severity]string {
@@ -50,32 +151,18 @@ var colorSeverity = func() map[rules.Severity]string {
 }()
 
 // Close renders the findings and the summary.
-// The findings are read twice (for their hosts, then for the rows of each
-// host in turn), one at a time; only --explain holds them all (All).
 func (t *Table) Close(s Summary, fs Findings) error {
-	multi := len(s.Files) > 1
-	r := newTableRenderer()
-	var rows [][tableCols]string // one host's cells, reused
-	var lastValue rules.Value    // findings of one cookie share their Value: its text is made once
-	var valueText string
-	for _, group := range hostGroups(fs) {
-		if _, err := fmt.Fprintf(t.w, "%s\n", Safe(fs.At(int(group[0])).Host, 80)); err != nil {
-			return fmt.Errorf("report: %w", err)
+	if t.n != fs.Len() { // Write was not given them: gather them now
+		t.n, t.groups, t.group, t.next = 0, nil, nil, nil
+		for i := range fs.Len() {
+			t.gather(fs.At(i))
 		}
-		rows = rows[:0]
-		for _, i := range group {
-			f := fs.At(int(i))
-			switch {
-			case f.Value == nil:
-				lastValue, valueText = rules.Value{}, Safe(f.Value.String(), 48)
-			case *f.Value != lastValue || valueText == "":
-				lastValue, valueText = *f.Value, Safe(f.Value.String(), 48)
-			}
-			rows = append(rows, t.cells(f, multi, valueText))
-		}
-		if err := r.render(t.w, rows); err != nil {
-			return err
-		}
+	}
+	if t.r == nil {
+		t.r = newTableRenderer()
+	}
+	if err := t.writeTables(len(s.Files) > 1, fs); err != nil {
+		return err
 	}
 	if fs.Len() == 0 {
 		if _, err := fmt.Fprintln(t.w, "No findings."); err != nil {
@@ -94,54 +181,354 @@ func (t *Table) Close(s Summary, fs Findings) error {
 	return nil
 }
 
-// hostGroups returns the indexes of fs grouped by host (case-insensitive),
-// hosts in order of their first finding, findings of a host in their order.
-func hostGroups(fs Findings) [][]int32 {
-	group := map[string]int{}
-	var groups [][]int32
-	for i := range fs.Len() {
-		h := fs.At(i).Host
-		g, ok := group[h] // exact spelling first: no lower-casing for most
-		if !ok {
-			lh := strings.ToLower(h)
-			if g, ok = group[lh]; !ok {
-				g = len(groups)
-				groups = append(groups, nil)
-				group[lh] = g
-			}
-			group[h] = g
-		}
-		groups[g] = append(groups[g], int32(i))
-	}
-	return groups
+// tablePart is a run of rows of one host's table (its heading and frame
+// with its first rows, the bottom border with its last), rendered at once.
+type tablePart struct {
+	g          int32 // group
+	first, n   int32 // finding of its first row, and rows
+	head, foot bool
 }
 
-// cells is a finding's row; value is its Value cell.
-func (t *Table) cells(f *rules.Finding, multi bool, value string) [tableCols]string {
-	frame := strconv.FormatUint(f.Frame, 10)
-	if multi {
-		frame = filepath.Base(f.File) + ":" + frame
+// tablePartRows is the most rows in a part: some 60 KB of text.
+const tablePartRows = 256
+
+// parallelFrom is the number of findings from which two goroutines
+// render the tables, parts in turn (each decodes its own findings).
+var parallelFrom = 4096 // a variable: tests lower it
+
+// writeTables writes every host's table: its heading, then the table,
+// written into the frame of its columns' widths (or by tablewriter, for a
+// table with a cell it would change).
+//
+// The tables are cut into parts of at most tablePartRows rows. When fs
+// can be read by two goroutines at once (a rules.Sorted through a Reader
+// of its own, or a List) and is large, a second goroutine renders every
+// other part while this one renders the others and writes all of them in
+// order: reading and rendering the rows is most of what the table costs,
+// and the run's serial tail has the second core to itself. At most
+// tableBuffers parts wait to be written.
+func (t *Table) writeTables(multi bool, fs Findings) error {
+	widths := make([][tableCols]int, len(t.groups))
+	frames := make([]frame, len(t.groups))
+	whole := make([]bool, len(t.groups))
+	var parts []tablePart
+	for gi := range t.groups {
+		g := &t.groups[gi]
+		for i, n := range g.width {
+			widths[gi][i] = int(n)
+		}
+		whole[gi] = g.whole || g.wholeOne
+		if multi {
+			widths[gi][frameCol], whole[gi] = int(g.frameMany), g.whole || g.wholeMany
+		}
+		if whole[gi] { // one part: tablewriter lays it out whole
+			parts = append(parts, tablePart{g: int32(gi), first: g.first, n: int32(g.n), head: true, foot: true})
+			continue
+		}
+		fr, ok := t.r.frames[widths[gi]]
+		if !ok {
+			var err error
+			if fr, err = t.r.frame(widths[gi]); err != nil {
+				return err
+			}
+			t.r.frames[widths[gi]] = fr
+		}
+		frames[gi] = fr
+		i := g.first
+		for k := 0; k < g.n; k += tablePartRows {
+			p := tablePart{g: int32(gi), first: i, n: int32(min(tablePartRows, g.n-k)), head: k == 0, foot: k+tablePartRows >= g.n}
+			parts = append(parts, p)
+			for range p.n {
+				i = t.next[i]
+			}
+		}
 	}
-	if len(f.Chain) > 1 {
-		frame = chainFrames(f.Chain, multi) // cross-connection evidence: every link
+	render := func(p tablePart, rd Findings, rc *rowCells, out []byte) ([]byte, error) {
+		g := &t.groups[p.g]
+		if p.head {
+			out = append(out, Safe(g.host, 80)...)
+			out = append(out, '\n')
+		}
+		if whole[p.g] {
+			var b bytes.Buffer
+			err := renderWithTablewriter(&b, t.rowStrings(rd, p, multi, rc))
+			return append(out, b.Bytes()...), err
+		}
+		fr := &frames[p.g]
+		if p.head {
+			out = append(out, fr.head...)
+		}
+		i := p.first
+		for range p.n {
+			t.row(rd.At(int(i)), multi, rc)
+			out = appendRow(out, fr, &widths[p.g], rc)
+			i = t.next[i]
+		}
+		if p.foot {
+			out = append(out, fr.foot...)
+		}
+		return out, nil
+	}
+	out := make([]byte, 0, 80<<10)
+	write := func() error {
+		if _, err := t.w.Write(out); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		out = out[:0]
+		return nil
+	}
+	other := concurrentReader(fs)
+	if other == nil || fs.Len() < parallelFrom || len(parts) < 2 {
+		for _, p := range parts {
+			var err error
+			if out, err = render(p, fs, &t.rc, out); err != nil {
+				return err
+			}
+			if len(out) >= 64<<10 {
+				if err := write(); err != nil {
+					return err
+				}
+			}
+		}
+		return write()
+	}
+
+	type done struct {
+		b   []byte
+		err error
+	}
+	ready := make(chan done, tableBuffers)
+	free := make(chan []byte, tableBuffers+1)
+	for range tableBuffers + 1 {
+		free <- make([]byte, 0, 80<<10)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // the odd parts
+		var rc rowCells
+		for j := 1; j < len(parts); j += 2 {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			b, err := render(parts[j], other, &rc, b[:0])
+			select {
+			case ready <- done{b, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	defer wg.Wait()
+	defer close(stop)
+	for j, p := range parts {
+		if j%2 == 0 {
+			var err error
+			if out, err = render(p, fs, &t.rc, out); err != nil {
+				return err
+			}
+			if err := write(); err != nil {
+				return err
+			}
+			continue
+		}
+		d := <-ready
+		if d.err != nil {
+			return d.err
+		}
+		if _, err := t.w.Write(d.b); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		free <- d.b
+	}
+	return nil
+}
+
+// tableBuffers is the most parts the second goroutine renders ahead.
+const tableBuffers = 2
+
+// concurrentReader returns a reader of fs that a goroutine can use while
+// another reads fs, or nil when fs has none.
+func concurrentReader(fs Findings) Findings {
+	switch x := fs.(type) {
+	case List:
+		return x // a slice: read by any number at once
+	case *rules.Sorted:
+		return x.Reader()
+	}
+	return nil
+}
+
+// rowStrings returns the cells of p's rows, for tablewriter.
+func (t *Table) rowStrings(fs Findings, p tablePart, multi bool, rc *rowCells) [][tableCols]string {
+	out := make([][tableCols]string, p.n)
+	i := p.first
+	for k := range out {
+		t.row(fs.At(int(i)), multi, rc)
+		for c := range out[k] {
+			out[k][c] = string(rc.cell(c))
+		}
+		i = t.next[i]
+	}
+	return out
+}
+
+// rowCells is a row's cells, one after another in b, with their display
+// widths. bad has bit i set when tablewriter would change cell i (it then
+// renders the table itself).
+type rowCells struct {
+	b   []byte
+	end [tableCols]int32
+	w   [tableCols]int32
+	bad uint8
+}
+
+func (rc *rowCells) cell(i int) []byte {
+	start := int32(0)
+	if i > 0 {
+		start = rc.end[i-1]
+	}
+	return rc.b[start:rc.end[i]]
+}
+
+// done ends cell i, the bytes b holds after cell i-1, and measures it.
+func (rc *rowCells) done(i int, r *tableRenderer) {
+	start := int32(0)
+	if i > 0 {
+		start = rc.end[i-1]
+	}
+	rc.end[i] = int32(len(rc.b))
+	n, ok := cellWidth(r, rc.b[start:])
+	rc.w[i] = int32(n)
+	if !ok {
+		rc.bad |= 1 << i
+	}
+}
+
+// appendValue appends f's Value cell: Safe(v.String(), 48).
+func appendValue(b []byte, v *rules.Value) []byte {
+	start := len(b)
+	switch {
+	case v == nil:
+		b = append(b, v.String()...)
+	case v.Raw != "":
+		b = append(b, v.Raw...)
+	default:
+		b = append(b, v.Fingerprint...)
+		b = append(b, " ("...)
+		b = strconv.AppendInt(b, int64(v.Length), 10)
+		b = append(b, " bytes)"...)
+	}
+	return appendSafeTail(b, start, 48, false)
+}
+
+// row sets rc to the cells of f's row (multi: frames name their file).
+func (t *Table) row(f *rules.Finding, multi bool, rc *rowCells) {
+	r := t.r
+	rc.b, rc.bad = rc.b[:0], 0
+	if t.color {
+		rc.b = append(rc.b, colorSeverity[f.Severity]...)
+	} else {
+		rc.b = append(rc.b, f.Severity.String()...)
+	}
+	rc.done(0, r)
+	rc.b = append(rc.b, f.Rule...)
+	rc.done(1, r)
+	start := len(rc.b)
+	rc.b = append(rc.b, f.Cookie...)
+	if f.Scheme != "" {
+		rc.b = append(rc.b, " ("...)
+		rc.b = append(rc.b, f.Scheme...)
+		rc.b = append(rc.b, ')')
+	}
+	rc.b = appendSafeTail(rc.b, start, 32, false)
+	rc.done(2, r)
+	rc.b = appendValue(rc.b, f.Value)
+	rc.done(3, r)
+	rc.b = appendFrame(rc.b, f, multi)
+	rc.done(frameCol, r)
+	start = len(rc.b)
+	rc.b = append(rc.b, f.Method...)
+	rc.b = append(rc.b, ' ')
+	rc.b = append(rc.b, f.Path...)
+	if f.Direction == "response" && f.Status != 0 {
+		rc.b = append(rc.b, " → "...)
+		rc.b = strconv.AppendInt(rc.b, int64(f.Status), 10)
+	}
+	rc.b = appendSafeTail(rc.b, start, 48, true)
+	rc.done(5, r)
+	rc.b = append(rc.b, f.Framework.Name...)
+	rc.done(6, r)
+	rc.b = strconv.AppendInt(rc.b, int64(f.Count), 10)
+	rc.done(7, r)
+}
+
+// appendFrame appends f's Frame cell.
+func appendFrame(b []byte, f *rules.Finding, multi bool) []byte {
+	switch {
+	case len(f.Chain) > 1:
+		b = appendChainFrames(b, f.Chain, multi) // cross-connection evidence: every link
+	case multi:
+		b = append(b, filepath.Base(f.File)...)
+		b = append(b, ':')
+		b = strconv.AppendUint(b, f.Frame, 10)
+	default:
+		b = strconv.AppendUint(b, f.Frame, 10)
 	}
 	if f.Truncated {
-		frame += " (cut)"
+		b = append(b, " (cut)"...)
 	}
-	req := f.Method + " " + f.Path
-	if f.Direction == "response" && f.Status != 0 {
-		req += " → " + strconv.Itoa(f.Status)
+	return b
+}
+
+// appendSafeTail makes b[start:] what Safe makes of it (of its
+// strings.TrimSpace, with trim): in place when it is printable (as it
+// nearly always is), with no string made.
+func appendSafeTail(b []byte, start, max int, trim bool) []byte {
+	c := b[start:]
+	for i := 0; i < len(c); {
+		if x := c[i]; x >= 0x20 && x < 0x7f {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(c[i:])
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			s := string(c)
+			if trim {
+				s = strings.TrimSpace(s)
+			}
+			return append(b[:start], Safe(s, max)...)
+		}
+		i += n
 	}
-	sev := f.Severity.String()
-	if t.color {
-		sev = colorSeverity[f.Severity]
+	// Printable: Safe leaves it as it is, and the only space TrimSpace
+	// removes from it is ' ' (other spaces and controls are not printable).
+	if trim {
+		i, j := 0, len(c)
+		for i < j && c[i] == ' ' {
+			i++
+		}
+		for j > i && c[j-1] == ' ' {
+			j--
+		}
+		if i > 0 || j < len(c) {
+			b = append(b[:start], c[i:j]...) // copies forward within b: safe
+			c = b[start:]
+		}
 	}
-	name := f.Cookie
-	if f.Scheme != "" {
-		name += " (" + f.Scheme + ")"
+	if max > 0 && len(c) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(c[cut]) {
+			cut--
+		}
+		b = append(b[:start+cut], "…"...)
 	}
-	return [tableCols]string{sev, f.Rule, Safe(name, 32), value,
-		frame, Safe(strings.TrimSpace(req), 48), f.Framework.Name, strconv.Itoa(f.Count)}
+	return b
 }
 
 // tableRenderer writes host tables. tablewriter lays each table out: it
@@ -152,13 +539,12 @@ func (t *Table) cells(f *rules.Finding, multi bool, value string) [tableCols]str
 // cell tablewriter would change (spaces at either end, control characters,
 // several lines) is left to tablewriter whole.
 type tableRenderer struct {
-	tw        *tablewriter.Table // lays out frames, reused (Reset)
-	buf       bytes.Buffer       // tw's output
-	frames    map[[tableCols]int]frame
-	line      []byte
-	cellWidth [][tableCols]int32
-	arrow     int // display widths of "→" and "…", the non-ASCII text of most rows
-	ellipsis  int
+	tw       *tablewriter.Table // lays out frames, reused (Reset)
+	buf      bytes.Buffer       // tw's output
+	frames   map[[tableCols]int]frame
+	rc       rowCells // the row being written
+	arrow    int      // display widths of "→" and "…", the non-ASCII text of most rows
+	ellipsis int
 }
 
 // twwidth's width cache is a package-level LRU made at init with room for
@@ -179,66 +565,100 @@ func newTableRenderer() *tableRenderer {
 	return r
 }
 
-// render writes one host's table.
+// render writes one host's table of rows (Table.Close makes its rows one
+// at a time, for writeTable).
 func (r *tableRenderer) render(w io.Writer, rows [][tableCols]string) error {
 	var widths [tableCols]int
 	for i, h := range tableHeader {
 		widths[i] = len(h) // ASCII headers, upper-cased by tablewriter: same width
 	}
-	r.cellWidth = r.cellWidth[:0]
 	for _, row := range rows {
-		var cw [tableCols]int32
 		for i, c := range row {
 			n, ok := r.width(c)
 			if !ok {
 				return renderWithTablewriter(w, rows)
 			}
-			cw[i] = int32(n)
 			widths[i] = max(widths[i], n)
 		}
-		r.cellWidth = append(r.cellWidth, cw)
 	}
-	fr, ok := r.frames[widths]
-	if !ok {
-		var err error
-		if fr, err = r.frame(widths); err != nil {
-			return err
+	out, err := r.writeTable(w, nil, widths, len(rows), func(k int, rc *rowCells) {
+		rc.b, rc.bad = rc.b[:0], 0
+		for i, c := range rows[k] {
+			rc.b = append(rc.b, c...)
+			rc.done(i, r)
 		}
-		r.frames[widths] = fr
+	})
+	if err != nil {
+		return err
 	}
-	if _, err := io.WriteString(w, fr.head); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	for k, row := range rows {
-		line := r.line[:0]
-		for i, c := range row {
-			line = append(line, fr.sep[i]...)
-			line = append(line, c...)
-			for n := int(r.cellWidth[k][i]); n < widths[i]; n++ {
-				line = append(line, ' ')
-			}
-		}
-		line = append(line, fr.sep[tableCols]...)
-		r.line = line
-		if _, err := w.Write(line); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-	}
-	if _, err := io.WriteString(w, fr.foot); err != nil {
+	if _, err := w.Write(out); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
 }
 
+// spaces pads cells.
+var spaces = bytes.Repeat([]byte{' '}, 128)
+
+// writeTable appends to out a table of n rows in columns of widths, row k
+// made by row, and writes out to w whenever it has grown large: out is
+// returned with what is left to write. The cells are written as they are:
+// none may be one tablewriter would change (width's ok).
+func (r *tableRenderer) writeTable(w io.Writer, out []byte, widths [tableCols]int, n int, row func(k int, rc *rowCells)) ([]byte, error) {
+	fr, ok := r.frames[widths]
+	if !ok {
+		var err error
+		if fr, err = r.frame(widths); err != nil {
+			return out, err
+		}
+		r.frames[widths] = fr
+	}
+	out = append(out, fr.head...)
+	rc := &r.rc
+	for k := range n {
+		row(k, rc)
+		out = appendRow(out, &fr, &widths, rc)
+		if len(out) >= 64<<10 {
+			if _, err := w.Write(out); err != nil {
+				return out[:0], fmt.Errorf("report: %w", err)
+			}
+			out = out[:0]
+		}
+	}
+	return append(out, fr.foot...), nil
+}
+
+// appendRow appends the row of rc's cells in frame fr of columns widths.
+func appendRow(out []byte, fr *frame, widths *[tableCols]int, rc *rowCells) []byte {
+	for i := range tableCols {
+		out = append(out, fr.sep[i]...)
+		out = append(out, rc.cell(i)...)
+		for pad := widths[i] - int(rc.w[i]); pad > 0; pad -= len(spaces) {
+			out = append(out, spaces[:min(pad, len(spaces))]...)
+		}
+	}
+	return append(out, fr.sep[tableCols]...)
+}
+
 // width is the display width of a cell that tablewriter writes as it is
 // (ok false for one it would trim, split or expand), measured as
 // tablewriter measures it.
-func (r *tableRenderer) width(c string) (int, bool) {
-	if c != strings.TrimSpace(c) {
-		return 0, false
+func (r *tableRenderer) width(c string) (int, bool) { return cellWidth(r, c) }
+
+// cellWidth is width, for cells made in a []byte too.
+func cellWidth[T string | []byte](r *tableRenderer, c T) (int, bool) {
+	if len(c) > 0 && (spaceAt(c, true) || spaceAt(c, false)) {
+		return 0, false // strings.TrimSpace would change it
 	}
-	n, other := 0, false
-	for i := 0; i < len(c); {
+	i := 0
+	for i < len(c) && c[i] >= 0x20 && c[i] < 0x7f { // printable ASCII, most cells: a column each
+		i++
+	}
+	if i == len(c) {
+		return i, true
+	}
+	n, other := i, false
+	for i < len(c) {
 		b := c[i]
 		switch {
 		case b >= 0x20 && b < 0x7f:
@@ -250,21 +670,40 @@ func (r *tableRenderer) width(c string) (int, bool) {
 			}
 			other = true
 			i++
-		case strings.HasPrefix(c[i:], "→"):
+		case b == 0xe2 && i+2 < len(c) && c[i+1] == 0x86 && c[i+2] == 0x92: // "→"
 			n += r.arrow
-			i += len("→")
-		case strings.HasPrefix(c[i:], "…"):
+			i += 3
+		case b == 0xe2 && i+2 < len(c) && c[i+1] == 0x80 && c[i+2] == 0xa6: // "…"
 			n += r.ellipsis
-			i += len("…")
+			i += 3
 		default:
 			other = true
 			i++
 		}
 	}
 	if other {
-		return twwidth.Width(c), true
+		return twwidth.Width(string(c)), true
 	}
 	return n, true
+}
+
+// spaceAt reports whether the first (else the last) rune of the non-empty
+// c is one strings.TrimSpace removes.
+func spaceAt[T string | []byte](c T, first bool) bool {
+	b := c[len(c)-1]
+	if first {
+		b = c[0]
+	}
+	if b < utf8.RuneSelf {
+		return b == ' ' || b == '\t' || b == '\n' || b == '\v' || b == '\f' || b == '\r'
+	}
+	var r rune
+	if first {
+		r, _ = utf8.DecodeRuneInString(string(c[:min(len(c), utf8.UTFMax)]))
+	} else {
+		r, _ = utf8.DecodeLastRuneInString(string(c[max(0, len(c)-utf8.UTFMax):]))
+	}
+	return unicode.IsSpace(r)
 }
 
 // frame is a table's layout for given column widths: everything above the

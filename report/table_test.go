@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/cookiewatch/cookiewatch/rules"
 )
 
 // TestTableRowsAsTablewriter: a host's table written into tablewriter's
@@ -71,6 +73,112 @@ func TestTableFastPathTaken(t *testing.T) {
 	for _, c := range []string{"\x1b[1;31mhigh\x1b[0m", "GET /x → 302", "…", "sha256:0123456789ab (32 bytes)", ""} {
 		if _, ok := newTableRenderer().width(c); !ok {
 			t.Errorf("width(%q) not ok", c)
+		}
+	}
+}
+
+// TestTableCloseAlone: a table whose findings Close reads itself (live
+// capture's final table) is the table of the same findings given to Write
+// first, with one capture file and with several (frames then name their
+// file), in colour or not, with hostile cells (tables left to tablewriter).
+func TestTableCloseAlone(t *testing.T) {
+	fs := List(append(benchFindings(500), sampleFindings()...))
+	for i, f := range fs[:40] {
+		g := *f
+		switch i % 5 {
+		case 0:
+			g.Host, g.Cookie = "evil\x1b[2J.example", "sid\u202e"
+		case 1:
+			g.Path, g.Method = "/a\nb ", " GET"
+		case 2:
+			g.File = " lead.pcap" // a frame cell tablewriter trims, with several files
+		case 3:
+			g.Chain = []rules.Link{{Kind: "login", File: "x.pcap", Frame: 3}, {Kind: "request", File: "y.pcap", Frame: 9}}
+		case 4:
+			g.Value = &rules.Value{Length: 3, Raw: "日本語\xff"}
+		}
+		fs[i] = &g
+	}
+	for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
+		for _, color := range []bool{false, true} {
+			sum := Summary{Files: files}
+			sum.Tally(fs)
+			var written, alone bytes.Buffer
+			w := NewTable(&written, color)
+			for _, f := range fs {
+				if err := w.Write(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(sum, fs); err != nil {
+				t.Fatal(err)
+			}
+			if err := NewTable(&alone, color).Close(sum, fs); err != nil {
+				t.Fatal(err)
+			}
+			if written.String() != alone.String() {
+				t.Errorf("files %v, colour %v: Close alone wrote\n%s\nwant\n%s", files, color, alone.String(), written.String())
+			}
+			if len(files) > 1 && !strings.Contains(written.String(), "bench.pcap:") {
+				t.Errorf("files %v: frames do not name their file:\n%s", files, written.String())
+			}
+		}
+	}
+}
+
+// TestTableTwoGoroutines: tables rendered by two goroutines, parts in
+// turn, are the tables one renders, from a rules.Sorted (each goroutine
+// with a reader of its own) and from a List, with hosts whose tables are
+// cut into several parts, tables left to tablewriter, one file and
+// several, in colour or not.
+func TestTableTwoGoroutines(t *testing.T) {
+	var fs List
+	for i, f := range append(benchFindings(3000), sampleFindings()...) {
+		g := *f
+		switch {
+		case i%3 == 0:
+			g.Host = "big.example" // a table of some 1000 rows: several parts
+		case i%97 == 0:
+			g.Host, g.Path = "evil.example", "/a\nb" // left to tablewriter
+		case i%89 == 0:
+			g.File = "second.pcap"
+		}
+		fs = append(fs, &g)
+	}
+	agg := rules.Aggregator{Each: true}
+	for _, f := range fs {
+		agg.Add(*f)
+	}
+	sorted := agg.Release()
+	defer func(n int) { parallelFrom = n }(parallelFrom)
+	render := func(src Findings, files []string, color bool, from int) string {
+		parallelFrom = from
+		sum := Summary{Files: files}
+		sum.Tally(src)
+		var b bytes.Buffer
+		w := NewTable(&b, color)
+		for i := range src.Len() {
+			if err := w.Write(src.At(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(sum, src); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for _, src := range []Findings{sorted, List(sorted.Materialise())} {
+		for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
+			for _, color := range []bool{false, true} {
+				one := render(src, files, color, 1<<30)
+				two := render(src, files, color, 0)
+				if one != two {
+					t.Fatalf("%T, files %v, colour %v: two goroutines wrote\n%s\nwant\n%s", src, files, color, two, one)
+				}
+				if !strings.Contains(one, "big.example") || !strings.Contains(one, "evil.example") {
+					t.Fatalf("the tables lack the hosts the test needs")
+				}
+			}
 		}
 	}
 }

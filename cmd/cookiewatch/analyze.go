@@ -20,7 +20,9 @@ import (
 // worker, so frame numbers restart per file as in Wireshark) and returns the
 // summary and the findings in report order (a rules.Sorted, which decodes
 // them one at a time from the aggregator's store: they are never all
-// built at once, but for HTML and --explain). A truncated file is a
+// built at once, but for HTML and --explain). The summary's counts of the
+// findings, each host's included, are left to the reader of the findings
+// (writeAll), which makes them in its own pass. A truncated file is a
 // warning, not an error: every packet before the cut is analysed.
 //
 // With several workers, each handles the connections of its shard
@@ -124,7 +126,9 @@ func analyze(cfg config, stderr io.Writer) (report.Summary, *rules.Sorted, error
 	fillSummary(&sum, cstats, p)
 	fs := agg.Release() // the aggregator is not used again: its store moves to fs, which decodes one finding at a time
 	sum.Findings = fs.Len()
-	sum.Hosts = hostRows(cc, fs)
+	// Each host's findings are counted where the findings are next read
+	// (writeAll), not in a pass of their own here.
+	sum.Hosts = hostRows(cc, report.List(nil))
 	sum.Correlation = correlationSummary(cc)
 	sum.TLSDecryption = tlsSummary(p)
 	return sum, fs, nil

@@ -1,0 +1,66 @@
+package report
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+// oldSafe is Safe as it was before its ASCII fast path.
+func oldSafe(s string, max int) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		q := strconv.QuoteToGraphic(s)
+		s = q[1 : len(q)-1]
+	}
+	if max > 0 && len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// TestSafeFastPaths: Safe and appendSafeTail (which makes a table cell in
+// place) give what Safe gave, on text of every kind a cell can hold:
+// ASCII, spaces of every sort at either end, controls, DEL, arrows and
+// ellipses, wide and combining runes, bidi overrides, U+FFFD and invalid
+// UTF-8, cut anywhere.
+func TestSafeFastPaths(t *testing.T) {
+	pieces := []string{"a", "GET /x", " ", "  ", "→", " → 302", "…", "日本", "e\u0301", "🍪", "\x00", "\t", "\n", "\x7f",
+		"\x1b[31m", "\u00a0", "\u2003", "\u0085", "\u202e", "\u200b", "\ufffd", "\xff", "\xe2\x86", "x\xc3", "sha256:0123456789ab (32 bytes)",
+		strings.Repeat("p", 40)}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := range 20000 {
+		var b strings.Builder
+		for range rng.IntN(6) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		max := []int{0, 1, 2, 3, 4, 8, 32, 48, 80}[rng.IntN(9)]
+		if got, want := Safe(s, max), oldSafe(s, max); got != want {
+			t.Fatalf("case %d: Safe(%q, %d) = %q, want %q", n, s, max, got, want)
+		}
+		for _, trim := range []bool{false, true} {
+			want := s
+			if trim {
+				want = strings.TrimSpace(want)
+			}
+			want = "prefix|" + oldSafe(want, max)
+			if got := string(appendSafeTail([]byte("prefix|"+s), len("prefix|"), max, trim)); got != want {
+				t.Fatalf("case %d: appendSafeTail(%q, %d, trim %v) = %q, want %q", n, s, max, trim, got, want)
+			}
+		}
+	}
+}
