@@ -192,6 +192,63 @@ type Conn struct {
 	// Response.
 	filter  MessageFilter
 	scratch *[]Header // reused for heads parsed in place; from scratchPool, returned at Close
+
+	// transient: the Handler implements Transient, so messages are built
+	// in msgs (from msgsPool with the first one, returned at Close) instead
+	// of being allocated, and their strings are not copied.
+	transient bool
+	msgs      *transientMsgs
+}
+
+// transientMsgs is a Transient Conn's storage for the messages it hands
+// over: each is built here and valid until the next.
+type transientMsgs struct {
+	req   Request
+	resp  Response
+	preq  Request // a response's Request, parsed from its pending slot's head
+	cks   []Cookie
+	pcks  []Cookie
+	scs   []SetCookie
+	phdrs []Header
+	block []byte // a head that was collected in the side's buffer, copied (complete)
+}
+
+var msgsPool = sync.Pool{New: func() any { return new(transientMsgs) }}
+
+// maxReused bounds the elements of a transientMsgs slice kept for reuse
+// when it goes back to msgsPool: one hostile message must not pin a large
+// buffer in the pool.
+const maxReused = 64
+
+// takeMsgs returns the Conn's transientMsgs, taking one from msgsPool the first time.
+func (c *Conn) takeMsgs() *transientMsgs {
+	if c.msgs == nil {
+		c.msgs = msgsPool.Get().(*transientMsgs)
+	}
+	return c.msgs
+}
+
+// release clears m (no string into a Conn's data may stay reachable from
+// the pool) and returns it to msgsPool, dropping storage that grew large.
+func (m *transientMsgs) release() {
+	m.req, m.resp, m.preq = Request{}, Response{}, Request{}
+	m.cks = reuse(m.cks, maxReused)
+	m.pcks = reuse(m.pcks, maxReused)
+	m.scs = reuse(m.scs, maxReused)
+	m.phdrs = reuse(m.phdrs, maxReused)
+	if cap(m.block) > smallBuffer {
+		m.block = nil
+	}
+	msgsPool.Put(m)
+}
+
+// reuse returns s emptied and cleared, or nil if its capacity is over max.
+func reuse[T any](s []T, max int) []T {
+	if cap(s) > max {
+		return nil
+	}
+	clear(s[:cap(s)])
+	return s[:0]
 }
 
 // scratchPool holds the Conns' scratch header slices: a Conn takes one with
@@ -224,6 +281,7 @@ func NewConn(info ConnInfo, h Handler, lim Limits, st *Stats) *Conn {
 	if f, ok := h.(MessageFilter); ok {
 		c.filter = f
 	}
+	_, c.transient = h.(Transient)
 	c.side[0].syncing, c.side[1].syncing = true, true // not in sync until a message start is seen
 	return c
 }
@@ -773,13 +831,21 @@ func (c *Conn) emitTruncated(sd int) {
 // message the filter wants gets strings of its own (ownHead) and is handed
 // to the Handler. That keeps the others free of allocation.
 func (c *Conn) complete(sd int, block []byte, truncated bool) {
-	if c.filter != nil {
+	if c.transient {
+		// The block is in the side's buffer (bufPool's, shared with other
+		// goroutines), which emit gives back before the Handler is called:
+		// a Transient Conn's messages point into a copy in storage of its own.
+		m := c.takeMsgs()
+		m.block = append(m.block[:0], block...)
+		block = m.block
+	}
+	if c.filter != nil || c.transient {
 		start, hdrs, flags := parseHeadInto(c.takeScratch(), unsafe.String(unsafe.SliceData(block), len(block)))
 		c.completeFiltered(sd, block, start, hdrs, flags, truncated)
 		return
 	}
 	start, hdrs, flags := parseHead(string(block))
-	c.emit(sd, start, hdrs, flags, truncated)
+	c.emit(sd, start, hdrs, flags, truncated, nil)
 }
 
 // takeScratch returns the Conn's scratch header slice, emptied, taking one
@@ -796,7 +862,7 @@ func (c *Conn) takeScratch() []Header {
 func (c *Conn) completeFiltered(sd int, block []byte, start string, hdrs []Header, flags headFlags, truncated bool) {
 	s := &c.side[sd]
 	*c.scratch = hdrs[:0]
-	if !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
+	if c.filter != nil && !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
 		flags.count(c.st)
 		fr := framingOf(hdrs)
 		clear(hdrs) // no string into buf may outlive this call
@@ -811,14 +877,21 @@ func (c *Conn) completeFiltered(sd int, block []byte, start string, hdrs []Heade
 		}
 		return
 	}
+	if c.transient {
+		c.emit(sd, start, hdrs, flags, truncated, block)
+		clear(hdrs) // the strings point into the Data call's bytes
+		return
+	}
 	start, hdrs = ownHead(block, start, hdrs)
 	clear(*c.scratch)
-	c.emit(sd, start, hdrs, flags, truncated)
+	c.emit(sd, start, hdrs, flags, truncated, nil)
 }
 
 // emit builds the Request or Response of a head whose strings it owns,
-// pairs it, sets up its body and hands it to the Handler.
-func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, truncated bool) {
+// pairs it, sets up its body and hands it to the Handler. On a Transient
+// Conn the strings point into block (which a request's pending slot then
+// copies) and the message is built in c.msgs.
+func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, truncated bool, block []byte) {
 	s := &c.side[sd]
 	flags.count(c.st)
 	s.resetBuf()
@@ -827,7 +900,15 @@ func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, trunca
 	client, server := c.info.Addr[c.client], c.info.Addr[1-c.client]
 	msg := Message{Client: client, Server: server, Headers: hdrs, Frame: s.lastFrame, Time: s.lastTime, Truncated: truncated}
 	if sd == c.client {
-		req := newRequest(start, hdrs)
+		var req *Request
+		if c.transient {
+			m := c.takeMsgs()
+			m.req = Request{}
+			m.cks = fillRequest(&m.req, start, hdrs, m.cks[:0])
+			req = &m.req
+		} else {
+			req = newRequest(start, hdrs)
+		}
 		proto := req.Proto
 		req.Message = msg
 		req.Proto = proto
@@ -837,12 +918,27 @@ func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, trunca
 		}
 		p := c.pushPending()
 		p.req, p.isHead, p.isConnect = req, req.Method == "HEAD", req.Method == "CONNECT"
+		if c.transient {
+			// Kept as a declined request is (lightRequest): its block, from
+			// which request builds the Request again for its response.
+			p.req = nil
+			p.head = append(p.head[:0], block...)
+			p.frame, p.time, p.truncated = s.lastFrame, s.lastTime, truncated
+		}
 		if c.h != nil {
 			c.h.Request(&c.info, req)
 		}
 		return
 	}
-	resp := newResponse(start, hdrs)
+	var resp *Response
+	if c.transient {
+		m := c.takeMsgs()
+		m.resp = Response{}
+		m.scs = fillResponse(&m.resp, start, hdrs, m.scs[:0])
+		resp = &m.resp
+	} else {
+		resp = newResponse(start, hdrs)
+	}
 	proto := resp.Proto
 	resp.Message = msg
 	resp.Proto = proto
@@ -952,6 +1048,20 @@ func (c *Conn) answer(informational bool) (*pendingReq, bool) {
 // request returns p's Request, building it from the kept header block the
 // first time for a request that was recorded without one.
 func (c *Conn) request(p *pendingReq) *Request {
+	if p.req == nil && c.transient {
+		// Parsed where the slot keeps it, into storage reused by the next
+		// response: the head is not copied again, and nothing is allocated.
+		m := c.takeMsgs()
+		start, hdrs, _ := parseHeadInto(m.phdrs[:0], unsafe.String(unsafe.SliceData(p.head), len(p.head)))
+		m.phdrs = hdrs
+		m.preq = Request{}
+		m.pcks = fillRequest(&m.preq, start, hdrs, m.pcks[:0])
+		proto := m.preq.Proto
+		m.preq.Message = Message{Client: c.info.Addr[c.client], Server: c.info.Addr[1-c.client], Headers: hdrs,
+			Frame: p.frame, Time: p.time, Truncated: p.truncated}
+		m.preq.Proto = proto
+		return &m.preq
+	}
 	if p.req == nil {
 		start, hdrs, _ := parseHead(string(p.head)) // anomalies were counted when it arrived
 		req := newRequest(start, hdrs)
@@ -1148,6 +1258,10 @@ func (c *Conn) Close() {
 	if c.scratch != nil {
 		scratchPool.Put(c.scratch) // cleared after each use
 		c.scratch = nil
+	}
+	if c.msgs != nil {
+		c.msgs.release()
+		c.msgs = nil
 	}
 	c.closed = true
 }

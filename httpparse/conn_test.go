@@ -65,12 +65,22 @@ func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, 
 	// The same input on a Conn whose Handler wants only cookie messages.
 	co, cst := &cookieRecorder{}, &Stats{}
 	cc := NewConn(testInfo, co, lim, cst)
-	defer func() { checkCookieOnly(t, rec, st, co, cst) }()
+	// And on Conns whose Handlers take transient messages (all of them, or
+	// only cookie messages).
+	tr, trst := &transientRecorder{}, &Stats{}
+	tc := NewConn(testInfo, tr, lim, trst)
+	tco, tcst := &transientCookieRecorder{}, &Stats{}
+	tcc := NewConn(testInfo, tco, lim, tcst)
+	defer func() {
+		checkCookieOnly(t, rec, st, co, cst)
+		checkTransient(t, rec, &tr.recorder, st, trst, &co.recorder, &tco.recorder, cst, tcst)
+	}()
 	frame := uint64(0)
 	for _, s := range steps {
 		if s.data == "" {
-			c.Gap(s.side, s.gap)
-			cc.Gap(s.side, s.gap)
+			for _, x := range []*Conn{c, cc, tc, tcc} {
+				x.Gap(s.side, s.gap)
+			}
 			continue
 		}
 		d := []byte(s.data)
@@ -80,14 +90,17 @@ func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, 
 				n = min(n, chunk)
 			}
 			frame++
-			c.Data(s.side, d[:n], []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
-			cc.Data(s.side, d[:n], []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
-			clear(d[:n]) // data is only valid during the call
+			for _, x := range []*Conn{c, cc, tc, tcc} {
+				piece := append([]byte(nil), d[:n]...)
+				x.Data(s.side, piece, []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
+				clear(piece) // data is only valid during the call (Transient messages point into it)
+			}
 			d = d[n:]
 		}
 	}
-	c.Close()
-	cc.Close()
+	for _, x := range []*Conn{c, cc, tc, tcc} {
+		x.Close()
+	}
 	return rec, st, c
 }
 
