@@ -120,6 +120,7 @@ type Correlator struct {
 	out      []rules.Finding
 	evict    map[string]uint64
 	fold     rules.Folder        // Sink's
+	foldF    rules.Finding       // what folded offers to fold, reused (a Finding is 400 bytes; fold keeps no pointer to it)
 	add      func(rules.Finding) // Sink's: findings go there instead of out
 
 	macIn   []byte   // reused: the hashed bytes of a value
@@ -604,7 +605,8 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 	// The rule fires once per name, and nothing else reads the exposure:
 	// let it go (about half the names' exposures on the generated captures).
 	ns.exposed = nil
-	at := []rules.Link{*tl, e.link} // the chain's positions, as below
+	var atBuf [3]rules.Link
+	at := append(atBuf[:0], *tl, e.link) // the chain's positions, as below
 	if e.req != nil {
 		at = append(at, *e.req)
 	}
@@ -668,7 +670,8 @@ func (c *Correlator) emit(i int, hostKey, cookie string, e *exposure, chain []ru
 // mixed schemes, logins), decoding the request records, the value's
 // rules.Value and the chain's text would be thrown away by the fold.
 // Findings reach add in the order they are decided, so fold sees every
-// earlier one already added, as Add would.
+// earlier one already added, as Add would. The Finding fold is given is
+// valid only during the call (it is reused).
 func (c *Correlator) Sink(fold rules.Folder, add func(rules.Finding)) {
 	c.fold, c.add = fold, add
 }
@@ -687,9 +690,9 @@ func (c *Correlator) folded(i int, hostKey, cookie string, links ...rules.Link) 
 		}
 	}
 	r := catalogue[i]
-	f := rules.Finding{Rule: r.ID, Severity: r.Severity, Host: hostKey, Cookie: cookie, Count: 1,
+	c.foldF = rules.Finding{Rule: r.ID, Severity: r.Severity, Host: hostKey, Cookie: cookie, Count: 1,
 		File: last.File, Frame: last.Frame, Time: last.Time, LastTime: last.Time}
-	return c.fold(&f)
+	return c.fold(&c.foldF)
 }
 
 // Take returns the findings decided since the last call.
