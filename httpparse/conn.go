@@ -262,7 +262,8 @@ var scratchPool = sync.Pool{New: func() any { return new([]Header) }}
 // response that the Handler wants needs it.
 type pendingReq struct {
 	req       *Request
-	head      []byte // the header block when req is nil
+	head      []byte              // the header block when req is nil
+	pooled    *[pooledBuffer]byte // head's first storage, from bufPool, returned at Close (head may have outgrown it)
 	frame     uint64
 	time      time.Time
 	truncated bool
@@ -922,7 +923,7 @@ func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, trunca
 			// Kept as a declined request is (lightRequest): its block, from
 			// which request builds the Request again for its response.
 			p.req = nil
-			p.head = append(p.head[:0], block...)
+			p.keep(block, c.lim.MaxHeaderBytes)
 			p.frame, p.time, p.truncated = s.lastFrame, s.lastTime, truncated
 		}
 		if c.h != nil {
@@ -1007,7 +1008,7 @@ func (c *Conn) lightRequest(sd int, start string, block []byte, fr framing, trun
 	c.st.Requests++
 	connect := strings.HasPrefix(start, "CONNECT ")
 	p := c.pushPending()
-	p.head = append(p.head[:0], block...)
+	p.keep(block, c.lim.MaxHeaderBytes)
 	p.frame, p.time, p.truncated = s.lastFrame, s.lastTime, truncated
 	p.isHead, p.isConnect = strings.HasPrefix(start, "HEAD "), connect
 	s.st = stLine
@@ -1092,8 +1093,21 @@ func (c *Conn) pushPending() *pendingReq {
 	if cap(head) > smallBuffer {
 		head = nil
 	}
-	*p = pendingReq{head: head}
+	*p = pendingReq{head: head, pooled: p.pooled}
 	return p
+}
+
+// keep copies a request's header block into the slot, whose storage comes
+// from bufPool when it fits: a connection's slots would each grow their
+// own (8,000 connections took 9 MB per GB of capture). Its capacity is at most max (MaxHeaderBytes), which bounds a block.
+func (p *pendingReq) keep(block []byte, max int) {
+	if p.head == nil && len(block) <= pooledBuffer {
+		if p.pooled == nil {
+			p.pooled = bufPool.Get().(*[pooledBuffer]byte)
+		}
+		p.head = p.pooled[:0:min(pooledBuffer, max)]
+	}
+	p.head = append(p.head[:0], block...)
 }
 
 // popPending removes the oldest pending request, moving its slot (and
@@ -1114,7 +1128,19 @@ func (c *Conn) popPending() {
 // including slot0, which lives in the Conn: a closed Conn may stay
 // referenced a while (by the capture's connection state) and must not keep
 // a Request or a header buffer alive meanwhile.
-func (c *Conn) dropPending() {
+//
+// giveBack returns the slots' pooled head storage to bufPool: at Close,
+// after the last message was handed over. A tunnel drops the slots before
+// its response reaches the Handler, and a Transient Handler's Response.Request
+// may point into a slot's head, so there the storage is left to the collector.
+func (c *Conn) dropPending(giveBack bool) {
+	if giveBack {
+		for _, p := range c.pending[:cap(c.pending)] {
+			if p.pooled != nil {
+				bufPool.Put(p.pooled)
+			}
+		}
+	}
 	c.pending = nil
 	c.slot0[0] = pendingReq{}
 }
@@ -1160,7 +1186,7 @@ func (c *Conn) responseBody(sd int, status int, p *pendingReq, hasReq bool, fr f
 			c.side[o].st = stOff
 			c.side[o].release()
 		}
-		c.dropPending()
+		c.dropPending(false)
 		return
 	}
 	switch {
@@ -1254,7 +1280,7 @@ func (c *Conn) Close() {
 		c.proto = ProtoOther
 		c.st.OtherConns++
 	}
-	c.dropPending()
+	c.dropPending(true)
 	if c.scratch != nil {
 		scratchPool.Put(c.scratch) // cleared after each use
 		c.scratch = nil
