@@ -194,8 +194,8 @@ type Conn struct {
 	scratch *[]Header // reused for heads parsed in place; from scratchPool, returned at Close
 
 	// transient: the Handler implements Transient, so messages are built
-	// in msgs (from msgsPool with the first one, returned at Close) instead
-	// of being allocated, and their strings are not copied.
+	// in msgs (from msgsPool while a head is handled: putBack) instead of
+	// being allocated, and their strings are not copied.
 	transient bool
 	msgs      *transientMsgs
 }
@@ -220,7 +220,7 @@ var msgsPool = sync.Pool{New: func() any { return new(transientMsgs) }}
 // buffer in the pool.
 const maxReused = 64
 
-// takeMsgs returns the Conn's transientMsgs, taking one from msgsPool the first time.
+// takeMsgs returns the Conn's transientMsgs, taking one from msgsPool if it has none.
 func (c *Conn) takeMsgs() *transientMsgs {
 	if c.msgs == nil {
 		c.msgs = msgsPool.Get().(*transientMsgs)
@@ -251,10 +251,32 @@ func reuse[T any](s []T, max int) []T {
 	return s[:0]
 }
 
-// scratchPool holds the Conns' scratch header slices: a Conn takes one with
-// its first message and gives it back at Close, so connections do not each
-// allocate one.
+// scratchPool holds the Conns' scratch header slices: a Conn takes one for
+// a head and gives it back once the head is handled (putBack), so
+// connections do not each allocate one, nor hold one while open.
 var scratchPool = sync.Pool{New: func() any { return new([]Header) }}
+
+// maxScratch bounds the capacity of a scratch header slice given back to
+// scratchPool: a hostile head of thousands of fields must not pin its slice.
+const maxScratch = 256
+
+// putBack gives the scratch header slice (cleared after each use) and a
+// Transient Conn's message storage back to their pools once a head was
+// handled: thousands of connections are open at once, and one that holds
+// them from message to message keeps tens of KiB alive each.
+func (c *Conn) putBack() {
+	if c.scratch != nil {
+		if cap(*c.scratch) > maxScratch {
+			*c.scratch = nil
+		}
+		scratchPool.Put(c.scratch)
+		c.scratch = nil
+	}
+	if c.msgs != nil {
+		c.msgs.release()
+		c.msgs = nil
+	}
+}
 
 // pendingReq is a request waiting for its response. A request without
 // the filter's approval keeps its header block (in a buffer
@@ -699,6 +721,7 @@ func (c *Conn) headInPlaceFiltered(sd int, data []byte, eol, end int, isReq bool
 			c.startMessage(sd, isReq)
 			s.lastFrame, s.lastTime = cur.at(off + lf)
 			c.completeFiltered(sd, data[:p], start, hdrs, f, false)
+			c.putBack()
 			return lf + 1
 		}
 		line := unsafe.String(&data[p], j)
@@ -712,6 +735,7 @@ func (c *Conn) headInPlaceFiltered(sd int, data []byte, eol, end int, isReq bool
 	}
 	clear(hdrs) // strings into data must not outlive the call
 	*c.scratch = hdrs[:0]
+	c.putBack()
 	return 0
 }
 
@@ -843,6 +867,7 @@ func (c *Conn) complete(sd int, block []byte, truncated bool) {
 	if c.filter != nil || c.transient {
 		start, hdrs, flags := parseHeadInto(c.takeScratch(), unsafe.String(unsafe.SliceData(block), len(block)))
 		c.completeFiltered(sd, block, start, hdrs, flags, truncated)
+		c.putBack()
 		return
 	}
 	start, hdrs, flags := parseHead(string(block))
@@ -850,7 +875,7 @@ func (c *Conn) complete(sd int, block []byte, truncated bool) {
 }
 
 // takeScratch returns the Conn's scratch header slice, emptied, taking one
-// from scratchPool the first time.
+// from scratchPool if it has none.
 func (c *Conn) takeScratch() []Header {
 	if c.scratch == nil {
 		c.scratch = scratchPool.Get().(*[]Header)

@@ -564,8 +564,8 @@ func TestTrimEOL(t *testing.T) {
 // TestBuffersReturned checks that a side holds a pooled buffer only while a
 // head straddles deliveries and hands it back when the head is complete,
 // when the connection ends and on a tunnel, so pooled buffers are not held
-// by idle or finished connections, and that a closed Conn holds no scratch
-// fields.
+// by idle or finished connections, and that a Conn holds no scratch fields
+// (nor a Transient one its message storage) between heads.
 func TestBuffersReturned(t *testing.T) {
 	held := func(c *Conn) bool {
 		return c.side[0].pooled != nil || c.side[1].pooled != nil || c.side[0].buf != nil || c.side[1].buf != nil
@@ -574,8 +574,15 @@ func TestBuffersReturned(t *testing.T) {
 	c := NewConn(testInfo, co, Limits{}, nil)
 	c.Data(0, []byte(getReq), nil)
 	c.Data(1, []byte(okResp), nil)
-	if held(c) || c.scratch == nil {
-		t.Fatalf("heads in one delivery each: expected no buffer held and scratch in use")
+	if held(c) || c.scratch != nil {
+		t.Fatalf("heads in one delivery each: expected no buffer nor scratch fields held between heads")
+	}
+	tc := NewConn(testInfo, &transientCookieRecorder{}, Limits{}, nil)
+	tc.Data(0, []byte(getReq[:20]), nil)
+	tc.Data(0, []byte(getReq[20:]), nil)
+	tc.Data(1, []byte(okResp), nil)
+	if held(tc) || tc.scratch != nil || tc.msgs != nil {
+		t.Fatalf("transient handler: buffer, scratch fields or message storage held between heads")
 	}
 	c.Data(0, []byte(getReq[:20]), nil)
 	if c.side[0].pooled == nil {
