@@ -36,31 +36,24 @@ type Arena struct {
 	hdrs  []httpparse.Header
 }
 
-// Storage an Arena keeps across Reset at most (elements of each slice,
-// bytes of text): a burst of large or many messages is not kept for good.
-const (
-	arenaKeepText  = 256 << 10
-	arenaKeepElems = 1024
-)
-
 // Reset empties a, reusing its storage for the next copies: every copy made
-// so far becomes invalid.
+// so far becomes invalid. Storage that was mostly unused since the last
+// Reset is let go, so that a burst of large or many messages (a hostile
+// head holds thousands of Set-Cookies) is not kept once traffic is back to
+// normal.
 func (a *Arena) Reset() {
-	a.text = a.text[:0]
-	if cap(a.text) > arenaKeepText {
-		a.text = nil
-	}
-	a.reqs = resetKeep(a.reqs)
-	a.resps = resetKeep(a.resps)
-	a.cks = resetKeep(a.cks)
-	a.scs = resetKeep(a.scs)
-	a.hdrs = resetKeep(a.hdrs)
+	a.text = resetKeep(a.text, 4<<10)
+	a.reqs = resetKeep(a.reqs, 64)
+	a.resps = resetKeep(a.resps, 64)
+	a.cks = resetKeep(a.cks, 64)
+	a.scs = resetKeep(a.scs, 64)
+	a.hdrs = resetKeep(a.hdrs, 64)
 }
 
 // resetKeep clears s (what it points to may be let go) and empties it, or
-// drops it when it grew over arenaKeepElems.
-func resetKeep[T any](s []T) []T {
-	if cap(s) > arenaKeepElems {
+// drops it when its capacity is over small and over 4 times what was used.
+func resetKeep[T any](s []T, small int) []T {
+	if cap(s) > small && cap(s) > 4*len(s) {
 		return nil
 	}
 	clear(s)

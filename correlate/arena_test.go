@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,3 +114,23 @@ func TestArenaCopies(t *testing.T) {
 }
 
 func testAddr(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// TestArenaLetsGoOfBursts: storage a burst of Set-Cookies grew is let go
+// at the first Reset after a batch that needed little of it.
+func TestArenaLetsGoOfBursts(t *testing.T) {
+	var a Arena
+	burst := &httpparse.Response{Status: 200, SetCookies: make([]httpparse.SetCookie, 5000)}
+	for i := range burst.SetCookies {
+		burst.SetCookies[i] = httpparse.SetCookie{Name: "n", Value: strings.Repeat("v", 100)}
+	}
+	a.Response(burst)
+	a.Reset()
+	if cap(a.scs) < 5000 || cap(a.text) < 500000 {
+		t.Fatalf("storage used in full was let go: %d Set-Cookies, %d bytes", cap(a.scs), cap(a.text))
+	}
+	a.Response(&httpparse.Response{Status: 200, SetCookies: []httpparse.SetCookie{{Name: "n", Value: "v"}}})
+	a.Reset()
+	if cap(a.scs) > 64 || cap(a.text) > 4<<10 {
+		t.Errorf("after a normal batch: %d Set-Cookies, %d bytes of text kept", cap(a.scs), cap(a.text))
+	}
+}
