@@ -42,7 +42,10 @@ type Arena struct {
 // head holds thousands of Set-Cookies) is not kept once traffic is back to
 // normal.
 func (a *Arena) Reset() {
-	a.text = resetKeep(a.text, 4<<10)
+	if n := cap(a.text); n > 4<<10 && n > 4*len(a.text) {
+		a.text = nil
+	}
+	a.text = a.text[:0] // bytes: nothing to clear
 	a.reqs = resetKeep(a.reqs, 64)
 	a.resps = resetKeep(a.resps, 64)
 	a.cks = resetKeep(a.cks, 64)

@@ -228,10 +228,11 @@ func (c *Conn) takeMsgs() *transientMsgs {
 	return c.msgs
 }
 
-// release clears m (no string into a Conn's data may stay reachable from
-// the pool) and returns it to msgsPool, dropping storage that grew large.
+// release returns m to msgsPool, dropping storage that grew large. What m
+// still points to (the last message's bytes, side and pending buffers, all
+// bounded) is not cleared: the next message overwrites it, and clearing
+// each time cost more than it frees.
 func (m *transientMsgs) release() {
-	m.req, m.resp, m.preq = Request{}, Response{}, Request{}
 	m.cks = reuse(m.cks, maxReused)
 	m.pcks = reuse(m.pcks, maxReused)
 	m.scs = reuse(m.scs, maxReused)
@@ -242,12 +243,11 @@ func (m *transientMsgs) release() {
 	msgsPool.Put(m)
 }
 
-// reuse returns s emptied and cleared, or nil if its capacity is over max.
+// reuse returns s emptied, or nil if its capacity is over max.
 func reuse[T any](s []T, max int) []T {
 	if cap(s) > max {
 		return nil
 	}
-	clear(s[:cap(s)])
 	return s[:0]
 }
 
