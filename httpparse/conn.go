@@ -191,7 +191,7 @@ type Conn struct {
 	// others are framed, paired and counted without building a Request or
 	// Response.
 	filter  MessageFilter
-	scratch *[]Header // reused for heads parsed in place; from scratchPool, returned at Close
+	scratch *[]Header // for a head parsed in place; from scratchPool while a head is handled (putBack)
 
 	// transient: the Handler implements Transient, so messages are built
 	// in msgs (from msgsPool while a head is handled: putBack) instead of
@@ -279,9 +279,9 @@ func (c *Conn) putBack() {
 }
 
 // pendingReq is a request waiting for its response. A request without
-// the filter's approval keeps its header block (in a buffer
-// reused from slot to slot) instead of a *Request, which is built only if a
-// response that the Handler wants needs it.
+// the filter's approval (on a Transient Conn, any request) keeps its header
+// block (in a buffer reused from slot to slot) instead of a *Request, which
+// is built only if a response that the Handler wants needs it.
 type pendingReq struct {
 	req       *Request
 	head      []byte              // the header block when req is nil
