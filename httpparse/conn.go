@@ -35,6 +35,7 @@ const (
 	maxChunkLine          = 4 << 10 // chunk-size line with extensions
 	smallBuffer           = 8 << 10 // pending requests' head buffers above this are not reused
 	pooledBuffer          = 1 << 10 // size of the pooled buffers a side starts with (bufPool)
+	bigBuffer             = 8 << 10 // size of the pooled buffers a side grows into (bigPool)
 )
 
 // bufPool holds the buffers sides start with. A side takes one when it
@@ -146,6 +147,25 @@ type sideState struct {
 	lastTime  time.Time           // of the last complete line's LF in buf
 	scanned   int                 // bytes scanned while the connection was unrecognised
 	pooled    *[pooledBuffer]byte // buf's first storage, from bufPool (buf may have outgrown it)
+	big       *[bigBuffer]byte    // buf's storage once it outgrew pooled, from bigPool (grow)
+}
+
+// bigPool holds the storage of side buffers that outgrow their pooled
+// buffer (grow): TLS ClientHellos of more than one segment (1.5 to 2 KiB
+// with post-quantum key shares) and heads straddling deliveries each grew
+// a buffer of their own.
+var bigPool = sync.Pool{New: func() any { return new([bigBuffer]byte) }}
+
+// grow makes room in buf for n more bytes (of at most max in all) before
+// an append: past the pooled buffer, buf moves to one from bigPool while it
+// fits there; past that, append grows it as before.
+func (s *sideState) grow(n, max int) {
+	need := len(s.buf) + n
+	if need <= cap(s.buf) || s.big != nil || need > bigBuffer {
+		return
+	}
+	s.big = bigPool.Get().(*[bigBuffer]byte)
+	s.buf = append(s.big[:0:min(bigBuffer, max)], s.buf...)
 }
 
 // take gives the side a pooled buffer, with room for at most max bytes
@@ -164,6 +184,10 @@ func (s *sideState) release() {
 	if s.pooled != nil {
 		bufPool.Put(s.pooled)
 		s.pooled = nil
+	}
+	if s.big != nil {
+		bigPool.Put(s.big)
+		s.big = nil
 	}
 	s.buf = nil
 }
@@ -592,6 +616,7 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 		return 0
 	}
 	s.take(c.lim.MaxHeaderBytes)
+	s.grow(len(chunk), c.lim.MaxHeaderBytes)
 	s.buf = append(s.buf, chunk...)
 	for {
 		line := s.buf
@@ -806,6 +831,7 @@ func (c *Conn) stepHeader(sd int, data []byte, off int, cur *spanCursor) int {
 		return 0
 	}
 	s.take(c.lim.MaxHeaderBytes)
+	s.grow(len(chunk), c.lim.MaxHeaderBytes)
 	s.buf = append(s.buf, chunk...)
 	if i < 0 {
 		return len(chunk)

@@ -568,7 +568,8 @@ func TestTrimEOL(t *testing.T) {
 // (nor a Transient one its message storage) between heads.
 func TestBuffersReturned(t *testing.T) {
 	held := func(c *Conn) bool {
-		return c.side[0].pooled != nil || c.side[1].pooled != nil || c.side[0].buf != nil || c.side[1].buf != nil
+		return c.side[0].pooled != nil || c.side[1].pooled != nil || c.side[0].buf != nil || c.side[1].buf != nil ||
+			c.side[0].big != nil || c.side[1].big != nil
 	}
 	co := &cookieRecorder{}
 	c := NewConn(testInfo, co, Limits{}, nil)
@@ -591,6 +592,18 @@ func TestBuffersReturned(t *testing.T) {
 	c.Data(0, []byte(getReq[20:]), nil)
 	if held(c) {
 		t.Errorf("head completed: buffer still held")
+	}
+	// A head of 3 KiB in two deliveries outgrows the pooled buffer into a
+	// big one, given back with it.
+	lc := NewConn(testInfo, &cookieRecorder{}, Limits{}, nil)
+	long := "GET /long HTTP/1.1\r\nCookie: a=1\r\nX-Long: " + strings.Repeat("x", 3000) + "\r\n\r\n"
+	lc.Data(0, []byte(long[:2000]), nil)
+	if lc.side[0].big == nil || lc.side[0].pooled == nil {
+		t.Fatalf("3 KiB head cut after 2,000 bytes: expected a big buffer in use")
+	}
+	lc.Data(0, []byte(long[2000:]), nil)
+	if held(lc) {
+		t.Errorf("long head completed: buffer still held")
 	}
 	c.Data(1, []byte(okResp[:30]), nil)
 	c.Data(1, []byte(okResp[30:]), nil)

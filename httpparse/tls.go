@@ -115,6 +115,7 @@ func (c *Conn) stepTLS(sd int, data []byte, off int, cur *spanCursor) int {
 		n = room
 	}
 	s.take(c.lim.MaxHeaderBytes)
+	s.grow(n, c.lim.MaxHeaderBytes)
 	s.buf = append(s.buf, data[:n]...)
 	if !recognised {
 		if bad := !plausibleRecordPrefix(s.buf); bad || len(s.buf) == 5 {
