@@ -120,6 +120,7 @@ type Correlator struct {
 	out      []rules.Finding
 	evict    map[string]uint64
 	fold     rules.Folder        // Sink's
+	foldF    rules.Finding       // what folded offers to fold, reused (a Finding is 400 bytes; fold keeps no pointer to it)
 	add      func(rules.Finding) // Sink's: findings go there instead of out
 
 	macIn   []byte   // reused: the hashed bytes of a value
@@ -222,11 +223,13 @@ type exposure struct {
 }
 
 // keepMessageText makes e's text from its message (method and path) copies
-// of its own. A message's strings all point into one copy of its head
-// (httpparse's ownHead): an exposure the state keeps for the rest of the run
-// would otherwise keep the whole head alive, as would a cookie name or host
-// key kept from one (name, touchHost).
-func (e *exposure) keepMessageText() {
+// of its own: a message's strings point into storage that is reused once the
+// Correlator returns (Arena), or into one copy of its head, which an
+// exposure the state keeps for the rest of the run would otherwise keep
+// alive, as would a cookie name or host key kept from one (name,
+// touchHost). prev is a path kept already, taken instead of a copy when it
+// is the same.
+func (e *exposure) keepMessageText(prev string) {
 	switch e.method { // the common ones without a copy each
 	case "GET":
 		e.method = "GET"
@@ -237,7 +240,11 @@ func (e *exposure) keepMessageText() {
 	default:
 		e.method = strings.Clone(e.method)
 	}
-	e.path = strings.Clone(e.path)
+	if e.path == prev {
+		e.path = prev
+	} else {
+		e.path = strings.Clone(e.path)
+	}
 }
 
 // HostKey normalises a Host header, SNI or address for correlation: lower
@@ -604,7 +611,8 @@ func (c *Correlator) mixedScheme(h *host, cookie string, ns *name) {
 	// The rule fires once per name, and nothing else reads the exposure:
 	// let it go (about half the names' exposures on the generated captures).
 	ns.exposed = nil
-	at := []rules.Link{*tl, e.link} // the chain's positions, as below
+	var atBuf [3]rules.Link
+	at := append(atBuf[:0], *tl, e.link) // the chain's positions, as below
 	if e.req != nil {
 		at = append(at, *e.req)
 	}
@@ -668,7 +676,8 @@ func (c *Correlator) emit(i int, hostKey, cookie string, e *exposure, chain []ru
 // mixed schemes, logins), decoding the request records, the value's
 // rules.Value and the chain's text would be thrown away by the fold.
 // Findings reach add in the order they are decided, so fold sees every
-// earlier one already added, as Add would.
+// earlier one already added, as Add would. The Finding fold is given is
+// valid only during the call (it is reused).
 func (c *Correlator) Sink(fold rules.Folder, add func(rules.Finding)) {
 	c.fold, c.add = fold, add
 }
@@ -687,9 +696,9 @@ func (c *Correlator) folded(i int, hostKey, cookie string, links ...rules.Link) 
 		}
 	}
 	r := catalogue[i]
-	f := rules.Finding{Rule: r.ID, Severity: r.Severity, Host: hostKey, Cookie: cookie, Count: 1,
+	c.foldF = rules.Finding{Rule: r.ID, Severity: r.Severity, Host: hostKey, Cookie: cookie, Count: 1,
 		File: last.File, Frame: last.Frame, Time: last.Time, LastTime: last.Time}
-	return c.fold(&f)
+	return c.fold(&c.foldF)
 }
 
 // Take returns the findings decided since the last call.
@@ -742,7 +751,7 @@ func (c *Correlator) Request(file string, req *httpparse.Request) {
 			if !ns.mixed && (ns.exposed == nil || before(e.link, ns.exposed.link)) {
 				stored := new(exposure)
 				*stored = e
-				stored.keepMessageText()
+				stored.keepMessageText("")
 				if stored.link.Detail == "" {
 					stored.link.Detail = reqDetail(req)
 				}
@@ -986,14 +995,23 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		}
 		// The exposure of this Set-Cookie, built (with its rules.Value) only
 		// when a finding or the name's state needs it.
+		// reuse, if not nil, is an exposure the state lets go of, whose
+		// storage (and path, if the same) the new one may take.
 		var e *exposure
-		exp := func() *exposure {
+		exp := func(reuse *exposure) *exposure {
 			if e == nil {
 				full()
-				e = &exposure{link: link, direction: "response",
+				prevPath := ""
+				if reuse == nil {
+					reuse = new(exposure)
+				} else {
+					prevPath = reuse.path
+				}
+				*reuse = exposure{link: link, direction: "response",
 					client: resp.Client, server: resp.Server, method: method, path: path, status: resp.Status,
 					deletion: del, req: reqL, cls: cls}
-				e.keepMessageText()
+				e = reuse
+				e.keepMessageText(prevPath)
 				if tracked {
 					e.val = fp
 				} else {
@@ -1008,7 +1026,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 			if reqL != nil {
 				chain = append(chain, *reqL)
 			}
-			c.emit(ruleRedirect, hk, sc.Name, exp(), chain, rules.Certain)
+			c.emit(ruleRedirect, hk, sc.Name, exp(nil), chain, rules.Certain)
 		}
 		ns := c.name(h, sc.Name, cls.Session)
 		if ns == nil {
@@ -1016,7 +1034,7 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 		}
 		if cls.Session && !del {
 			if !ns.mixed && (ns.exposed == nil || before(link, ns.exposed.link)) {
-				h.expose(ns, exp())
+				h.expose(ns, exp(nil))
 			}
 			c.mixedScheme(h, sc.Name, ns)
 		}
@@ -1033,7 +1051,14 @@ func (c *Correlator) Response(file string, resp *httpparse.Response) {
 				ns.secure = &l
 			}
 		} else if ns.insecure == nil || before(ns.insecure.link, link) {
-			ns.insecure = exp()
+			// The latest insecure Set-Cookie replaces the one before (most
+			// Set-Cookies of a plaintext capture): its storage is reused
+			// unless it is also the name's exposure.
+			var old *exposure
+			if ns.insecure != ns.exposed {
+				old = ns.insecure
+			}
+			ns.insecure = exp(old)
 		}
 		if ns.secure != nil && ns.insecure != nil {
 			f := Fact{SecureEarlier: true, InsecureSetLater: before(*ns.secure, ns.insecure.link), Deletion: ns.insecure.deletion}

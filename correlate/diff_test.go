@@ -67,6 +67,8 @@ func randomTraffic(w *bytes.Buffer, c *Correlator, seed uint64, n, extraClients 
 			req.Cookies = append(req.Cookies, httpparse.Cookie{Name: pick(names), Value: fmt.Sprintf("v%02d-%s", rng.IntN(nvals), strings.Repeat("x", rng.IntN(nxs)))})
 		}
 		switch r := rng.IntN(20); {
+		case r < 11 && viaArena != nil:
+			c.Request(file, viaArena.Request(req))
 		case r < 11:
 			c.Request(file, req)
 		case r < 12:
@@ -94,9 +96,12 @@ func randomTraffic(w *bytes.Buffer, c *Correlator, seed uint64, n, extraClients 
 				}
 				resp.SetCookies = append(resp.SetCookies, sc)
 			}
-			if rng.IntN(5) == 0 {
+			switch {
+			case rng.IntN(5) == 0:
 				c.TLSResponse(file, resp)
-			} else {
+			case viaArena != nil:
+				c.Response(file, viaArena.Response(resp))
+			default:
 				c.Response(file, resp)
 			}
 		case r < 17:
@@ -118,6 +123,9 @@ func randomTraffic(w *bytes.Buffer, c *Correlator, seed uint64, n, extraClients 
 		}
 		for _, f := range c.Take() {
 			writeFinding(w, f)
+		}
+		if viaArena != nil {
+			poison(viaArena)
 		}
 	}
 	for _, f := range c.End() {

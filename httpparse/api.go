@@ -85,3 +85,17 @@ type Handler interface {
 type MessageFilter interface {
 	Want(request bool, start string, hdrs []Header, frame uint64, t time.Time) bool
 }
+
+// Transient is implemented by a Handler that keeps nothing of the messages
+// it is given past the call that hands each over (it copies what it keeps).
+// Its Conn then builds no message of its own: the Request or Response, its
+// Headers, Cookies and SetCookies, a Response's Request, and every string in
+// them point into the bytes of the Data call and into storage the Conn
+// reuses for its next message, so they are valid only during the call.
+// That saves the copy of each head (and the allocation of the message,
+// its fields and a response's Request) which a Handler that hands messages
+// to another goroutine, as most do, would otherwise need. The messages are
+// otherwise the same as those of any other Handler (TestTransientMatches).
+type Transient interface {
+	TransientMessages()
+}

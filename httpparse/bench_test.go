@@ -25,6 +25,17 @@ func BenchmarkConnKeepAlive(b *testing.B) { benchKeepAlive(b, nopHandler{}) }
 // MessageFilter that wants the two messages (heads parsed in place first).
 func BenchmarkConnKeepAliveFiltered(b *testing.B) { benchKeepAlive(b, cookieFilter{}) }
 
+// transientCookieFilter is cookieFilter taking transient messages, as the
+// cmd adapter does (Transient).
+type transientCookieFilter struct{ cookieFilter }
+
+func (transientCookieFilter) TransientMessages() {}
+
+// BenchmarkConnKeepAliveTransient is BenchmarkConnKeepAliveFiltered with a
+// Transient Handler: no head is copied, no message allocated (the response's
+// Request is parsed again from its pending slot).
+func BenchmarkConnKeepAliveTransient(b *testing.B) { benchKeepAlive(b, transientCookieFilter{}) }
+
 // BenchmarkConnNoCookie is the path most messages of a capture take: a
 // request and a response without cookie headers, which the filter declines
 // (framed, paired and counted without building anything).

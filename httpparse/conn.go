@@ -35,6 +35,7 @@ const (
 	maxChunkLine          = 4 << 10 // chunk-size line with extensions
 	smallBuffer           = 8 << 10 // pending requests' head buffers above this are not reused
 	pooledBuffer          = 1 << 10 // size of the pooled buffers a side starts with (bufPool)
+	bigBuffer             = 8 << 10 // size of the pooled buffers a side grows into (bigPool)
 )
 
 // bufPool holds the buffers sides start with. A side takes one when it
@@ -146,6 +147,25 @@ type sideState struct {
 	lastTime  time.Time           // of the last complete line's LF in buf
 	scanned   int                 // bytes scanned while the connection was unrecognised
 	pooled    *[pooledBuffer]byte // buf's first storage, from bufPool (buf may have outgrown it)
+	big       *[bigBuffer]byte    // buf's storage once it outgrew pooled, from bigPool (grow)
+}
+
+// bigPool holds the storage of side buffers that outgrow their pooled
+// buffer (grow): TLS ClientHellos of more than one segment (1.5 to 2 KiB
+// with post-quantum key shares) and heads straddling deliveries each grew
+// a buffer of their own.
+var bigPool = sync.Pool{New: func() any { return new([bigBuffer]byte) }}
+
+// grow makes room in buf for n more bytes (of at most max in all) before
+// an append: past the pooled buffer, buf moves to one from bigPool while it
+// fits there; past that, append grows it as before.
+func (s *sideState) grow(n, max int) {
+	need := len(s.buf) + n
+	if need <= cap(s.buf) || s.big != nil || need > bigBuffer {
+		return
+	}
+	s.big = bigPool.Get().(*[bigBuffer]byte)
+	s.buf = append(s.big[:0:min(bigBuffer, max)], s.buf...)
 }
 
 // take gives the side a pooled buffer, with room for at most max bytes
@@ -164,6 +184,10 @@ func (s *sideState) release() {
 	if s.pooled != nil {
 		bufPool.Put(s.pooled)
 		s.pooled = nil
+	}
+	if s.big != nil {
+		bigPool.Put(s.big)
+		s.big = nil
 	}
 	s.buf = nil
 }
@@ -191,21 +215,101 @@ type Conn struct {
 	// others are framed, paired and counted without building a Request or
 	// Response.
 	filter  MessageFilter
-	scratch *[]Header // reused for heads parsed in place; from scratchPool, returned at Close
+	scratch *[]Header // for a head parsed in place; from scratchPool while a head is handled (putBack)
+
+	// transient: the Handler implements Transient, so messages are built
+	// in msgs (from msgsPool while a head is handled: putBack) instead of
+	// being allocated, and their strings are not copied.
+	transient bool
+	msgs      *transientMsgs
 }
 
-// scratchPool holds the Conns' scratch header slices: a Conn takes one with
-// its first message and gives it back at Close, so connections do not each
-// allocate one.
+// transientMsgs is a Transient Conn's storage for the messages it hands
+// over: each is built here and valid until the next.
+type transientMsgs struct {
+	req   Request
+	resp  Response
+	preq  Request // a response's Request, parsed from its pending slot's head
+	cks   []Cookie
+	pcks  []Cookie
+	scs   []SetCookie
+	phdrs []Header
+	block []byte // a head that was collected in the side's buffer, copied (complete)
+}
+
+var msgsPool = sync.Pool{New: func() any { return new(transientMsgs) }}
+
+// maxReused bounds the elements of a transientMsgs slice kept for reuse
+// when it goes back to msgsPool: one hostile message must not pin a large
+// buffer in the pool.
+const maxReused = 64
+
+// takeMsgs returns the Conn's transientMsgs, taking one from msgsPool if it has none.
+func (c *Conn) takeMsgs() *transientMsgs {
+	if c.msgs == nil {
+		c.msgs = msgsPool.Get().(*transientMsgs)
+	}
+	return c.msgs
+}
+
+// release returns m to msgsPool, dropping storage that grew large. What m
+// still points to (the last message's bytes, side and pending buffers, all
+// bounded) is not cleared: the next message overwrites it, and clearing
+// each time cost more than it frees.
+func (m *transientMsgs) release() {
+	m.cks = reuse(m.cks, maxReused)
+	m.pcks = reuse(m.pcks, maxReused)
+	m.scs = reuse(m.scs, maxReused)
+	m.phdrs = reuse(m.phdrs, maxReused)
+	if cap(m.block) > smallBuffer {
+		m.block = nil
+	}
+	msgsPool.Put(m)
+}
+
+// reuse returns s emptied, or nil if its capacity is over max.
+func reuse[T any](s []T, max int) []T {
+	if cap(s) > max {
+		return nil
+	}
+	return s[:0]
+}
+
+// scratchPool holds the Conns' scratch header slices: a Conn takes one for
+// a head and gives it back once the head is handled (putBack), so
+// connections do not each allocate one, nor hold one while open.
 var scratchPool = sync.Pool{New: func() any { return new([]Header) }}
 
+// maxScratch bounds the capacity of a scratch header slice given back to
+// scratchPool: a hostile head of thousands of fields must not pin its slice.
+const maxScratch = 256
+
+// putBack gives the scratch header slice (cleared after each use) and a
+// Transient Conn's message storage back to their pools once a head was
+// handled: thousands of connections are open at once, and one that holds
+// them from message to message keeps tens of KiB alive each.
+func (c *Conn) putBack() {
+	if c.scratch != nil {
+		if cap(*c.scratch) > maxScratch {
+			*c.scratch = nil
+		}
+		scratchPool.Put(c.scratch)
+		c.scratch = nil
+	}
+	if c.msgs != nil {
+		c.msgs.release()
+		c.msgs = nil
+	}
+}
+
 // pendingReq is a request waiting for its response. A request without
-// the filter's approval keeps its header block (in a buffer
-// reused from slot to slot) instead of a *Request, which is built only if a
-// response that the Handler wants needs it.
+// the filter's approval (on a Transient Conn, any request) keeps its header
+// block (in a buffer reused from slot to slot) instead of a *Request, which
+// is built only if a response that the Handler wants needs it.
 type pendingReq struct {
 	req       *Request
-	head      []byte // the header block when req is nil
+	head      []byte              // the header block when req is nil
+	pooled    *[pooledBuffer]byte // head's first storage, from bufPool, returned at Close (head may have outgrown it)
 	frame     uint64
 	time      time.Time
 	truncated bool
@@ -224,6 +328,7 @@ func NewConn(info ConnInfo, h Handler, lim Limits, st *Stats) *Conn {
 	if f, ok := h.(MessageFilter); ok {
 		c.filter = f
 	}
+	_, c.transient = h.(Transient)
 	c.side[0].syncing, c.side[1].syncing = true, true // not in sync until a message start is seen
 	return c
 }
@@ -511,6 +616,7 @@ func (c *Conn) stepLine(sd int, data []byte, off int, cur *spanCursor) int {
 		return 0
 	}
 	s.take(c.lim.MaxHeaderBytes)
+	s.grow(len(chunk), c.lim.MaxHeaderBytes)
 	s.buf = append(s.buf, chunk...)
 	for {
 		line := s.buf
@@ -640,6 +746,7 @@ func (c *Conn) headInPlaceFiltered(sd int, data []byte, eol, end int, isReq bool
 			c.startMessage(sd, isReq)
 			s.lastFrame, s.lastTime = cur.at(off + lf)
 			c.completeFiltered(sd, data[:p], start, hdrs, f, false)
+			c.putBack()
 			return lf + 1
 		}
 		line := unsafe.String(&data[p], j)
@@ -653,6 +760,7 @@ func (c *Conn) headInPlaceFiltered(sd int, data []byte, eol, end int, isReq bool
 	}
 	clear(hdrs) // strings into data must not outlive the call
 	*c.scratch = hdrs[:0]
+	c.putBack()
 	return 0
 }
 
@@ -723,6 +831,7 @@ func (c *Conn) stepHeader(sd int, data []byte, off int, cur *spanCursor) int {
 		return 0
 	}
 	s.take(c.lim.MaxHeaderBytes)
+	s.grow(len(chunk), c.lim.MaxHeaderBytes)
 	s.buf = append(s.buf, chunk...)
 	if i < 0 {
 		return len(chunk)
@@ -773,17 +882,26 @@ func (c *Conn) emitTruncated(sd int) {
 // message the filter wants gets strings of its own (ownHead) and is handed
 // to the Handler. That keeps the others free of allocation.
 func (c *Conn) complete(sd int, block []byte, truncated bool) {
-	if c.filter != nil {
+	if c.transient {
+		// The block is in the side's buffer (bufPool's, shared with other
+		// goroutines), which emit gives back before the Handler is called:
+		// a Transient Conn's messages point into a copy in storage of its own.
+		m := c.takeMsgs()
+		m.block = append(m.block[:0], block...)
+		block = m.block
+	}
+	if c.filter != nil || c.transient {
 		start, hdrs, flags := parseHeadInto(c.takeScratch(), unsafe.String(unsafe.SliceData(block), len(block)))
 		c.completeFiltered(sd, block, start, hdrs, flags, truncated)
+		c.putBack()
 		return
 	}
 	start, hdrs, flags := parseHead(string(block))
-	c.emit(sd, start, hdrs, flags, truncated)
+	c.emit(sd, start, hdrs, flags, truncated, nil)
 }
 
 // takeScratch returns the Conn's scratch header slice, emptied, taking one
-// from scratchPool the first time.
+// from scratchPool if it has none.
 func (c *Conn) takeScratch() []Header {
 	if c.scratch == nil {
 		c.scratch = scratchPool.Get().(*[]Header)
@@ -796,7 +914,7 @@ func (c *Conn) takeScratch() []Header {
 func (c *Conn) completeFiltered(sd int, block []byte, start string, hdrs []Header, flags headFlags, truncated bool) {
 	s := &c.side[sd]
 	*c.scratch = hdrs[:0]
-	if !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
+	if c.filter != nil && !c.filter.Want(sd == c.client, start, hdrs, s.lastFrame, s.lastTime) {
 		flags.count(c.st)
 		fr := framingOf(hdrs)
 		clear(hdrs) // no string into buf may outlive this call
@@ -811,14 +929,21 @@ func (c *Conn) completeFiltered(sd int, block []byte, start string, hdrs []Heade
 		}
 		return
 	}
+	if c.transient {
+		c.emit(sd, start, hdrs, flags, truncated, block)
+		clear(hdrs) // the strings point into the Data call's bytes
+		return
+	}
 	start, hdrs = ownHead(block, start, hdrs)
 	clear(*c.scratch)
-	c.emit(sd, start, hdrs, flags, truncated)
+	c.emit(sd, start, hdrs, flags, truncated, nil)
 }
 
 // emit builds the Request or Response of a head whose strings it owns,
-// pairs it, sets up its body and hands it to the Handler.
-func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, truncated bool) {
+// pairs it, sets up its body and hands it to the Handler. On a Transient
+// Conn the strings point into block (which a request's pending slot then
+// copies) and the message is built in c.msgs.
+func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, truncated bool, block []byte) {
 	s := &c.side[sd]
 	flags.count(c.st)
 	s.resetBuf()
@@ -827,7 +952,15 @@ func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, trunca
 	client, server := c.info.Addr[c.client], c.info.Addr[1-c.client]
 	msg := Message{Client: client, Server: server, Headers: hdrs, Frame: s.lastFrame, Time: s.lastTime, Truncated: truncated}
 	if sd == c.client {
-		req := newRequest(start, hdrs)
+		var req *Request
+		if c.transient {
+			m := c.takeMsgs()
+			m.req = Request{}
+			m.cks = fillRequest(&m.req, start, hdrs, m.cks[:0])
+			req = &m.req
+		} else {
+			req = newRequest(start, hdrs)
+		}
 		proto := req.Proto
 		req.Message = msg
 		req.Proto = proto
@@ -837,12 +970,27 @@ func (c *Conn) emit(sd int, start string, hdrs []Header, flags headFlags, trunca
 		}
 		p := c.pushPending()
 		p.req, p.isHead, p.isConnect = req, req.Method == "HEAD", req.Method == "CONNECT"
+		if c.transient {
+			// Kept as a declined request is (lightRequest): its block, from
+			// which request builds the Request again for its response.
+			p.req = nil
+			p.keep(block, c.lim.MaxHeaderBytes)
+			p.frame, p.time, p.truncated = s.lastFrame, s.lastTime, truncated
+		}
 		if c.h != nil {
 			c.h.Request(&c.info, req)
 		}
 		return
 	}
-	resp := newResponse(start, hdrs)
+	var resp *Response
+	if c.transient {
+		m := c.takeMsgs()
+		m.resp = Response{}
+		m.scs = fillResponse(&m.resp, start, hdrs, m.scs[:0])
+		resp = &m.resp
+	} else {
+		resp = newResponse(start, hdrs)
+	}
 	proto := resp.Proto
 	resp.Message = msg
 	resp.Proto = proto
@@ -911,7 +1059,7 @@ func (c *Conn) lightRequest(sd int, start string, block []byte, fr framing, trun
 	c.st.Requests++
 	connect := strings.HasPrefix(start, "CONNECT ")
 	p := c.pushPending()
-	p.head = append(p.head[:0], block...)
+	p.keep(block, c.lim.MaxHeaderBytes)
 	p.frame, p.time, p.truncated = s.lastFrame, s.lastTime, truncated
 	p.isHead, p.isConnect = strings.HasPrefix(start, "HEAD "), connect
 	s.st = stLine
@@ -952,6 +1100,20 @@ func (c *Conn) answer(informational bool) (*pendingReq, bool) {
 // request returns p's Request, building it from the kept header block the
 // first time for a request that was recorded without one.
 func (c *Conn) request(p *pendingReq) *Request {
+	if p.req == nil && c.transient {
+		// Parsed where the slot keeps it, into storage reused by the next
+		// response: the head is not copied again, and nothing is allocated.
+		m := c.takeMsgs()
+		start, hdrs, _ := parseHeadInto(m.phdrs[:0], unsafe.String(unsafe.SliceData(p.head), len(p.head)))
+		m.phdrs = hdrs
+		m.preq = Request{}
+		m.pcks = fillRequest(&m.preq, start, hdrs, m.pcks[:0])
+		proto := m.preq.Proto
+		m.preq.Message = Message{Client: c.info.Addr[c.client], Server: c.info.Addr[1-c.client], Headers: hdrs,
+			Frame: p.frame, Time: p.time, Truncated: p.truncated}
+		m.preq.Proto = proto
+		return &m.preq
+	}
 	if p.req == nil {
 		start, hdrs, _ := parseHead(string(p.head)) // anomalies were counted when it arrived
 		req := newRequest(start, hdrs)
@@ -982,8 +1144,21 @@ func (c *Conn) pushPending() *pendingReq {
 	if cap(head) > smallBuffer {
 		head = nil
 	}
-	*p = pendingReq{head: head}
+	*p = pendingReq{head: head, pooled: p.pooled}
 	return p
+}
+
+// keep copies a request's header block into the slot, whose storage comes
+// from bufPool when it fits: a connection's slots would each grow their
+// own (8,000 connections took 9 MB per GB of capture). Its capacity is at most max (MaxHeaderBytes), which bounds a block.
+func (p *pendingReq) keep(block []byte, max int) {
+	if p.head == nil && len(block) <= pooledBuffer {
+		if p.pooled == nil {
+			p.pooled = bufPool.Get().(*[pooledBuffer]byte)
+		}
+		p.head = p.pooled[:0:min(pooledBuffer, max)]
+	}
+	p.head = append(p.head[:0], block...)
 }
 
 // popPending removes the oldest pending request, moving its slot (and
@@ -1004,7 +1179,19 @@ func (c *Conn) popPending() {
 // including slot0, which lives in the Conn: a closed Conn may stay
 // referenced a while (by the capture's connection state) and must not keep
 // a Request or a header buffer alive meanwhile.
-func (c *Conn) dropPending() {
+//
+// giveBack returns the slots' pooled head storage to bufPool: at Close,
+// after the last message was handed over. A tunnel drops the slots before
+// its response reaches the Handler, and a Transient Handler's Response.Request
+// may point into a slot's head, so there the storage is left to the collector.
+func (c *Conn) dropPending(giveBack bool) {
+	if giveBack {
+		for _, p := range c.pending[:cap(c.pending)] {
+			if p.pooled != nil {
+				bufPool.Put(p.pooled)
+			}
+		}
+	}
 	c.pending = nil
 	c.slot0[0] = pendingReq{}
 }
@@ -1050,7 +1237,7 @@ func (c *Conn) responseBody(sd int, status int, p *pendingReq, hasReq bool, fr f
 			c.side[o].st = stOff
 			c.side[o].release()
 		}
-		c.dropPending()
+		c.dropPending(false)
 		return
 	}
 	switch {
@@ -1144,10 +1331,14 @@ func (c *Conn) Close() {
 		c.proto = ProtoOther
 		c.st.OtherConns++
 	}
-	c.dropPending()
+	c.dropPending(true)
 	if c.scratch != nil {
 		scratchPool.Put(c.scratch) // cleared after each use
 		c.scratch = nil
+	}
+	if c.msgs != nil {
+		c.msgs.release()
+		c.msgs = nil
 	}
 	c.closed = true
 }

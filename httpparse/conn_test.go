@@ -65,12 +65,22 @@ func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, 
 	// The same input on a Conn whose Handler wants only cookie messages.
 	co, cst := &cookieRecorder{}, &Stats{}
 	cc := NewConn(testInfo, co, lim, cst)
-	defer func() { checkCookieOnly(t, rec, st, co, cst) }()
+	// And on Conns whose Handlers take transient messages (all of them, or
+	// only cookie messages).
+	tr, trst := &transientRecorder{}, &Stats{}
+	tc := NewConn(testInfo, tr, lim, trst)
+	tco, tcst := &transientCookieRecorder{}, &Stats{}
+	tcc := NewConn(testInfo, tco, lim, tcst)
+	defer func() {
+		checkCookieOnly(t, rec, st, co, cst)
+		checkTransient(t, rec, &tr.recorder, st, trst, &co.recorder, &tco.recorder, cst, tcst)
+	}()
 	frame := uint64(0)
 	for _, s := range steps {
 		if s.data == "" {
-			c.Gap(s.side, s.gap)
-			cc.Gap(s.side, s.gap)
+			for _, x := range []*Conn{c, cc, tc, tcc} {
+				x.Gap(s.side, s.gap)
+			}
 			continue
 		}
 		d := []byte(s.data)
@@ -80,14 +90,17 @@ func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, 
 				n = min(n, chunk)
 			}
 			frame++
-			c.Data(s.side, d[:n], []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
-			cc.Data(s.side, d[:n], []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
-			clear(d[:n]) // data is only valid during the call
+			for _, x := range []*Conn{c, cc, tc, tcc} {
+				piece := append([]byte(nil), d[:n]...)
+				x.Data(s.side, piece, []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
+				clear(piece) // data is only valid during the call (Transient messages point into it)
+			}
 			d = d[n:]
 		}
 	}
-	c.Close()
-	cc.Close()
+	for _, x := range []*Conn{c, cc, tc, tcc} {
+		x.Close()
+	}
 	return rec, st, c
 }
 
@@ -551,18 +564,26 @@ func TestTrimEOL(t *testing.T) {
 // TestBuffersReturned checks that a side holds a pooled buffer only while a
 // head straddles deliveries and hands it back when the head is complete,
 // when the connection ends and on a tunnel, so pooled buffers are not held
-// by idle or finished connections, and that a closed Conn holds no scratch
-// fields.
+// by idle or finished connections, and that a Conn holds no scratch fields
+// (nor a Transient one its message storage) between heads.
 func TestBuffersReturned(t *testing.T) {
 	held := func(c *Conn) bool {
-		return c.side[0].pooled != nil || c.side[1].pooled != nil || c.side[0].buf != nil || c.side[1].buf != nil
+		return c.side[0].pooled != nil || c.side[1].pooled != nil || c.side[0].buf != nil || c.side[1].buf != nil ||
+			c.side[0].big != nil || c.side[1].big != nil
 	}
 	co := &cookieRecorder{}
 	c := NewConn(testInfo, co, Limits{}, nil)
 	c.Data(0, []byte(getReq), nil)
 	c.Data(1, []byte(okResp), nil)
-	if held(c) || c.scratch == nil {
-		t.Fatalf("heads in one delivery each: expected no buffer held and scratch in use")
+	if held(c) || c.scratch != nil {
+		t.Fatalf("heads in one delivery each: expected no buffer nor scratch fields held between heads")
+	}
+	tc := NewConn(testInfo, &transientCookieRecorder{}, Limits{}, nil)
+	tc.Data(0, []byte(getReq[:20]), nil)
+	tc.Data(0, []byte(getReq[20:]), nil)
+	tc.Data(1, []byte(okResp), nil)
+	if held(tc) || tc.scratch != nil || tc.msgs != nil {
+		t.Fatalf("transient handler: buffer, scratch fields or message storage held between heads")
 	}
 	c.Data(0, []byte(getReq[:20]), nil)
 	if c.side[0].pooled == nil {
@@ -571,6 +592,18 @@ func TestBuffersReturned(t *testing.T) {
 	c.Data(0, []byte(getReq[20:]), nil)
 	if held(c) {
 		t.Errorf("head completed: buffer still held")
+	}
+	// A head of 3 KiB in two deliveries outgrows the pooled buffer into a
+	// big one, given back with it.
+	lc := NewConn(testInfo, &cookieRecorder{}, Limits{}, nil)
+	long := "GET /long HTTP/1.1\r\nCookie: a=1\r\nX-Long: " + strings.Repeat("x", 3000) + "\r\n\r\n"
+	lc.Data(0, []byte(long[:2000]), nil)
+	if lc.side[0].big == nil || lc.side[0].pooled == nil {
+		t.Fatalf("3 KiB head cut after 2,000 bytes: expected a big buffer in use")
+	}
+	lc.Data(0, []byte(long[2000:]), nil)
+	if held(lc) {
+		t.Errorf("long head completed: buffer still held")
 	}
 	c.Data(1, []byte(okResp[:30]), nil)
 	c.Data(1, []byte(okResp[30:]), nil)

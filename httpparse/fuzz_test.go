@@ -74,6 +74,11 @@ func FuzzConn(f *testing.F) {
 		// the Data calls below are repeated on it.
 		cst, co := &Stats{}, &cookieRecorder{}
 		cc := NewConn(testInfo, co, lim, cst)
+		// And on Conns whose Handlers take transient messages.
+		trst, tr := &Stats{}, &transientRecorder{}
+		tc := NewConn(testInfo, tr, lim, trst)
+		tcst, tco := &Stats{}, &transientCookieRecorder{}
+		tcc := NewConn(testInfo, tco, lim, tcst)
 		check := func(c *Conn) {
 			for sd := range c.side {
 				if n := cap(c.side[sd].buf); n > 2*maxHdr+64 {
@@ -90,7 +95,7 @@ func FuzzConn(f *testing.F) {
 			}
 		}
 		kc, ks := int(cutC)%(len(client)+1), int(cutS)%(len(server)+1)
-		for _, x := range []*Conn{c, cc} {
+		for _, x := range []*Conn{c, cc, tc, tcc} {
 			x.Data(0, client[:kc], []Span{{Len: kc, Frame: 1}})
 			check(x)
 			x.Data(1, server[:ks], []Span{{Len: ks, Frame: 2}})
@@ -103,9 +108,11 @@ func FuzzConn(f *testing.F) {
 			x.Data(1, server[ks:], nil)
 			check(x)
 		}
-		c.Close()
-		cc.Close()
+		for _, x := range []*Conn{c, cc, tc, tcc} {
+			x.Close()
+		}
 		checkCookieOnly(t, rec, st, co, cst)
+		checkTransient(t, rec, &tr.recorder, st, trst, &co.recorder, &tco.recorder, cst, tcst)
 		if st.Anomalies["internal-stall"] != 0 {
 			t.Fatalf("internal stall")
 		}

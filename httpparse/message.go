@@ -318,9 +318,19 @@ func headerValue(hdrs []Header, name string) (string, bool) {
 // newRequest builds a Request from a parsed head whose start line is a
 // valid request line.
 func newRequest(start string, hdrs []Header) *Request {
+	r := &Request{}
+	fillRequest(r, start, hdrs, nil)
+	return r
+}
+
+// fillRequest sets r (zero) from a parsed head whose start line is a valid
+// request line, appending its cookies to cks (nil: a new slice of the right
+// size; a Transient Conn passes storage it reuses) and returning cks.
+// r.Cookies is nil when there are none, as with a new slice.
+func fillRequest(r *Request, start string, hdrs []Header, cks []Cookie) []Cookie {
 	method, rest, _ := strings.Cut(start, " ")
 	sp := strings.LastIndexByte(rest, ' ')
-	r := &Request{Method: method, Target: rest[:sp]}
+	r.Method, r.Target = method, rest[:sp]
 	r.Message.Proto = rest[sp+1:]
 	r.Headers = hdrs
 	r.Path = r.Target
@@ -361,21 +371,31 @@ func newRequest(start string, hdrs []Header) *Request {
 		}
 	}
 	if n > 0 {
-		var cks []Cookie
+		start := len(cks)
 		for i, h := range hdrs {
 			if len(h.Name) == len("Cookie") && strings.EqualFold(h.Name, "Cookie") {
 				cks = appendCookies(cks, h.Value, i, n)
 			}
 		}
-		r.Cookies = cks
+		if len(cks) > start {
+			r.Cookies = cks[start:len(cks):len(cks)]
+		}
 	}
-	return r
+	return cks
 }
 
 // newResponse builds a Response from a parsed head whose start line is a
 // valid status line.
 func newResponse(start string, hdrs []Header) *Response {
 	r := &Response{}
+	fillResponse(r, start, hdrs, nil)
+	return r
+}
+
+// fillResponse sets r (zero) from a parsed head whose start line is a
+// valid status line, appending its Set-Cookies to scs (nil: a new slice of
+// the right size) and returning scs, as fillRequest does cookies.
+func fillResponse(r *Response, start string, hdrs []Header, scs []SetCookie) []SetCookie {
 	r.Message.Proto = start[:8]
 	r.Status = int(start[9]-'0')*100 + int(start[10]-'0')*10 + int(start[11]-'0')
 	if len(start) > 12 {
@@ -391,12 +411,16 @@ func newResponse(start string, hdrs []Header) *Response {
 	if n > 0 {
 		// One allocation of the right size: a SetCookie is 200 bytes, and
 		// growing the slice line by line was the response's largest cost.
-		r.SetCookies = make([]SetCookie, 0, n)
+		if scs == nil {
+			scs = make([]SetCookie, 0, n)
+		}
+		start := len(scs)
 		for _, h := range hdrs {
 			if len(h.Name) == len("Set-Cookie") && strings.EqualFold(h.Name, "Set-Cookie") {
-				r.SetCookies = append(r.SetCookies, ParseSetCookie(h.Value))
+				scs = append(scs, ParseSetCookie(h.Value))
 			}
 		}
+		r.SetCookies = scs[start:len(scs):len(scs)]
 	}
-	return r
+	return scs
 }

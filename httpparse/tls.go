@@ -91,6 +91,22 @@ func isGREASE(v uint16) bool { return v&0x0f0f == 0x0a0a && v>>8 == v&0xff }
 // message is complete, or the bytes prove not to be TLS.
 func (c *Conn) stepTLS(sd int, data []byte, off int, cur *spanCursor) int {
 	s := &c.side[sd]
+	if len(s.buf) == 0 && len(data) >= 5 && data[0] == recordHandshake && plausibleRecordPrefix(data[:5]) {
+		// The usual case: the whole first handshake message is in this
+		// delivery. It is read where it lies, as the buffered path below
+		// would read the same bytes (the delivery up to MaxHeaderBytes),
+		// instead of being copied into the side's buffer, which a hello
+		// larger than the pooled buffer would make allocate.
+		whole := data[:min(len(data), c.lim.MaxHeaderBytes)]
+		if typ, body, done, _, _ := firstHandshake(whole, c.lim.MaxHeaderBytes); done {
+			c.recognisedTLS(sd)
+			frame, t := cur.at(off + len(whole) - 1) // the buffered path's last byte
+			c.hello(sd, typ, body, frame, t)
+			s.st = stOff
+			s.release()
+			return len(whole)
+		}
+	}
 	recognised := len(s.buf) >= 5
 	n := len(data)
 	if !recognised {
@@ -99,6 +115,7 @@ func (c *Conn) stepTLS(sd int, data []byte, off int, cur *spanCursor) int {
 		n = room
 	}
 	s.take(c.lim.MaxHeaderBytes)
+	s.grow(n, c.lim.MaxHeaderBytes)
 	s.buf = append(s.buf, data[:n]...)
 	if !recognised {
 		if bad := !plausibleRecordPrefix(s.buf); bad || len(s.buf) == 5 {
@@ -112,15 +129,7 @@ func (c *Conn) stepTLS(sd int, data []byte, off int, cur *spanCursor) int {
 				c.feed(sd, held, &spanCursor{})
 				return n
 			}
-			if c.proto != ProtoTLS {
-				c.proto = ProtoTLS
-				c.st.TLSConns++
-			}
-			o := &c.side[1-sd]
-			if o.st != stDetect && o.st != stTLS {
-				o.st = stOff
-				o.release()
-			}
+			c.recognisedTLS(sd)
 			if s.buf[0] != recordHandshake { // mid-connection: no hello to read
 				s.st = stOff
 				s.release()
@@ -143,6 +152,20 @@ func (c *Conn) stepTLS(sd int, data []byte, off int, cur *spanCursor) int {
 	s.st = stOff
 	s.release()
 	return n
+}
+
+// recognisedTLS marks the connection TLS on a plausible record header on
+// side sd: the other side stops parsing unless it may carry TLS too.
+func (c *Conn) recognisedTLS(sd int) {
+	if c.proto != ProtoTLS {
+		c.proto = ProtoTLS
+		c.st.TLSConns++
+	}
+	o := &c.side[1-sd]
+	if o.st != stDetect && o.st != stTLS {
+		o.st = stOff
+		o.release()
+	}
 }
 
 // hello parses a complete first handshake message of side sd and tells the

@@ -2,6 +2,7 @@ package httpparse
 
 import (
 	"crypto/tls"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -223,7 +224,9 @@ func TestVersionName(t *testing.T) {
 }
 
 // FuzzTLSHello feeds arbitrary bytes after a handshake record header, split
-// anywhere: no panic, no hang, and the buffer stays within its limit.
+// anywhere: no panic, no hang, the buffer stays within its limit, and the
+// hellos are those of the same bytes in one delivery (read in place when
+// whole) and in single bytes (always buffered).
 func FuzzTLSHello(f *testing.F) {
 	f.Add(rawHello(ext(0, 0, 8, 0, 0, 5, 'a', '.', 'e', 'x', 'y')), uint8(0))
 	f.Add(rawHello(ext(43, 4, 3, 4, 3, 3)), uint8(3))
@@ -238,5 +241,18 @@ func FuzzTLSHello(f *testing.F) {
 			t.Fatalf("buffered %d bytes over the 512 limit", n)
 		}
 		c.Close()
+		whole, bytewise := &tlsRecorder{}, &tlsRecorder{}
+		wst, bst := &Stats{}, &Stats{}
+		c = NewConn(testInfo, whole, Limits{MaxHeaderBytes: 512}, wst)
+		c.Data(0, data, nil)
+		c.Close()
+		c = NewConn(testInfo, bytewise, Limits{MaxHeaderBytes: 512}, bst)
+		for i := range data {
+			c.Data(0, data[i:i+1], nil)
+		}
+		c.Close()
+		if !reflect.DeepEqual(whole.hellos, bytewise.hellos) || wst.TLSConns != bst.TLSConns {
+			t.Fatalf("whole: %+v %d TLS\nbyte by byte: %+v %d TLS", whole.hellos, wst.TLSConns, bytewise.hellos, bst.TLSConns)
+		}
 	})
 }

@@ -28,6 +28,13 @@ import (
 // write to it. A progress mark ends a batch, so merge is never held up
 // longer than the worker's progress interval; each worker has feedBatches
 // batches, reused, which bounds what is in flight.
+//
+// The parser's messages are transient (httpparse.Transient: valid only
+// during the Handler call, so it copies no head and allocates no message),
+// so a plaintext request or response is copied into its batch's
+// correlate.Arena, with only what the correlator reads, in storage the
+// batch reuses: the correlator copies what it keeps, and merge gives a
+// batch back only once the events read from it were applied.
 type correlation struct {
 	c           *correlate.Correlator // used by merge only while workers run
 	agg         *rules.Aggregator     // cross-connection findings
@@ -54,9 +61,25 @@ type corrEvent struct {
 
 // corrBatch is a run of one worker's events.
 type corrBatch struct {
-	ev   []corrEvent
-	free chan *corrBatch // its feed's free list: merge returns it there, emptied
+	ev    []corrEvent
+	arena correlate.Arena // the plaintext messages of ev (feed.request, feed.response)
+	free  chan *corrBatch // its feed's free list: merge returns it there, emptied
 }
+
+// release empties b and gives it back to its feed.
+func (b *corrBatch) release() {
+	clear(b.ev) // drop the messages
+	b.ev = b.ev[:0]
+	b.arena.Reset()
+	b.free <- b // never blocks: it has room for every batch of the feed
+}
+
+// TransientMessages implements httpparse.Transient for the worker's
+// connections: the rules read a message during the Handler call (the
+// findings store copies what it keeps; live capture streams findings at
+// once), hints are copied (noteHints), and feed copies what crosses to the
+// correlator.
+func (c *conn) TransientMessages() {}
 
 const (
 	feedBatch   = 256 // events per batch at most
@@ -81,11 +104,23 @@ func (f *feed) send(e corrEvent) {
 		f.direct.apply(e)
 		return
 	}
-	f.seq++
-	e.at, e.seq = f.frame(), f.seq
+	f.batch()
+	f.push(e)
+}
+
+// batch returns the batch the next event goes in, sending a new one when
+// the current one is full.
+func (f *feed) batch() *corrBatch {
 	if f.cur == nil || len(f.cur.ev) >= feedBatch {
 		f.next()
 	}
+	return f.cur
+}
+
+// push appends e to the current batch (batch made sure there is one with room).
+func (f *feed) push(e corrEvent) {
+	f.seq++
+	e.at, e.seq = f.frame(), f.seq
 	f.cur.ev = append(f.cur.ev, e)
 }
 
@@ -122,12 +157,27 @@ func (f *feed) mark(frame uint64) {
 	f.next()
 }
 
+// request sends a plaintext request: applied at once with direct (it is
+// valid during the call), else copied into the batch's arena.
 func (f *feed) request(file string, req *httpparse.Request) {
-	f.send(corrEvent{frame: req.Frame, client: req.Client, server: req.Server, file: file, req: req})
+	e := corrEvent{frame: req.Frame, client: req.Client, server: req.Server, file: file, req: req}
+	if f.direct != nil {
+		f.direct.apply(e)
+		return
+	}
+	e.req = f.batch().arena.Request(req)
+	f.push(e)
 }
 
+// response sends a plaintext response as request sends a request.
 func (f *feed) response(file string, resp *httpparse.Response) {
-	f.send(corrEvent{frame: resp.Frame, client: resp.Client, server: resp.Server, file: file, resp: resp})
+	e := corrEvent{frame: resp.Frame, client: resp.Client, server: resp.Server, file: file, resp: resp}
+	if f.direct != nil {
+		f.direct.apply(e)
+		return
+	}
+	e.resp = f.batch().arena.Response(resp)
+	f.push(e)
 }
 
 func (f *feed) tlsHello(file string, t *httpparse.TLSInfo) {
@@ -181,11 +231,11 @@ func (c *correlation) fold(f *rules.Finding) bool {
 
 // mergeEvents is merge, handing each event to apply.
 func mergeEvents(chs []chan corrEvent, apply func(corrEvent)) {
-	ins := make([]mergeIn, len(chs))
+	m := &merger{ins: make([]mergeIn, len(chs))}
 	for i, ch := range chs {
-		ins[i] = mergeIn{ch: ch, open: true}
+		m.ins[i] = mergeIn{ch: ch, open: true, m: m}
 	}
-	var group []corrEvent
+	ins := m.ins
 	for {
 		lo, any := uint64(0), false
 		for i := range ins {
@@ -194,26 +244,70 @@ func mergeEvents(chs []chan corrEvent, apply func(corrEvent)) {
 			}
 		}
 		if !any {
+			m.release()
 			return
 		}
-		group = group[:0]
+		m.group = m.group[:0]
 		for i := range ins {
 			for e := ins[i].head(); e != nil && e.at == lo; e = ins[i].head() {
 				if !e.mark {
-					group = append(group, *e)
+					m.group = append(m.group, *e)
 				}
 				ins[i].pos++
 			}
 		}
-		slices.SortStableFunc(group, func(a, b corrEvent) int {
+		slices.SortStableFunc(m.group, func(a, b corrEvent) int {
 			return cmp.Or(cmp.Compare(a.frame, b.frame), a.client.Compare(b.client), a.server.Compare(b.server),
 				cmp.Compare(a.seq, b.seq))
 		})
-		for _, e := range group {
+		for _, e := range m.group {
 			apply(e)
 		}
-		clear(group) // drop the messages
+		clear(m.group) // drop the messages
+		m.release()
 	}
+}
+
+// merger is mergeEvents' state: the group of events being collected, which
+// may point into the arenas of batches read to their end (retired), which go
+// back to their feeds once the group is applied.
+type merger struct {
+	ins     []mergeIn
+	group   []corrEvent
+	retired []*corrBatch
+	spare   correlate.Arena // detach's copies (not reused: a detached group may be long)
+}
+
+// release gives the retired batches back to their feeds.
+func (m *merger) release() {
+	for i, b := range m.retired {
+		b.release()
+		m.retired[i] = nil
+	}
+	m.retired = m.retired[:0]
+}
+
+// detach makes the group's messages copies of their own, so that the
+// retired batches can go back before the group is applied: done before
+// merge waits for a worker, which may be waiting for a batch (a group can
+// span more batches than a feed has, e.g. many messages ending in one
+// frame).
+func (m *merger) detach() {
+	if len(m.retired) == 0 {
+		return
+	}
+	m.spare = correlate.Arena{}
+	for i := range m.group {
+		e := &m.group[i]
+		switch {
+		case e.tls: // not from an arena
+		case e.req != nil:
+			e.req = m.spare.Request(e.req)
+		case e.resp != nil:
+			e.resp = m.spare.Response(e.resp)
+		}
+	}
+	m.release()
 }
 
 // mergeIn is merge's side of one worker's channel.
@@ -223,27 +317,33 @@ type mergeIn struct {
 	ready   *corrBatch // complete: merge reads ready.ev[pos:]
 	pos     int
 	pending *corrBatch // the worker may still be filling it
+	m       *merger
 }
 
 // head returns the worker's next event, receiving until a batch with one is
 // complete; nil when the channel is closed and drained. A batch read to its
-// end goes back to its feed.
+// end is retired (merger).
 func (in *mergeIn) head() *corrEvent {
 	for {
 		if b := in.ready; b != nil {
 			if in.pos < len(b.ev) {
 				return &b.ev[in.pos]
 			}
-			clear(b.ev) // drop the messages
-			b.ev = b.ev[:0]
-			b.free <- b // never blocks: it has room for every batch of the feed
+			in.m.retired = append(in.m.retired, b)
 			in.ready = nil
 		}
 		if in.pending == nil && !in.open {
 			return nil
 		}
 		if in.open {
-			e, ok := <-in.ch
+			var e corrEvent
+			var ok bool
+			select {
+			case e, ok = <-in.ch:
+			default:
+				in.m.detach() // the worker may be waiting for a retired batch
+				e, ok = <-in.ch
+			}
 			if !ok {
 				in.open = false
 			} else if in.pending == nil { // the first batch: wait for the next

@@ -16,9 +16,19 @@ func recordEvents(tb testing.TB, path string) []corrEvent {
 	tb.Helper()
 	ch := make(chan corrEvent, 256)
 	var evs []corrEvent
+	var keep correlate.Arena // never Reset: the batches' arenas are reused once an event is applied
 	done := make(chan struct{})
 	go func() {
-		mergeEvents([]chan corrEvent{ch}, func(e corrEvent) { evs = append(evs, e) })
+		mergeEvents([]chan corrEvent{ch}, func(e corrEvent) {
+			switch {
+			case e.tls: // not from an arena
+			case e.req != nil:
+				e.req = keep.Request(e.req)
+			case e.resp != nil:
+				e.resp = keep.Response(e.resp)
+			}
+			evs = append(evs, e)
+		})
 		close(done)
 	}()
 	p := newPipeline(config{}, &rules.Aggregator{})

@@ -6,8 +6,13 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cookiewatch/cookiewatch/httpparse"
 )
 
 // TestFeedMerge drives several feeds from their own goroutines with random
@@ -99,5 +104,105 @@ func TestFeedMerge(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFeedMergeArena sends transient requests and responses (their text in
+// a buffer overwritten as soon as feed returns, as httpparse reuses its
+// own) through feeds of two workers, one of which ends thousands of
+// messages in one frame: more than its batches hold, so merge must give
+// batches back before that frame's group is applied (merger.detach), or
+// the worker waits for a batch forever. Every message must arrive intact.
+func TestFeedMergeArena(t *testing.T) {
+	const workers, frames, burstFrame, burst = 2, 3000, 1500, 3 * feedBatch * feedBatches
+	chs := make([]chan corrEvent, workers)
+	feeds := make([]*feed, workers)
+	for i := range chs {
+		chs[i] = make(chan corrEvent, 256)
+		feeds[i] = &feed{ch: chs[i]}
+	}
+	type seen struct{ path, host, cookie, loc string }
+	var got []seen
+	done := make(chan struct{})
+	go func() {
+		mergeEvents(chs, func(e corrEvent) {
+			switch {
+			case e.req != nil:
+				got = append(got, seen{strings.Clone(e.req.Path), strings.Clone(e.req.Host), strings.Clone(e.req.Cookies[0].Value), ""})
+			case e.resp != nil:
+				got = append(got, seen{strings.Clone(e.resp.Request.Path), strings.Clone(e.resp.Request.Host),
+					strings.Clone(e.resp.SetCookies[0].Value), strings.Clone(e.resp.Headers[0].Value)})
+			}
+		})
+		close(done)
+	}()
+	var want []seen
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, f := range feeds {
+		wg.Go(func() {
+			defer close(f.ch)
+			var cur uint64
+			f.frame = func() uint64 { return cur }
+			buf := make([]byte, 0, 256)
+			text := func(s string) string { // a string in buf, as a transient message's
+				off := len(buf)
+				buf = append(buf, s...)
+				return unsafe.String(&buf[off], len(s))
+			}
+			var mine []seen
+			n := 0
+			for fr := uint64(1); fr <= frames; fr++ {
+				cur = fr
+				if fr%256 == 0 {
+					f.mark(fr)
+				}
+				k := 1
+				if i == 0 && fr == burstFrame {
+					k = burst
+				}
+				for range k {
+					n++
+					buf = buf[:0]
+					w := seen{fmt.Sprintf("/w%d/%d", i, n), fmt.Sprintf("h%d.example", n%7), fmt.Sprintf("v%d", n), ""}
+					req := &httpparse.Request{Message: httpparse.Message{Frame: fr}, Method: text("GET"), Path: text(w.path), Host: text(w.host),
+						Cookies: []httpparse.Cookie{{Name: text("sid"), Value: text(w.cookie)}}}
+					if n%2 == 0 {
+						f.request("f.pcap", req)
+					} else {
+						w.loc = "https://x/" + w.cookie
+						resp := &httpparse.Response{Message: httpparse.Message{Frame: fr, Headers: []httpparse.Header{{Name: "Location", Value: text(w.loc)}}},
+							Status: 302, Request: req, SetCookies: []httpparse.SetCookie{{Name: text("sid"), Value: text(w.cookie)}}}
+						f.response("f.pcap", resp)
+					}
+					for j := range buf {
+						buf[j] = '#' // reused by the parser
+					}
+					mine = append(mine, w)
+				}
+			}
+			mu.Lock()
+			want = append(want, mine...)
+			mu.Unlock()
+		})
+	}
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("merge did not finish: a worker waits for a batch merge holds")
+	}
+	wg.Wait()
+	if len(got) != len(want) {
+		t.Fatalf("%d messages merged, want %d", len(got), len(want))
+	}
+	sortSeen := func(s []seen) {
+		slices.SortFunc(s, func(a, b seen) int { return cmp.Compare(a.path, b.path) })
+	}
+	sortSeen(got)
+	sortSeen(want)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("message %d arrived as %+v, sent %+v", i, got[i], want[i])
+		}
 	}
 }
