@@ -659,6 +659,7 @@ func (c *Correlator) emit(i int, hostKey, cookie string, e *exposure, chain []ru
 		File: last.File, Frame: last.Frame, Time: last.Time, LastTime: last.Time,
 		Method: e.method, Path: e.path, Status: e.status, Count: 1, Chain: chain,
 	}
+	f.Fingerprint = rules.Fingerprint(r.ID, hostKey, cookie) // what --baseline matches on, as for every rule
 	f.SetOrder(i)
 	if c.add != nil {
 		c.add(f)

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
-
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cookiewatch/cookiewatch/internal/gen"
 	"github.com/cookiewatch/cookiewatch/rules"
 )
 
@@ -116,6 +119,63 @@ func TestOutputFileAndBaseline(t *testing.T) {
 	code, out, _ = runCLI(t, nil, "-r", "../../testdata/pcap/messy.pcap", "--format", "json", "--baseline", base)
 	if code != exitFindings || !strings.Contains(out, `"cookie":"JSESSIONID"`) {
 		t.Errorf("other capture: exit %d\n%s", code, out)
+	}
+}
+
+// TestBaselineOfCorrelatedFindings: a JSON report with cross-connection
+// findings (mixed-scheme-session, secure-cookie-shadowed, leaks at the end
+// of input) is a valid baseline: every finding carries the fingerprint of
+// its rule, host and cookie, and the same capture against its own report
+// reports nothing new. (Before, those findings had no fingerprint and
+// ReadBaseline refused the whole report.)
+func TestBaselineOfCorrelatedFindings(t *testing.T) {
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "gen.pcap")
+	f, err := os.Create(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Generate(gen.Config{Seed: 5, Bytes: 3 << 20, Conns: 120}, f, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, "base.jsonl")
+	if code, _, stderr := runCLI(t, nil, "-r", pcap, "--format", "json", "--fail-on", "none", "-o", base); code != exitClean {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	data, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var findings int
+	correlated := map[string]int{}
+	for line := range strings.Lines(string(data)) {
+		var rec struct {
+			Type, Rule, Host, Cookie, Fingerprint string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		if rec.Type != "finding" {
+			continue
+		}
+		findings++
+		if want := rules.Fingerprint(rec.Rule, rec.Host, rec.Cookie); rec.Fingerprint != want {
+			t.Fatalf("%s %s %s: fingerprint %q, want %q", rec.Rule, rec.Host, rec.Cookie, rec.Fingerprint, want)
+		}
+		switch rec.Rule {
+		case "mixed-scheme-session", "secure-cookie-shadowed", "cookie-set-over-tls-leaked":
+			correlated[rec.Rule]++
+		}
+	}
+	if len(correlated) < 2 {
+		t.Fatalf("the capture gives too few cross-connection findings to test: %v of %d", correlated, findings)
+	}
+	code, out, stderr := runCLI(t, nil, "-r", pcap, "--format", "json", "--baseline", base)
+	if code != exitClean || strings.Contains(out, `"type":"finding"`) || !strings.Contains(out, fmt.Sprintf(`"baselined":%d`, findings)) {
+		t.Errorf("against its own baseline: exit %d, stderr %q\n%s", code, stderr, out[max(0, len(out)-600):])
 	}
 }
 
