@@ -131,46 +131,51 @@ func (t *Tallier) CountHosts(hosts []Host, key func(string) string) {
 
 // Add counts one reported finding. Its strings are kept (as map keys):
 // they must not change afterwards, which a rules.Sorted's never do.
-func (t *Tallier) Add(f *rules.Finding) {
+func (t *Tallier) Add(f *rules.Finding) { t.AddKey(f.Severity, f.Host, f.Cookie) }
+
+// AddKey is Add for a finding of severity sev, host and cookie: all that
+// Add reads of a finding (a rules.Sorted gives them without decoding the
+// finding, Sorted.Key).
+func (t *Tallier) AddKey(sev rules.Severity, host, cookie string) {
 	first := !t.started
 	if first {
 		t.hosts, t.cookies = map[string]struct{}{}, map[string]struct{}{}
 		t.started = true
 	}
 	t.n++
-	t.bySeverity[f.Severity]++
-	if first || f.Host != t.lastHost {
-		h := strings.ToLower(f.Host)
+	t.bySeverity[sev]++
+	if first || host != t.lastHost {
+		h := strings.ToLower(host)
 		if _, ok := t.hosts[h]; !ok { // a lookup costs less than an assignment
 			t.hosts[h] = struct{}{}
 		}
-		t.lastHost = f.Host
+		t.lastHost = host
 	}
-	if first || f.Cookie != t.lastCookie {
-		if _, ok := t.cookies[f.Cookie]; !ok {
-			t.cookies[f.Cookie] = struct{}{}
+	if first || cookie != t.lastCookie {
+		if _, ok := t.cookies[cookie]; !ok {
+			t.cookies[cookie] = struct{}{}
 		}
-		t.lastCookie = f.Cookie
+		t.lastCookie = cookie
 	}
 	if t.rowKey == nil {
 		return
 	}
-	if first || f.Host != t.lastRowHost {
-		i, ok := t.rowIndex[t.rowKey(f.Host)]
+	if first || host != t.lastRowHost {
+		i, ok := t.rowIndex[t.rowKey(host)]
 		if !ok {
 			i = -1
 		}
-		t.lastRowHost, t.lastRow = f.Host, i
+		t.lastRowHost, t.lastRow = host, i
 	}
 	if i := t.lastRow; i >= 0 {
-		if int(f.Severity) < rowSeverities {
-			t.rowCounts[i][f.Severity]++
+		if int(sev) < rowSeverities {
+			t.rowCounts[i][sev]++
 			return
 		}
 		if t.rows[i].Findings == nil {
 			t.rows[i].Findings = map[string]int{}
 		}
-		t.rows[i].Findings[f.Severity.String()]++
+		t.rows[i].Findings[sev.String()]++
 	}
 }
 

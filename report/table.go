@@ -109,6 +109,89 @@ func (t *Table) gather(f *rules.Finding) {
 	g.wholeMany = g.wholeMany || !ok
 }
 
+// WriteAll is Write for each finding of fs in order (writeAll's path,
+// which gives the table every finding at once). From parallelFrom findings
+// and when fs can be read by two goroutines at once (concurrentReader), a
+// second goroutine gathers the second half of the findings into tables of
+// its own while this one gathers the first, and its tables are then
+// joined to the first half's: a host's table is the same one whichever
+// half its rows were gathered in (hosts are grouped without regard to
+// case, its heading is the spelling of its first finding, tables come in
+// order of their first finding). Reading the findings is most of what
+// this pass costs; it was the serial half of the table's time.
+func (t *Table) WriteAll(fs Findings) error {
+	n := fs.Len()
+	other := concurrentReader(fs)
+	if other == nil || n < parallelFrom || t.n != 0 {
+		for i := range n {
+			t.gather(fs.At(i))
+		}
+		return nil
+	}
+	if t.r == nil {
+		t.r = newTableRenderer() // shared: measuring cells only reads it
+	}
+	m := n / 2
+	u := &Table{color: t.color, r: t.r}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := m; i < n; i++ {
+			u.gather(other.At(i))
+		}
+	})
+	for i := range m {
+		t.gather(fs.At(i))
+	}
+	wg.Wait()
+	t.join(u)
+	return nil
+}
+
+// join appends the findings u gathered (numbered from 0 in u) to t's, as
+// if t had gathered them after its own.
+func (t *Table) join(u *Table) {
+	base := int32(t.n)
+	for _, nx := range u.next {
+		if nx >= 0 {
+			nx += base
+		}
+		t.next = append(t.next, nx)
+	}
+	if t.group == nil {
+		t.group = map[string]int{}
+	}
+	remap := make([]int, len(u.groups))
+	for ui := range u.groups {
+		ug := u.groups[ui]
+		ug.first += base
+		ug.last += base
+		gi, ok := t.group[strings.ToLower(ug.host)]
+		remap[ui] = gi
+		if !ok { // a host t has not seen: a table after t's
+			remap[ui] = len(t.groups)
+			t.group[strings.ToLower(ug.host)] = len(t.groups)
+			t.groups = append(t.groups, ug)
+			continue
+		}
+		g := &t.groups[gi]
+		t.next[g.last] = ug.first
+		g.last = ug.last
+		g.n += ug.n
+		for i := range tableCols {
+			g.width[i] = max(g.width[i], ug.width[i])
+		}
+		g.frameMany = max(g.frameMany, ug.frameMany)
+		g.whole, g.wholeOne, g.wholeMany = g.whole || ug.whole, g.wholeOne || ug.wholeOne, g.wholeMany || ug.wholeMany
+	}
+	for h, ui := range u.group {
+		t.group[h] = remap[ui]
+	}
+	if u.n > 0 {
+		t.last, t.lastG = u.last, remap[u.lastG]
+	}
+	t.n += u.n
+}
+
 // groupOf returns the index of host h's group (hosts are grouped without
 // regard to case), making it if there is none.
 func (t *Table) groupOf(h string) int {

@@ -182,3 +182,79 @@ func TestTableTwoGoroutines(t *testing.T) {
 		}
 	}
 }
+
+// TestTableWriteAll: a table given every finding at once (WriteAll, two
+// goroutines gathering a half each from parallelFrom findings) is the
+// table Write gives one finding at a time, with hosts spelt in several
+// cases in both halves (grouped together, headed by the first spelling),
+// hosts only in the second half, tables left to tablewriter, one file and
+// several, from a rules.Sorted and from a List.
+func TestTableWriteAll(t *testing.T) {
+	var fs List
+	for i, f := range append(benchFindings(3000), sampleFindings()...) {
+		g := *f
+		switch {
+		case i > 1700 && i%7 == 0:
+			g.Host = "MiXeD.eXample" // the second half's spelling of the first half's host
+		case i < 1200 && i%7 == 0:
+			g.Host = []string{"Mixed.Example", "mixed.example", "MIXED.example"}[i%3]
+		case i%97 == 0:
+			g.Host, g.Path = "evil.example", "/a\nb" // left to tablewriter
+		case i%89 == 0:
+			g.File = "second.pcap"
+		case i > 2000 && i%11 == 0:
+			g.Host = "late.example" // only in the second half
+		}
+		fs = append(fs, &g)
+	}
+	agg := rules.Aggregator{Each: true}
+	for _, f := range fs {
+		agg.Add(*f)
+	}
+	sorted := agg.Release()
+	defer func(n int) { parallelFrom = n }(parallelFrom)
+	render := func(src Findings, files []string, all bool) string {
+		sum := Summary{Files: files}
+		sum.Tally(src)
+		var b bytes.Buffer
+		w := NewTable(&b, false)
+		if all {
+			if err := w.WriteAll(src); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for i := range src.Len() {
+				if err := w.Write(src.At(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := w.Close(sum, src); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for _, src := range []Findings{sorted, List(sorted.Materialise())} {
+		for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
+			for _, from := range []int{1 << 30, 0} {
+				parallelFrom = from
+				one := render(src, files, false)
+				all := render(src, files, true)
+				if one != all {
+					t.Fatalf("%T, files %v, parallelFrom %d: WriteAll wrote\n%s\nwant\n%s", src, files, from, all, one)
+				}
+				for _, h := range []string{"Mixed.Example", "late.example", "evil.example"} {
+					n := 0
+					for _, line := range strings.Split(one, "\n") {
+						if strings.EqualFold(line, h) {
+							n++
+						}
+					}
+					if n != 1 {
+						t.Fatalf("the tables lack host %s's table (or have several): the test needs one", h)
+					}
+				}
+			}
+		}
+	}
+}

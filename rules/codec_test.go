@@ -473,3 +473,26 @@ func TestEntryLastTime(t *testing.T) {
 		t.Errorf("%d LastTimes kept aside, want 9", len(many.bigLast))
 	}
 }
+
+// TestSortedKey: Key gives finding i's Severity, Host and Cookie as At
+// does, for folded findings (whose severity the entry raises) and with
+// Each.
+func TestSortedKey(t *testing.T) {
+	for _, each := range []bool{false, true} {
+		a := Aggregator{Each: each}
+		for _, f := range foldOccurrences(2000, 7) {
+			a.Add(f)
+		}
+		x := a.Release()
+		if x.Len() < 10 {
+			t.Fatalf("each %v: %d findings: the test needs more", each, x.Len())
+		}
+		for i := range x.Len() {
+			sev, host, cookie := x.Key(i)
+			f := x.At(i)
+			if sev != f.Severity || host != f.Host || cookie != f.Cookie {
+				t.Fatalf("each %v, finding %d: Key gives %v %q %q, At %v %q %q", each, i, sev, host, cookie, f.Severity, f.Host, f.Cookie)
+			}
+		}
+	}
+}

@@ -312,6 +312,14 @@ func (x *Sorted) At(i int) *Finding {
 	return &x.f
 }
 
+// Key returns the Severity, Host and Cookie of finding i in report order,
+// as At would, from the store's entry: the record is not decoded (the
+// report's tally reads only these).
+func (x *Sorted) Key(i int) (sev Severity, host, cookie string) {
+	e := x.s.at(x.perm[i])
+	return e.sev, x.s.t.strs[e.host], x.s.t.strs[e.cookie]
+}
+
 // Clone returns finding i in report order as a Finding of its own.
 func (x *Sorted) Clone(i int) *Finding {
 	d := decoder{fresh: true}

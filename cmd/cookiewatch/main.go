@@ -297,6 +297,26 @@ func writeAll(w findingWriter, sum *report.Summary, fs report.Findings, hosts, c
 	if countHosts {
 		t.CountHosts(sum.Hosts, correlate.HostKey)
 	}
+	// A table takes the findings all at once (it reads them on two
+	// goroutines), and the counts then come from the findings' keys, which
+	// a rules.Sorted gives without decoding them.
+	aw, all := w.(allWriter)
+	keys, keyed := fs.(keyedFindings)
+	if all && keyed {
+		for i := range fs.Len() {
+			t.AddKey(keys.Key(i))
+		}
+		t.Fill(sum)
+		if hw, ok := w.(hostWriter); ok && hosts {
+			if err := hw.WriteHosts(sum.Hosts); err != nil {
+				return err
+			}
+		}
+		if err := aw.WriteAll(fs); err != nil {
+			return err
+		}
+		return w.Close(*sum, fs)
+	}
 	if hw, ok := w.(hostWriter); ok && hosts {
 		for i := range fs.Len() {
 			t.Add(fs.At(i))
@@ -321,6 +341,18 @@ func writeAll(w findingWriter, sum *report.Summary, fs report.Findings, hosts, c
 	}
 	t.Fill(sum)
 	return w.Close(*sum, fs)
+}
+
+// allWriter is a findingWriter that takes every finding at once
+// (report.Table), as Write for each in order.
+type allWriter interface {
+	WriteAll(fs report.Findings) error
+}
+
+// keyedFindings gives what report.Tallier counts of finding i without
+// decoding it (rules.Sorted).
+type keyedFindings interface {
+	Key(i int) (sev rules.Severity, host, cookie string)
 }
 
 // exitCode is exitFindings when a reported finding reaches failOn, as
