@@ -2,8 +2,10 @@ package report
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -24,11 +26,13 @@ import (
 // only when Color is set, which the caller does for a terminal.
 //
 // A table's column widths must be known before its first row is written,
-// so every finding is read twice: once by Write, which puts it in its
-// host's table and measures its cells, and once by Close, which writes the
-// rows. (A rules.Sorted decodes a finding each time it is read: these
-// passes are most of what the table costs.) Close reads the findings once
-// more only when Write was not given them (live capture's final table).
+// so Write puts each finding in its host's table and renders and measures
+// its row, and Close writes the rows: those Write kept (up to
+// tableRowBudget bytes of them), and the others rendered again from their
+// findings, read a second time. (A rules.Sorted decodes a finding each
+// time it is read: reading and rendering are most of what the table
+// costs.) Close reads the findings once more only when Write was not given
+// them (live capture's final table).
 type Table struct {
 	w       io.Writer
 	color   bool
@@ -42,6 +46,84 @@ type Table struct {
 	lastG  int
 	rc     rowCells
 	r      *tableRenderer
+
+	// The rows Write renders to measure them are kept (with one file:
+	// Close renders them alike), so Close writes them without reading
+	// their findings again, as long as they fit in rowBudget bytes; the
+	// rows past that Close renders again. A row is its cells' ends and
+	// widths (16 bits each) and its cells, in chunks of rowChunk bytes;
+	// rowAt is each finding's row as chunk*rowChunk+offset, noRow for one
+	// not kept.
+	rowChunks [][]byte
+	rowAt     []uint32
+	rowBytes  int
+	rowBudget int // 0: tableRowBudget
+}
+
+// tableRowBudget is the most bytes of rows a table keeps between Write
+// and Close: some 130 bytes a row, the rows of some 120,000 findings
+// (the 1 GB benchmark capture has 54,780). Reading and rendering a
+// finding's row again costs as much as the first time.
+const tableRowBudget = 16 << 20
+
+const (
+	rowChunk = 256 << 10
+	rowHead  = 4 * tableCols // a kept row's ends and widths
+	noRow    = ^uint32(0)
+)
+
+// keepRow keeps rc's row (its cells up to end[tableCols-1]) as the row
+// of the next finding, if it fits the budget and its 16-bit fields.
+func (t *Table) keepRow(rc *rowCells) {
+	n := int(rc.end[tableCols-1])
+	budget := t.rowBudget
+	if budget == 0 {
+		budget = tableRowBudget
+	}
+	ok := n <= 0xffff && t.rowBytes+rowHead+n <= budget
+	for i := range tableCols {
+		ok = ok && rc.w[i] >= 0 && rc.w[i] <= 0xffff
+	}
+	last := len(t.rowChunks) - 1
+	if ok && (last < 0 || len(t.rowChunks[last])+rowHead+n > rowChunk) {
+		if len(t.rowChunks) >= math.MaxUint32/rowChunk-1 {
+			ok = false
+		} else {
+			t.rowChunks = append(t.rowChunks, make([]byte, 0, max(rowChunk, rowHead+n)))
+			last++
+		}
+	}
+	if !ok {
+		t.rowAt = append(t.rowAt, noRow)
+		return
+	}
+	c := t.rowChunks[last]
+	t.rowAt = append(t.rowAt, uint32(last*rowChunk+len(c)))
+	for i := range tableCols {
+		c = binary.LittleEndian.AppendUint16(c, uint16(rc.end[i]))
+	}
+	for i := range tableCols {
+		c = binary.LittleEndian.AppendUint16(c, uint16(rc.w[i]))
+	}
+	t.rowChunks[last] = append(c, rc.b[:n]...)
+	t.rowBytes += rowHead + n
+}
+
+// keptRow sets rc to the row kept for finding i, and reports whether
+// there is one.
+func (t *Table) keptRow(i int32, rc *rowCells) bool {
+	if int(i) >= len(t.rowAt) || t.rowAt[i] == noRow {
+		return false
+	}
+	at := t.rowAt[i]
+	c := t.rowChunks[at/rowChunk][at%rowChunk:]
+	for k := range tableCols {
+		rc.end[k] = int32(binary.LittleEndian.Uint16(c[2*k:]))
+		rc.w[k] = int32(binary.LittleEndian.Uint16(c[2*tableCols+2*k:]))
+	}
+	rc.b = append(rc.b[:0], c[rowHead:rowHead+int(rc.end[tableCols-1])]...)
+	rc.bad = 0
+	return true
 }
 
 // tableGroup is one host's table: its findings and its columns' widths.
@@ -97,6 +179,7 @@ func (t *Table) gather(f *rules.Finding) {
 	t.n++
 	rc := &t.rc
 	t.row(f, false, rc)
+	t.keepRow(rc)
 	for i := range tableCols {
 		g.width[i] = max(g.width[i], rc.w[i])
 	}
@@ -132,7 +215,17 @@ func (t *Table) WriteAll(fs Findings) error {
 		t.r = newTableRenderer() // shared: measuring cells only reads it
 	}
 	m := n / 2
-	u := &Table{color: t.color, r: t.r}
+	budget := t.rowBudget
+	if budget == 0 {
+		budget = tableRowBudget
+	}
+	tb, ub := budget, budget // negative: no row is kept (tests)
+	if budget > 0 {
+		tb, ub = budget/2, budget-budget/2
+	}
+	t.rowBudget = tb
+	defer func() { t.rowBudget = budget }()
+	u := &Table{color: t.color, r: t.r, rowBudget: ub}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := m; i < n; i++ {
@@ -151,6 +244,18 @@ func (t *Table) WriteAll(fs Findings) error {
 // if t had gathered them after its own.
 func (t *Table) join(u *Table) {
 	base := int32(t.n)
+	rowBase := uint32(len(t.rowChunks)) * rowChunk
+	if len(u.rowChunks) > math.MaxUint32/rowChunk-1-len(t.rowChunks) {
+		panic("report: the kept rows' chunks overflow") // the budgets keep them far below
+	}
+	for _, at := range u.rowAt {
+		if at != noRow {
+			at += rowBase
+		}
+		t.rowAt = append(t.rowAt, at)
+	}
+	t.rowChunks = append(t.rowChunks, u.rowChunks...)
+	t.rowBytes += u.rowBytes
 	for _, nx := range u.next {
 		if nx >= 0 {
 			nx += base
@@ -237,6 +342,7 @@ var colorSeverity = func() map[rules.Severity]string {
 func (t *Table) Close(s Summary, fs Findings) error {
 	if t.n != fs.Len() { // Write was not given them: gather them now
 		t.n, t.groups, t.group, t.next = 0, nil, nil, nil
+		t.rowChunks, t.rowAt, t.rowBytes = nil, nil, 0
 		for i := range fs.Len() {
 			t.gather(fs.At(i))
 		}
@@ -343,7 +449,9 @@ func (t *Table) writeTables(multi bool, fs Findings) error {
 		}
 		i := p.first
 		for range p.n {
-			t.row(rd.At(int(i)), multi, rc)
+			if multi || !t.keptRow(i, rc) {
+				t.row(rd.At(int(i)), multi, rc)
+			}
 			out = appendRow(out, fr, &widths[p.g], rc)
 			i = t.next[i]
 		}

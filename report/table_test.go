@@ -258,3 +258,86 @@ func TestTableWriteAll(t *testing.T) {
 		}
 	}
 }
+
+// TestTableKeptRows: the rows Write keeps for Close (all, some, as the
+// budget allows, or none) give the tables that rows rendered again give,
+// with one file and several (whose frame cells differ: Close renders
+// those again), in colour or not, one finding at a time or all at once on
+// two goroutines.
+func TestTableKeptRows(t *testing.T) {
+	var fs List
+	for i, f := range append(benchFindings(3000), sampleFindings()...) {
+		g := *f
+		switch {
+		case i%3 == 0:
+			g.Host = "big.example"
+		case i%97 == 0:
+			g.Host, g.Path = "evil.example", "/a\nb" // left to tablewriter
+		case i%89 == 0:
+			g.File = "second.pcap"
+		case i%5 == 0:
+			g.Path = "/é" + strings.Repeat("x", i%60) // non-ASCII, cut
+		}
+		fs = append(fs, &g)
+	}
+	agg := rules.Aggregator{Each: true}
+	for _, f := range fs {
+		agg.Add(*f)
+	}
+	sorted := agg.Release()
+	defer func(n int) { parallelFrom = n }(parallelFrom)
+	render := func(files []string, color, all bool, budget int) (string, int) {
+		sum := Summary{Files: files}
+		sum.Tally(sorted)
+		var b bytes.Buffer
+		w := NewTable(&b, color)
+		w.rowBudget = budget
+		if all {
+			if err := w.WriteAll(sorted); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for i := range sorted.Len() {
+				if err := w.Write(sorted.At(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		kept := 0
+		for _, at := range w.rowAt {
+			if at != noRow {
+				kept++
+			}
+		}
+		if err := w.Close(sum, sorted); err != nil {
+			t.Fatal(err)
+		}
+		return b.String(), kept
+	}
+	for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
+		for _, color := range []bool{false, true} {
+			parallelFrom = 1 << 30
+			want, kept := render(files, color, false, -1)
+			if kept != 0 {
+				t.Fatalf("a negative budget kept %d rows", kept)
+			}
+			for _, from := range []int{1 << 30, 0} {
+				parallelFrom = from
+				for _, all := range []bool{false, true} {
+					for _, budget := range []int{-1, 40_000, 0} {
+						got, kept := render(files, color, all, budget)
+						switch {
+						case budget == 0 && kept != sorted.Len():
+							t.Fatalf("the default budget kept %d rows of %d", kept, sorted.Len())
+						case budget > 0 && (kept == 0 || kept == sorted.Len()):
+							t.Fatalf("a budget of %d bytes kept %d rows of %d: the test needs some kept, some not", budget, kept, sorted.Len())
+						}
+						if got != want {
+							t.Fatalf("files %v, colour %v, parallelFrom %d, WriteAll %v, budget %d: wrote\n%s\nwant\n%s", files, color, from, all, budget, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
