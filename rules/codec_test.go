@@ -496,3 +496,46 @@ func TestSortedKey(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderRadix: report order sorted by radix (runs of equal rank,
+// frame and catalogue order, decided by the records; identical findings,
+// with Each, by insertion) is the order the comparison sort gives, and it
+// is Compare's order; with frames too far apart for one 64-bit number
+// with the rest, the comparison sort is used.
+func TestOrderRadix(t *testing.T) {
+	defer func(b bool) { radixSort = b }(radixSort)
+	for _, each := range []bool{false, true} {
+		for _, n := range []int{1, 2, 3, 500, 5000} {
+			a := Aggregator{Each: each}
+			for i, f := range foldOccurrences(n, uint64(n)) {
+				switch {
+				case n == 500 && i%2 == 0:
+					f.Frame = uint64(i) << 58 // far apart: no radix
+				case n == 5000:
+					f.Frame = uint64((i*7919)%n/2 + 1) // many frames, some shared
+				}
+				f.order = int32(i%5) - 2 // catalogue orders, some below zero
+				a.Add(f)
+				if each && n%2 == 1 {
+					a.Add(f) // identical findings: tied but for their index
+				}
+			}
+			radixSort = false
+			one := a.order()
+			radixSort = true
+			two := a.order()
+			if !slices.Equal(one, two) {
+				t.Fatalf("each %v, %d occurrences: radix gives %v, the comparison sort %v", each, n, two, one)
+			}
+			if len(one) != a.Len() {
+				t.Fatalf("each %v: %d of %d findings ordered", each, len(one), a.Len())
+			}
+			fs := a.Findings()
+			for i := 1; i < len(fs); i++ {
+				if Compare(fs[i-1], fs[i]) > 0 {
+					t.Fatalf("each %v, %d occurrences: findings %d and %d out of order", each, n, i-1, i)
+				}
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash/maphash"
+	"math/bits"
 	"net/netip"
 	"path"
 	"slices"
@@ -831,24 +832,33 @@ func (a *Aggregator) Release() *Sorted {
 
 // order returns the indexes of a's findings in report order (Compare;
 // ties, which the total order leaves only for identical findings, in
-// insertion order). The file's rank, frame and catalogue order, which
-// decide most comparisons, are copied out of the entries first, so that
-// the sort compares them in one array, without reading entries.
+// insertion order). The file's rank, frame and catalogue order decide most
+// comparisons: radixOrder sorts by them, when they fit, and else a
+// comparison sort compares them copied out of the entries into one array,
+// without reading entries.
 func (a *Aggregator) order() []int32 {
+	rank := a.store.fileRanks()
+	var x, y Finding
+	var dx, dy decoder
+	tie := func(i, j int32) int {
+		return cmp.Or(a.store.compareEntries(rank, i, j, &x, &y, &dx, &dy), cmp.Compare(i, j))
+	}
+	if radixSort {
+		if perm, ok := a.radixOrder(rank, tie); ok {
+			return perm
+		}
+	}
 	type sortKey struct {
 		rank  uint32
 		order int32
 		frame uint64
 		i     int32
 	}
-	rank := a.store.fileRanks()
 	keys := make([]sortKey, a.store.n)
 	for i := range keys {
 		e := a.store.at(int32(i))
 		keys[i] = sortKey{rank[e.file], e.order, e.frame, int32(i)}
 	}
-	var x, y Finding
-	var dx, dy decoder
 	slices.SortFunc(keys, func(p, q sortKey) int {
 		switch {
 		case p.rank != q.rank:
@@ -858,13 +868,99 @@ func (a *Aggregator) order() []int32 {
 		case p.order != q.order:
 			return cmp.Compare(p.order, q.order)
 		}
-		return cmp.Or(a.store.compareEntries(rank, p.i, q.i, &x, &y, &dx, &dy), cmp.Compare(p.i, q.i))
+		return tie(p.i, q.i)
 	})
 	perm := make([]int32, len(keys))
 	for k, key := range keys {
 		perm[k] = key.i
 	}
 	return perm
+}
+
+// radixSort has order use radixOrder (a variable: tests compare it with
+// the comparison sort).
+var radixSort = true
+
+// radixOrder is order when each finding's file rank, frame and catalogue
+// order (each less its least, in as many bits as its greatest then needs;
+// some 27 bits in all on the benchmark captures) and its index fit one
+// 64-bit number, in that order from the top: a radix sort orders those
+// numbers a byte at a time over the bits above the index (stably, so equal
+// ones stay in index order), and runs of findings that tie there, few and
+// short, are then sorted by tie. It reports false, having done nothing,
+// when they do not fit. On the 1 GB benchmark capture's 54,780 findings
+// the comparison sort took some 6 ms, between the end of input and the
+// report, when nothing else runs; its array of keys was 1.3 MB, the two
+// arrays of numbers here are 0.4 MB each.
+func (a *Aggregator) radixOrder(rank []uint32, tie func(i, j int32) int) ([]int32, bool) {
+	s := &a.store
+	n := s.n
+	if n == 0 {
+		return nil, true
+	}
+	e0 := s.at(0)
+	minR, maxR, minF, maxF, minO, maxO := rank[e0.file], rank[e0.file], e0.frame, e0.frame, e0.order, e0.order
+	for b, blk := range s.entries {
+		for k := range blk[:min(blockSize, n-b*blockSize)] {
+			e := &blk[k]
+			r := rank[e.file]
+			minR, maxR, minF, maxF, minO, maxO = min(minR, r), max(maxR, r), min(minF, e.frame), max(maxF, e.frame), min(minO, e.order), max(maxO, e.order)
+		}
+	}
+	ib := bits.Len32(uint32(n - 1))
+	fb, ob := bits.Len64(maxF-minF), bits.Len32(uint32(maxO-minO)) // int32 differences wrap to their unsigned values
+	vb := bits.Len32(maxR-minR) + fb + ob
+	if vb+ib > 64 {
+		return nil, false
+	}
+	v := make([]uint64, n)
+	for b, blk := range s.entries {
+		for k := range blk[:min(blockSize, n-b*blockSize)] {
+			e := &blk[k]
+			i := b*blockSize + k
+			v[i] = (uint64(rank[e.file]-minR)<<(fb+ob)|(e.frame-minF)<<ob|uint64(uint32(e.order-minO)))<<ib | uint64(i)
+		}
+	}
+	w := make([]uint64, n)
+	var count [256]int
+	for shift := ib; shift < ib+vb; shift += 8 {
+		clear(count[:])
+		for _, x := range v {
+			count[byte(x>>shift)]++
+		}
+		sum := 0
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for _, x := range v {
+			d := byte(x >> shift)
+			w[count[d]] = x
+			count[d]++
+		}
+		v, w = w, v
+	}
+	perm := make([]int32, n)
+	idx := uint64(1)<<ib - 1
+	var run []int32
+	for k := 0; k < n; {
+		j := k + 1
+		for j < n && v[j]>>ib == v[k]>>ib {
+			j++
+		}
+		if j-k == 1 {
+			perm[k] = int32(v[k] & idx)
+		} else {
+			run = run[:0]
+			for _, x := range v[k:j] {
+				run = append(run, int32(x&idx))
+			}
+			slices.SortFunc(run, tie)
+			copy(perm[k:], run)
+		}
+		k = j
+	}
+	return perm, true
 }
 
 // Compare orders findings totally for reports.
