@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,6 +56,36 @@ func (j *JSONLines) Write(f *rules.Finding) error {
 		return fmt.Errorf("report: writing JSON: %w", err)
 	}
 	return nil
+}
+
+// WriteAll is Write for each finding of fs in order, on two goroutines
+// when there are many (writeParts): each renders its parts' lines with
+// times cached and an encoding/json Encoder of its own, and the lines go
+// through the terminal escaping as they are written, in order (it works
+// rune by rune, and lines end in a newline: the same bytes as line by
+// line).
+func (j *JSONLines) WriteAll(fs Findings) error {
+	wrap := func(err error) error { return fmt.Errorf("report: writing JSON: %w", err) }
+	return writeParts(j.w, fs, wrap, func() func([]byte, Findings, int) ([]byte, error) {
+		var times findingTimes
+		var buf bytes.Buffer
+		var enc *json.Encoder
+		return func(b []byte, fs Findings, i int) ([]byte, error) {
+			f := fs.At(i)
+			if line, ok := times.appendFinding(b, f); ok {
+				return line, nil
+			}
+			if enc == nil {
+				enc = json.NewEncoder(&buf)
+				enc.SetEscapeHTML(false)
+			}
+			buf.Reset()
+			if err := enc.Encode(newFindingRecord(f)); err != nil {
+				return b, fmt.Errorf("report: writing JSON: %w", err)
+			}
+			return append(b, buf.Bytes()...), nil
+		}
+	})
 }
 
 func newFindingRecord(f *rules.Finding) findingRecord {

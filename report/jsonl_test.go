@@ -3,12 +3,16 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cookiewatch/cookiewatch/rules"
 )
@@ -106,4 +110,94 @@ func randomFindings(n int) []*rules.Finding {
 		fs = append(fs, &f)
 	}
 	return fs
+}
+
+// TestJSONLinesWriteAll: JSON Lines given every finding at once (WriteAll,
+// two goroutines rendering parts in turn from parallelFrom findings) are
+// the lines Write gives one finding at a time, terminal escaping
+// included, from a rules.Sorted and from a List, with a part cut short;
+// a failed write is the same error.
+func TestJSONLinesWriteAll(t *testing.T) {
+	var fs List
+	for i, f := range append(append(sampleFindings(), benchFindings(1000)...), randomFindings(2000)...) {
+		g := *f
+		if i%50 == 0 {
+			g.Path = "/\u009b31m\u202e" + g.Path // escaped for terminals
+		}
+		fs = append(fs, &g)
+	}
+	agg := rules.Aggregator{Each: true}
+	for _, f := range fs {
+		agg.Add(*f)
+	}
+	sorted := agg.Release()
+	if sorted.Len()%partFindings == 0 {
+		t.Fatalf("%d findings: the test needs a last part cut short", sorted.Len())
+	}
+	defer func(n int) { parallelFrom = n }(parallelFrom)
+	for _, src := range []Findings{sorted, List(sorted.Materialise())} {
+		var want bytes.Buffer
+		w := NewJSONLines(&want)
+		for i := range src.Len() {
+			if err := w.Write(src.At(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !strings.Contains(want.String(), `\u009b`) || !strings.Contains(want.String(), `\u202e`) {
+			t.Fatal("the lines lack the escapes the test needs")
+		}
+		for _, from := range []int{1 << 30, 0} {
+			parallelFrom = from
+			var got bytes.Buffer
+			if err := NewJSONLines(&got).WriteAll(src); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Fatalf("%T, parallelFrom %d: WriteAll wrote %d bytes unlike Write's %d", src, from, got.Len(), want.Len())
+			}
+			one := NewJSONLines(failingWriter{}).Write(src.At(0))
+			all := NewJSONLines(failingWriter{}).WriteAll(src)
+			if one == nil || all == nil || one.Error() != all.Error() {
+				t.Fatalf("parallelFrom %d: a failed write: Write %v, WriteAll %v", from, one, all)
+			}
+		}
+	}
+}
+
+// failingWriter is a writer whose writes fail.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errWriteFailed }
+
+var errWriteFailed = errors.New("write failed")
+
+// TestTerminalSafeJSONLong: terminalSafeJSON escapes the C1 and
+// bidirectional controls of long writes of mixed text (ASCII runs of every
+// length between non-ASCII runes, as a write of many lines has) as a
+// rune-by-rune escaping does, and leaves other text alone.
+func TestTerminalSafeJSONLong(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{"\u009b", "\u202e", "é", "→", "\u0085", "\u2066", "\"", "\n", "x"}
+	for range 200 {
+		var in strings.Builder
+		for range rng.IntN(200) {
+			in.WriteString(strings.Repeat("a", rng.IntN(20)))
+			in.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		var want strings.Builder
+		for _, r := range in.String() {
+			if r >= utf8.RuneSelf && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)) {
+				fmt.Fprintf(&want, `\u%04x`, r)
+				continue
+			}
+			want.WriteRune(r)
+		}
+		var got bytes.Buffer
+		if _, err := (terminalSafeJSON{&got}).Write([]byte(in.String())); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Fatalf("escaped %q\nas %q\nwant %q", in.String(), got.String(), want.String())
+		}
+	}
 }

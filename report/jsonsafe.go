@@ -28,7 +28,10 @@ func (s terminalSafeJSON) Write(p []byte) (int, error) {
 	last := 0
 	for i < len(p) {
 		if p[i] < utf8.RuneSelf {
-			i++
+			// ASCII again: skip eight bytes at a time from here too (a
+			// write of many lines has non-ASCII text here and there).
+			for i++; i+8 <= len(p) && binary.LittleEndian.Uint64(p[i:])&0x8080808080808080 == 0; i += 8 {
+			}
 			continue
 		}
 		r, n := utf8.DecodeRune(p[i:])
