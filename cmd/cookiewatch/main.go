@@ -297,9 +297,9 @@ func writeAll(w findingWriter, sum *report.Summary, fs report.Findings, hosts, c
 	if countHosts {
 		t.CountHosts(sum.Hosts, correlate.HostKey)
 	}
-	// A table takes the findings all at once (it reads them on two
-	// goroutines), and the counts then come from the findings' keys, which
-	// a rules.Sorted gives without decoding them.
+	// A table or JSON Lines take the findings all at once (they read them
+	// on two goroutines), and the counts then come from the findings'
+	// keys, which a rules.Sorted gives without decoding them.
 	aw, all := w.(allWriter)
 	keys, keyed := fs.(keyedFindings)
 	if all && keyed {
@@ -344,7 +344,7 @@ func writeAll(w findingWriter, sum *report.Summary, fs report.Findings, hosts, c
 }
 
 // allWriter is a findingWriter that takes every finding at once
-// (report.Table), as Write for each in order.
+// (report.Table, report.JSONLines), as Write for each in order.
 type allWriter interface {
 	WriteAll(fs report.Findings) error
 }
