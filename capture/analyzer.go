@@ -442,8 +442,8 @@ func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
 
 // warm reads, for each of the shard's segments in the batch just taken
 // (from the one nextOwn returned on), the stream the flow cache holds for
-// it, before any is processed: its key and where each half starts (lines
-// 0, 1 and 5 of a stream). Those reads do not depend on one another, so
+// it, before any is processed: its key, where each half starts and each
+// half's recent records (lines 0, 1, 2, 5 and 6 of a stream). Those reads do not depend on one another, so
 // their cache misses overlap, where each segment's first reads of its
 // stream otherwise waited for misses of their own (the flow cache's key
 // compare alone was 3% of a 2-worker run's samples). A slot holding
@@ -459,6 +459,7 @@ func (a *Analyzer) warm(ss *ShardSource) {
 		if r := &refs[i]; r.owner == me {
 			if s := a.flows[r.seg.slot()]; s != nil {
 				sink += s.key.loPort + uint16(s.half[0].next) + uint16(s.half[1].next)
+				sink += uint16(s.half[0].recent[2].seq) + uint16(s.half[1].recent[2].seq) // their second lines (conflicts)
 			}
 		}
 	}
