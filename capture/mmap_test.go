@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -536,3 +537,98 @@ func TestSplitterIdleFlushFrames(t *testing.T) {
 		f.Close()
 	}
 }
+
+// oddConns opens Conns of three kinds in turn: a pointer, a struct held
+// in the interface by copy (not pointer-shaped) and a nil pointer of a
+// type whose methods take nil receivers. Analyzer.warm reads the memory an
+// interface's data word points to, and must cope with each (the nil one
+// would fault); every kind counts the bytes it is given.
+type oddConns struct {
+	n     int
+	bytes *atomic.Int64
+}
+
+type ptrConn struct{ bytes *atomic.Int64 }
+
+func (c *ptrConn) Data(_ Dir, d []byte, _ []Span) { c.bytes.Add(int64(len(d))) }
+func (c *ptrConn) Gap(Dir, int)                   {}
+func (c *ptrConn) Close()                         {}
+
+type valConn struct {
+	pad   int
+	bytes *atomic.Int64
+}
+
+func (c valConn) Data(_ Dir, d []byte, _ []Span) { c.bytes.Add(int64(len(d))) }
+func (c valConn) Gap(Dir, int)                   {}
+func (c valConn) Close()                         {}
+
+type nilConn struct{}
+
+var nilConnBytes atomic.Int64
+
+func (*nilConn) Data(_ Dir, d []byte, _ []Span) { nilConnBytes.Add(int64(len(d))) }
+func (*nilConn) Gap(Dir, int)                   {}
+func (*nilConn) Close()                         {}
+
+func (h *oddConns) Open(ConnKey) Conn {
+	h.n++
+	switch h.n % 3 {
+	case 0:
+		return &ptrConn{h.bytes}
+	case 1:
+		return valConn{1, h.bytes}
+	}
+	return (*nilConn)(nil)
+}
+
+// TestSplitterOddConns: shards fed by a Splitter, whose Handlers' Conns
+// are pointers, values and nil pointers (oddConns), deliver as many bytes
+// as shards whose Conns are all pointers.
+func TestSplitterOddConns(t *testing.T) {
+	path := genCapture(t, t.TempDir(), 4<<20)
+	run := func(odd bool) int64 {
+		f, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sp, err := NewSplitter(f, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nilConnBytes.Store(0)
+		var bytes [2]atomic.Int64
+		done := make(chan struct{})
+		for i := range 2 {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				var h Handler = &oddConns{n: 0, bytes: &bytes[i]}
+				if !odd {
+					h = handlerFunc(func(ConnKey) Conn { return &ptrConn{&bytes[i]} })
+				}
+				a, err := NewAnalyzer(Config{Shard: i, Shards: 2}, h)
+				if err != nil {
+					panic(err)
+				}
+				if err := a.Run(sp.Shard(i)); err != nil {
+					t.Error(err)
+				}
+				sp.Shard(i).Done()
+			}()
+		}
+		go sp.Run()
+		<-done
+		<-done
+		sp.Close()
+		return bytes[0].Load() + bytes[1].Load() + nilConnBytes.Load()
+	}
+	want, got := run(false), run(true)
+	if want == 0 || got != want {
+		t.Errorf("odd Conns got %d bytes, pointer Conns %d", got, want)
+	}
+}
+
+type handlerFunc func(ConnKey) Conn
+
+func (f handlerFunc) Open(k ConnKey) Conn { return f(k) }

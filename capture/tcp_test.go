@@ -513,3 +513,41 @@ func TestFlowCacheSharedSlot(t *testing.T) {
 		t.Errorf("later conns %q", got)
 	}
 }
+
+// TestConnKeyEq: eq agrees with == on keys that differ in any one byte of
+// any field (and on equal ones), so no field is left out of its compare.
+func TestConnKeyEq(t *testing.T) {
+	base := connKey{loPort: 80, hiPort: 51000, v6: true}
+	for i := range base.lo {
+		base.lo[i], base.hi[i] = byte(i), byte(100+i)
+	}
+	var variants []connKey
+	for i := range 16 {
+		k := base
+		k.lo[i] ^= 1
+		variants = append(variants, k)
+		k = base
+		k.hi[i] ^= 0x80
+		variants = append(variants, k)
+	}
+	k := base
+	k.loPort++
+	variants = append(variants, k)
+	k = base
+	k.hiPort ^= 0x100
+	variants = append(variants, k)
+	k = base
+	k.v6 = false
+	variants = append(variants, k)
+	k = base
+	k.lo, k.hi, k.loPort, k.hiPort = base.hi, base.lo, base.hiPort, base.loPort
+	variants = append(variants, k, base)
+	for i := range variants {
+		for j := range variants {
+			a, b := variants[i], variants[j]
+			if got, want := a.eq(&b), a == b; got != want {
+				t.Errorf("variants %d and %d: eq %v, == %v", i, j, got, want)
+			}
+		}
+	}
+}

@@ -71,14 +71,19 @@ func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, 
 	tc := NewConn(testInfo, tr, lim, trst)
 	tco, tcst := &transientCookieRecorder{}, &Stats{}
 	tcc := NewConn(testInfo, tco, lim, tcst)
+	// And on a Conn held by value in its Handler (as cmd/cookiewatch's
+	// conn holds it), made by Init over a Conn already used: it must
+	// parse as the NewConn of tc.
+	ih := newInPlace(lim)
 	defer func() {
 		checkCookieOnly(t, rec, st, co, cst)
 		checkTransient(t, rec, &tr.recorder, st, trst, &co.recorder, &tco.recorder, cst, tcst)
+		checkTransient(t, &tr.recorder, &ih.recorder, trst, &ih.st, &tco.recorder, &tco.recorder, tcst, tcst)
 	}()
 	frame := uint64(0)
 	for _, s := range steps {
 		if s.data == "" {
-			for _, x := range []*Conn{c, cc, tc, tcc} {
+			for _, x := range []*Conn{c, cc, tc, tcc, &ih.c} {
 				x.Gap(s.side, s.gap)
 			}
 			continue
@@ -90,7 +95,7 @@ func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, 
 				n = min(n, chunk)
 			}
 			frame++
-			for _, x := range []*Conn{c, cc, tc, tcc} {
+			for _, x := range []*Conn{c, cc, tc, tcc, &ih.c} {
 				piece := append([]byte(nil), d[:n]...)
 				x.Data(s.side, piece, []Span{{Len: n, Frame: frame, Time: time.Unix(int64(frame), 0)}})
 				clear(piece) // data is only valid during the call (Transient messages point into it)
@@ -98,10 +103,32 @@ func run(t *testing.T, steps []step, chunk int, lim Limits) (*recorder, *Stats, 
 			d = d[n:]
 		}
 	}
-	for _, x := range []*Conn{c, cc, tc, tcc} {
+	for _, x := range []*Conn{c, cc, tc, tcc, &ih.c} {
 		x.Close()
 	}
 	return rec, st, c
+}
+
+// inPlace is a Handler holding its Conn by value (Conn.Init).
+type inPlace struct {
+	c  Conn
+	st Stats
+	transientRecorder
+}
+
+// newInPlace returns an inPlace whose Conn was used before it was made
+// again with Init: what the first use left (side state, buffers, pending
+// requests, the protocol, counts) must all be reset.
+func newInPlace(lim Limits) *inPlace {
+	h := &inPlace{}
+	var junk Stats
+	h.c.Init(ConnInfo{}, &recorder{}, Limits{MaxHeaderBytes: 64}, &junk)
+	for _, d := range []string{"GET /a HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 9\r\n\r\nab", "\x16\x03\x01\x00"} {
+		h.c.Data(0, []byte(d), nil)
+	}
+	h.c.Data(1, []byte("HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\nContent-Len"), nil)
+	h.c.Init(testInfo, h, lim, &h.st)
+	return h
 }
 
 // cookieRecorder is a recorder that wants only messages with cookie headers.

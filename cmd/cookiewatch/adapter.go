@@ -95,7 +95,7 @@ func (p *pipeline) merge(o *pipeline) {
 func (p *pipeline) Open(key capture.ConnKey) capture.Conn {
 	c := &conn{p: p}
 	c.info.Addr = [2]netip.AddrPort{key.A, key.B}
-	c.hc = httpparse.NewConn(c.info, c, p.limits, &p.hstats)
+	c.hc.Init(c.info, c, p.limits, &p.hstats)
 	if p.keys != nil {
 		c.tls = newTLSConn(p, c.info)
 	}
@@ -106,9 +106,12 @@ func (p *pipeline) Open(key capture.ConnKey) capture.Conn {
 // httpparse.Handler, so per-connection context (the server's stack headers)
 // stays with the connection.
 type conn struct {
+	// hc is held by value and first, so the parser state every Data call
+	// reads lies at the conn's own address (a Conn of its own was a
+	// second cache miss, after the conn's, for most segments).
+	hc    httpparse.Conn
 	p     *pipeline
 	info  httpparse.ConnInfo
-	hc    *httpparse.Conn
 	hints rules.Hints // Server / X-Powered-By last seen on this connection
 	host  string      // Host of the last declined request (a copy)
 	tls   *tlsConn    // with keys only
