@@ -43,8 +43,8 @@ func writeParts(w io.Writer, fs Findings, wrap func(error) error, newRender func
 	parts := (n + partFindings - 1) / partFindings
 	other := concurrentReader(fs)
 	render := newRender()
-	out := make([]byte, 0, 256<<10)
 	if other == nil || n < parallelFrom || parts < 2 {
+		out := make([]byte, 0, 256<<10)
 		for p := range parts {
 			var err error
 			if out, err = renderPart(render, fs, p, out[:0]); err != nil {
@@ -56,6 +56,20 @@ func writeParts(w io.Writer, fs Findings, wrap func(error) error, newRender func
 		}
 		return nil
 	}
+	theirs := newRender() // used by the second goroutine only
+	return renderInTurn(parts, 256<<10,
+		func(p int, b []byte) ([]byte, error) { return renderPart(render, fs, p, b) },
+		func(p int, b []byte) ([]byte, error) { return renderPart(theirs, other, p, b) },
+		write)
+}
+
+// renderInTurn renders parts 0 to n-1 and writes each, in order, with
+// write: this goroutine renders the even parts with mine, a second
+// goroutine the odd ones with theirs (each with state of its own), into
+// buffers of bufSize that are reused; at most tableBuffers rendered parts
+// wait. The first error, of a render or a write, is returned, and the
+// second goroutine has stopped when it returns.
+func renderInTurn(n, bufSize int, mine, theirs func(part int, b []byte) ([]byte, error), write func([]byte) error) error {
 	type done struct {
 		b   []byte
 		err error
@@ -63,20 +77,19 @@ func writeParts(w io.Writer, fs Findings, wrap func(error) error, newRender func
 	ready := make(chan done, tableBuffers)
 	free := make(chan []byte, tableBuffers+1)
 	for range tableBuffers + 1 {
-		free <- make([]byte, 0, 256<<10)
+		free <- make([]byte, 0, bufSize)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { // the odd parts
-		render := newRender()
-		for p := 1; p < parts; p += 2 {
+		for p := 1; p < n; p += 2 {
 			var b []byte
 			select {
 			case b = <-free:
 			case <-stop:
 				return
 			}
-			b, err := renderPart(render, other, p, b[:0])
+			b, err := theirs(p, b[:0])
 			select {
 			case ready <- done{b, err}:
 			case <-stop:
@@ -89,10 +102,11 @@ func writeParts(w io.Writer, fs Findings, wrap func(error) error, newRender func
 	})
 	defer wg.Wait()
 	defer close(stop)
-	for p := range parts {
+	out := make([]byte, 0, bufSize)
+	for p := range n {
 		if p%2 == 0 {
 			var err error
-			if out, err = renderPart(render, fs, p, out[:0]); err != nil {
+			if out, err = mine(p, out[:0]); err != nil {
 				return err
 			}
 			if err := write(out); err != nil {

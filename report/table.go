@@ -460,16 +460,16 @@ func (t *Table) writeTables(multi bool, fs Findings) error {
 		}
 		return out, nil
 	}
-	out := make([]byte, 0, 80<<10)
-	write := func() error {
-		if _, err := t.w.Write(out); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		out = out[:0]
-		return nil
-	}
 	other := concurrentReader(fs)
 	if other == nil || fs.Len() < parallelFrom || len(parts) < 2 {
+		out := make([]byte, 0, 80<<10)
+		write := func() error {
+			if _, err := t.w.Write(out); err != nil {
+				return fmt.Errorf("report: %w", err)
+			}
+			out = out[:0]
+			return nil
+		}
 		for _, p := range parts {
 			var err error
 			if out, err = render(p, fs, &t.rc, out); err != nil {
@@ -484,60 +484,16 @@ func (t *Table) writeTables(multi bool, fs Findings) error {
 		return write()
 	}
 
-	type done struct {
-		b   []byte
-		err error
-	}
-	ready := make(chan done, tableBuffers)
-	free := make(chan []byte, tableBuffers+1)
-	for range tableBuffers + 1 {
-		free <- make([]byte, 0, 80<<10)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { // the odd parts
-		var rc rowCells
-		for j := 1; j < len(parts); j += 2 {
-			var b []byte
-			select {
-			case b = <-free:
-			case <-stop:
-				return
+	var rc rowCells // the second goroutine's
+	return renderInTurn(len(parts), 80<<10,
+		func(j int, b []byte) ([]byte, error) { return render(parts[j], fs, &t.rc, b) },
+		func(j int, b []byte) ([]byte, error) { return render(parts[j], other, &rc, b) },
+		func(b []byte) error {
+			if _, err := t.w.Write(b); err != nil {
+				return fmt.Errorf("report: %w", err)
 			}
-			b, err := render(parts[j], other, &rc, b[:0])
-			select {
-			case ready <- done{b, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	})
-	defer wg.Wait()
-	defer close(stop)
-	for j, p := range parts {
-		if j%2 == 0 {
-			var err error
-			if out, err = render(p, fs, &t.rc, out); err != nil {
-				return err
-			}
-			if err := write(); err != nil {
-				return err
-			}
-			continue
-		}
-		d := <-ready
-		if d.err != nil {
-			return d.err
-		}
-		if _, err := t.w.Write(d.b); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		free <- d.b
-	}
-	return nil
+			return nil
+		})
 }
 
 // tableBuffers is the most parts the second goroutine renders ahead.
