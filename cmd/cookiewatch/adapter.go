@@ -105,6 +105,12 @@ func (p *pipeline) Open(key capture.ConnKey) capture.Conn {
 // conn adapts one capture.Conn to an httpparse.Conn and is that Conn's
 // httpparse.Handler, so per-connection context (the server's stack headers)
 // stays with the connection.
+//
+// conn is an httpparse.Transient handler (TransientMessages, correlate.go):
+// the Request, Response and header strings Want, Request and Response are
+// given live in storage the parser reuses and point into packet bytes.
+// Whatever these methods keep past the call must be copied (as the
+// findings store, noteHints and the correlation feed do).
 type conn struct {
 	// hc is held by value and first, so the parser state every Data call
 	// reads lies at the conn's own address (a Conn of its own was a
