@@ -524,17 +524,8 @@ func RedactTarget(target string, c Classifier) string {
 // parameter with "=") whose name tokenClass calls a session parameter.
 func hasSessionParam(target string, c Classifier) bool {
 	p, q, _ := strings.Cut(target, "?")
-	for rest, more := p, true; more; {
-		var seg string
-		seg, rest, more = strings.Cut(rest, "/")
-		_, ps, ok := strings.Cut(seg, ";")
-		for ok {
-			var part string
-			part, ps, ok = strings.Cut(ps, ";")
-			if n, _, found := strings.Cut(part, "="); found && c.tokenClass(n).Session {
-				return true
-			}
-		}
+	if pathParams(p, func(n, _ string) bool { return !c.tokenClass(n).Session }) {
+		return true
 	}
 	for more := q != ""; more; {
 		var kv string

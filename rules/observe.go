@@ -164,18 +164,12 @@ func observeRequest(out []Observation, req *httpparse.Request, tls bool, opt Opt
 // strings.Split(path, "/") with strings.Cut on ";" and of
 // strings.FieldsFunc on '&' and ';' as before, in the same order.
 func urlParams(path, query string, yield func(name, value string)) {
-	for rest, more := path, true; more; {
-		var seg string
-		seg, rest, more = strings.Cut(rest, "/")
-		_, ps, ok := strings.Cut(seg, ";")
-		for ok {
-			var p string
-			p, ps, ok = strings.Cut(ps, ";")
-			if n, v, found := strings.Cut(p, "="); found && n != "" {
-				yield(n, v)
-			}
+	pathParams(path, func(n, v string) bool {
+		if n != "" {
+			yield(n, v)
 		}
-	}
+		return true
+	})
 	for query != "" {
 		i := strings.IndexAny(query, "&;")
 		kv := query
@@ -242,4 +236,25 @@ func lowerInto(buf []byte, s string) string {
 		}
 	}
 	return unsafe.String(&buf[0], n)
+}
+
+// pathParams calls yield with the name and value of each ;path parameter
+// with "=" (";jsessionid=…"; the name may be empty) of each segment of
+// path, in order, until yield returns false; it reports whether yield
+// stopped it. It is the path half of both urlParams and hasSessionParam
+// (RedactTarget's splitting), walked without building slices.
+func pathParams(path string, yield func(name, value string) bool) (stopped bool) {
+	for rest, more := path, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		_, ps, ok := strings.Cut(seg, ";")
+		for ok {
+			var p string
+			p, ps, ok = strings.Cut(ps, ";")
+			if n, v, found := strings.Cut(p, "="); found && !yield(n, v) {
+				return true
+			}
+		}
+	}
+	return false
 }
