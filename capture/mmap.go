@@ -220,9 +220,20 @@ func (m *mmapPcap) touch() {
 // the records just before the cut are lost too (ErrTruncated either way).
 const touchAhead = 16 << 10
 
-// releaseTo drops the pages before offset end (packets no longer used).
+// releaseTo drops the pages before offset end (packets no longer used),
+// up to a 2 MiB (faultAround) boundary of the address space: a page cache
+// holding the file in 2 MiB folios maps each with one entry, and giving
+// back part of one splits it, page by page. Measured on the 1 GB capture, 5 runs each
+// interleaved (the Splitter releases every 512 frames, ~0.5 MB): the file
+// read in fresh (2 MiB folios) 0.53-0.72 s wall, 0.08-0.14 s system time
+// before, 0.50-0.64 and 0.06-0.11 after; the page cache in small pieces
+// 0.55-0.58 → 0.52-0.57 s; peak RSS the same within 0.4 MB.
 func (m *mmapPcap) releaseTo(end int) {
-	end &^= os.Getpagesize() - 1
+	if end <= m.released {
+		return
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.data)))
+	end = int((base+uintptr(end))&^(faultAround-1)) - int(base)
 	if end > m.released {
 		_ = syscall.Madvise(m.data[m.released:end], syscall.MADV_DONTNEED)
 		m.released = end

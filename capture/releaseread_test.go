@@ -100,3 +100,56 @@ func TestReleaseReadGivesPagesBack(t *testing.T) {
 		t.Fatal("file of zeros read as non-zero")
 	}
 }
+
+// TestReleaseToWholeSteps: releaseTo gives pages back up to a 2 MiB
+// boundary of the address space at or before the offset asked for (a
+// page cache holding the file in 2 MiB folios maps each whole; giving back
+// part of one splits it), never moves back, and what it gave back is no
+// longer resident.
+func TestReleaseToWholeSteps(t *testing.T) {
+	const size = 12 << 20
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, make([]byte, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(data)
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	m := &mmapPcap{data: data}
+	sum := 0
+	for i := 0; i < size; i += 4096 {
+		sum += int(data[i])
+	}
+	before := vmaRSS(t, base)
+	last := 0
+	for _, end := range []int{100, 3<<20 + 5000, 3 << 20, 7<<20 + 1, size - 1} {
+		m.releaseTo(end)
+		if m.released < last {
+			t.Fatalf("releaseTo(%d): released moved back from %d to %d", end, last, m.released)
+		}
+		if m.released > end || m.released > 0 && (base+uintptr(m.released))%faultAround != 0 {
+			t.Fatalf("releaseTo(%d): released up to %d (address %x), want a 2 MiB boundary at or before %d", end, m.released, base+uintptr(m.released), end)
+		}
+		if end-m.released >= faultAround && m.released < end-faultAround {
+			t.Fatalf("releaseTo(%d): released only up to %d, more than 2 MiB before", end, m.released)
+		}
+		last = m.released
+	}
+	if m.released < size-1-faultAround {
+		t.Fatalf("released %d of %d bytes", m.released, size)
+	}
+	if got, want := vmaRSS(t, base), before-m.released>>10; got > want+64 {
+		t.Errorf("after giving back %d KiB: %d KiB resident, was %d", m.released>>10, got, before)
+	}
+	if sum != 0 {
+		t.Fatal("file of zeros read as non-zero")
+	}
+}
