@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cookiewatch/cookiewatch/correlate"
@@ -38,6 +39,7 @@ import (
 type correlation struct {
 	c           *correlate.Correlator // used by merge only while workers run
 	agg         *rules.Aggregator     // cross-connection findings
+	aggMu       *sync.Mutex           // non-nil: agg is the run's, shared with the workers (pipeline.aggMu)
 	found       func(rules.Finding)   // live capture: takes the findings instead of agg
 	occurrences int
 }
@@ -222,6 +224,10 @@ func (c *correlation) sink() {
 // fold is rules.Folder for the correlator's findings: Fold counts what it
 // folds as an occurrence, as addOne would.
 func (c *correlation) fold(f *rules.Finding) bool {
+	if c.aggMu != nil {
+		c.aggMu.Lock()
+		defer c.aggMu.Unlock()
+	}
 	if !c.agg.Fold(f) {
 		return false
 	}
@@ -390,6 +396,10 @@ func (c *correlation) addOne(f rules.Finding) {
 	if c.found != nil {
 		c.found(f)
 		return
+	}
+	if c.aggMu != nil {
+		c.aggMu.Lock()
+		defer c.aggMu.Unlock()
 	}
 	c.agg.Add(f)
 }

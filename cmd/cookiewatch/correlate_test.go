@@ -14,12 +14,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cookiewatch/cookiewatch/capture/capturetest"
+	"github.com/cookiewatch/cookiewatch/correlate"
+	"github.com/cookiewatch/cookiewatch/internal/gen"
+	"github.com/cookiewatch/cookiewatch/rules"
 )
 
 // jsonRun runs cookiewatch with --format json on a capture file and returns
@@ -274,5 +278,63 @@ func TestLoopbackTLSLeak(t *testing.T) {
 	h := hostByName(summary["hosts"].([]any), "app.test")
 	if h == nil || h["seen"] != "both" || !slices.Contains(h["tls_versions"].([]any), any("TLS 1.3")) {
 		t.Errorf("summary host app.test: %v", h)
+	}
+}
+
+// TestCorrelationSharedAggregator: the correlator adds its findings to the
+// run's aggregator, under the workers' lock, as they are decided. Its
+// findings in analyze's output, with one worker or two and with or without
+// --each, are exactly those of the correlator fed the same messages alone
+// into an aggregator of its own (how analyze made them before, merging that
+// aggregator after the workers): every field, Count, LastTime, the evidence
+// and, with --each, the order of findings that tie. The workers' findings
+// are held to the old outputs by TestOutputsUnchanged.
+func TestCorrelationSharedAggregator(t *testing.T) {
+	path, _ := genCapture(t, gen.Config{Seed: 5, Bytes: 6 << 20, Conns: 300, Faults: true})
+	crossRule := map[string]bool{}
+	for _, r := range correlate.Catalogue() {
+		crossRule[r.ID] = true
+	}
+	evs := recordEvents(t, path)
+	for _, each := range []bool{false, true} {
+		cc, err := correlate.New(correlate.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone := &correlation{c: cc, agg: &rules.Aggregator{Each: each}}
+		alone.sink()
+		for _, e := range evs {
+			alone.apply(e)
+		}
+		alone.add(cc.End())
+		want := alone.agg.Findings()
+		for _, workers := range []int{1, 2} {
+			t.Run(fmt.Sprintf("each=%v/workers=%d", each, workers), func(t *testing.T) {
+				_, sorted, err := analyze(config{files: []string{path}, workers: workers, each: each}, io.Discard)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []rules.Finding
+				perMessage := 0
+				for _, f := range sorted.Materialise() {
+					if crossRule[f.Rule] {
+						got = append(got, *f)
+					} else {
+						perMessage++
+					}
+				}
+				if len(want) < 50 || perMessage < 50 {
+					t.Fatalf("too few findings to tell: %d cross-connection, %d per-message", len(want), perMessage)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("%d cross-connection findings, want %d", len(got), len(want))
+				}
+				for i := range got {
+					if !reflect.DeepEqual(got[i], want[i]) {
+						t.Fatalf("cross-connection finding %d:\n%+v\nwant\n%+v", i, got[i], want[i])
+					}
+				}
+			})
+		}
 	}
 }
