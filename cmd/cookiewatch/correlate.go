@@ -38,7 +38,7 @@ import (
 // batch back only once the events read from it were applied.
 type correlation struct {
 	c           *correlate.Correlator // used by merge only while workers run
-	agg         *rules.Aggregator     // cross-connection findings
+	agg         *rules.Aggregator     // takes the cross-connection findings (analyze: the run's)
 	aggMu       *sync.Mutex           // non-nil: agg is the run's, shared with the workers (pipeline.aggMu)
 	found       func(rules.Finding)   // live capture: takes the findings instead of agg
 	occurrences int
