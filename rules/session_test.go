@@ -241,3 +241,40 @@ func TestClassifyConcurrent(t *testing.T) {
 		t.Errorf("%q classified differently with others at once", n)
 	}
 }
+
+// TestAuthOrReferer: a name strings.EqualFold finds equal to
+// Authorization, Proxy-Authorization or Referer passes authOrReferer,
+// whatever its case and Unicode runes that fold to letters.
+func TestAuthOrReferer(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var names []string
+	for _, n := range []string{"Authorization", "Proxy-Authorization", "Referer"} {
+		names = append(names, n, strings.ToUpper(n), strings.ToLower(n))
+		for i := range n {
+			for _, r := range []string{"\u212a", "\u017f", "\u0130", "\u0131", "\u00e5", "\u212b", "x"} {
+				names = append(names, n[:i]+r+n[i+1:])
+			}
+		}
+	}
+	for range 5000 {
+		b := []rune("aAuUtThHoOrRiIzZnNpPxXyYeEfF-\u212a\u017f\u0131\u0130")
+		var s strings.Builder
+		for range rng.IntN(22) {
+			s.WriteRune(b[rng.IntN(len(b))])
+		}
+		names = append(names, s.String())
+	}
+	matched := 0
+	for _, n := range names {
+		eq := strings.EqualFold(n, "Authorization") || strings.EqualFold(n, "Proxy-Authorization") || strings.EqualFold(n, "Referer")
+		if eq {
+			matched++
+		}
+		if eq && !authOrReferer(n) {
+			t.Errorf("%q folds to one of the three but is ruled out", n)
+		}
+	}
+	if matched < 9 {
+		t.Fatalf("only %d names matched", matched)
+	}
+}
