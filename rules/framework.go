@@ -126,12 +126,27 @@ var frameworks = []Framework{
 
 // FrameworkByID returns a framework of the remediation table.
 func FrameworkByID(id string) (Framework, bool) {
-	for _, f := range frameworks {
-		if f.ID == id {
-			return f, true
-		}
+	if j := frameworkIndex(id); j >= 0 {
+		return frameworks[j], true
 	}
 	return Framework{}, false
+}
+
+// frameworkIndex is the index in frameworks of the one with ID id, or -1.
+// "generic", the last, is tried first: it is the guess for most findings
+// (no framework-specific name or header), and every finding built looked
+// for its framework twice (FrameworkByID, remediation), through the whole
+// table each time.
+func frameworkIndex(id string) int {
+	if last := len(frameworks) - 1; frameworks[last].ID == id {
+		return last
+	}
+	for j := range frameworks {
+		if frameworks[j].ID == id {
+			return j
+		}
+	}
+	return -1
 }
 
 // Frameworks returns the remediation table in display order.
@@ -258,10 +273,8 @@ var ruleFixes = func() [][]string {
 
 // remediation is Remediation(catalogue[i], fw).
 func remediation(i int32, fw string) string {
-	for j := range frameworks {
-		if frameworks[j].ID == fw {
-			return ruleFixes[i][j]
-		}
+	if j := frameworkIndex(fw); j >= 0 {
+		return ruleFixes[i][j]
 	}
 	return Remediation(catalogue[i], fw)
 }

@@ -85,3 +85,32 @@ func BenchmarkGuessFramework(b *testing.B) {
 		GuessFramework("", "Apache-Coyote/1.1", "Servlet/4.0 JSP/2.3")
 	}
 }
+
+// TestFrameworkIndex: frameworkIndex finds each framework of the table
+// (the first with its ID, as the walk over the table did) and no other
+// ID; "generic" is the last, which it tries first.
+func TestFrameworkIndex(t *testing.T) {
+	if frameworks[len(frameworks)-1].ID != "generic" {
+		t.Fatalf("the last framework is %q", frameworks[len(frameworks)-1].ID)
+	}
+	for j, f := range frameworks {
+		first := j
+		for k := range j {
+			if frameworks[k].ID == f.ID {
+				first = k
+				break
+			}
+		}
+		if got := frameworkIndex(f.ID); got != first {
+			t.Errorf("frameworkIndex(%q) = %d, want %d", f.ID, got, first)
+		}
+		if g, ok := FrameworkByID(f.ID); !ok || g.ID != f.ID || g.Name != frameworks[first].Name {
+			t.Errorf("FrameworkByID(%q) = %v, %v", f.ID, g.ID, ok)
+		}
+	}
+	for _, id := range []string{"", "Generic", "generi", "nope", "php "} {
+		if got := frameworkIndex(id); got != -1 {
+			t.Errorf("frameworkIndex(%q) = %d", id, got)
+		}
+	}
+}
