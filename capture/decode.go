@@ -551,8 +551,9 @@ func (t *tcpHeader) decode(data []byte) bool {
 	if len(o) == 12 && binary.BigEndian.Uint32(o) == nopNopTimestamps {
 		// The options of nearly every segment of a connection with
 		// timestamps (RFC 7323's recommended layout): well formed, as the
-		// walk below would find them, which was half of decode's
-		// instructions (the Splitter decodes every frame, serially).
+		// walk below would find them, which was two fifths of decode's
+		// instructions (23.0M -> 14.1M on the 100 MB benchmark capture,
+		// callgrind; the Splitter decodes every frame, serially).
 		o = nil
 	}
 	for len(o) > 0 {

@@ -135,7 +135,9 @@ func (c SetCookie) Deletes(now time.Time) bool {
 // equalFoldFirst is strings.EqualFold(s, t) for t ASCII and beginning
 // with a letter, ruling out at once an s whose first byte is ASCII and
 // not t's first letter in either case (attribute names go through up to
-// eight of these; EqualFold's call was most of each). An s beginning with
+// eight of these: with this, strings.EqualFold's instructions fell from
+// 13.3M to 9.0M on the 100 MB benchmark capture, with observeRequest's
+// authOrReferer, callgrind). An s beginning with
 // a multi-byte rune still goes to EqualFold, whose Unicode folding may
 // match it (U+017F "ſ" folds to "s").
 func equalFoldFirst(s, t string) bool {

@@ -276,7 +276,9 @@ func builtin(name string) (SessionClass, bool) {
 // classCache remembers builtin's answers for the names seen last: a
 // capture sends the same few cookie names over and over, and the tiers
 // (two map lookups, some 30 prefix tests, two walks over the words) were
-// most of classify's time, itself most of observing a message. Slots are
+// most of classify's cost (callgrind, 100 MB benchmark capture, 2
+// workers: classify 5.0M -> 1.0M instructions, lowerInto -1.5M, map
+// lookups -1.6M, for 1.2M in the cache's own lookups). Slots are
 // chosen by a seeded hash of the name and hold an immutable entry each,
 // replaced on a miss: bounded whatever the traffic (names of more than
 // maxCachedName bytes are not kept), safe for the workers and the
