@@ -395,7 +395,7 @@ func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
 	// stats.LastTime in Unix nanoseconds, which the frames' times come in:
 	// comparing those is what count's and the skip's time.After did (two
 	// calls a frame: callgrind counted 14.8M instructions fewer on the 100 MB
-	// benchmark capture, 1.4% of the run).
+	// benchmark capture, 1.3% of the run).
 	lastNs := nanosOf(a.stats.LastTime)
 	for {
 		r, data, err := ss.nextOwn()
