@@ -270,6 +270,9 @@ func (d *decoder) ethernet(data []byte, depth int) string {
 	}
 	et := binary.BigEndian.Uint16(data[12:])
 	p := data[14:]
+	if et == 0x0800 && depth <= maxDepth {
+		return d.ipv4(p, depth) // etherType's case, without its call (every frame of most captures)
+	}
 	if et < 0x0600 { // 802.3 length: LLC, maybe SNAP
 		if len(p) < 8 || p[0] != 0xaa || p[1] != 0xaa || p[2] != 0x03 {
 			return skipNonIP
@@ -404,6 +407,12 @@ func (d *decoder) ipv4(p []byte, depth int) string {
 		return d.fragment(p, depth)
 	}
 	d.setIPv4(p[12:16], p[16:20])
+	if proto == 6 && depth <= maxDepth { // transport's case, without its call
+		if !d.tcp.decode(p[ihl:]) {
+			return skipBadTCP
+		}
+		return ""
+	}
 	return d.transport(proto, p[ihl:], depth)
 }
 
