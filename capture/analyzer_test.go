@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"math"
 	"net/netip"
 	"os"
 	"strings"
@@ -652,5 +653,22 @@ func TestStatsAdd(t *testing.T) {
 	s.Add(b)
 	if s.Packets != 3 || s.Skipped["x"] != 3 || s.Skipped["y"] != 1 || !s.FirstTime.Equal(t0) || !s.LastTime.Equal(t0.Add(2*time.Second)) || !s.Truncated || s.TruncatedOffset != 9 {
 		t.Errorf("%+v", s)
+	}
+}
+
+// TestNanosOf: a frame's time in nanoseconds is greater than nanosOf(t)
+// exactly when time.Unix(0, ns).UTC() is after t, for t the zero Time,
+// times around the frames' and outside what nanoseconds hold.
+func TestNanosOf(t *testing.T) {
+	ts := []time.Time{{}, time.Unix(0, 0).UTC(), time.Unix(1700000000, 5).UTC(), time.Unix(1700000000, 5).In(time.FixedZone("x", 3600)),
+		time.Unix(-1, 999999999), time.Unix(0, math.MinInt64).Add(-1), time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64),
+		time.Unix(0, math.MaxInt64).Add(1), time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)}
+	frames := []int64{0, 1, 1700000000e9 + 4, 1700000000e9 + 5, 1700000000e9 + 6, 1<<32*1e9 - 1, math.MaxInt64}
+	for _, at := range ts {
+		for _, ns := range frames {
+			if got, want := ns > nanosOf(at), time.Unix(0, ns).UTC().After(at); got != want {
+				t.Errorf("frame at %d ns, t %v: after %v, want %v", ns, at, got, want)
+			}
+		}
 	}
 }

@@ -270,6 +270,9 @@ func (d *decoder) ethernet(data []byte, depth int) string {
 	}
 	et := binary.BigEndian.Uint16(data[12:])
 	p := data[14:]
+	if et == 0x0800 && depth <= maxDepth {
+		return d.ipv4(p, depth) // etherType's case, without its call (every frame of most captures)
+	}
 	if et < 0x0600 { // 802.3 length: LLC, maybe SNAP
 		if len(p) < 8 || p[0] != 0xaa || p[1] != 0xaa || p[2] != 0x03 {
 			return skipNonIP
@@ -404,6 +407,12 @@ func (d *decoder) ipv4(p []byte, depth int) string {
 		return d.fragment(p, depth)
 	}
 	d.setIPv4(p[12:16], p[16:20])
+	if proto == 6 && depth <= maxDepth { // transport's case, without its call
+		if !d.tcp.decode(p[ihl:]) {
+			return skipBadTCP
+		}
+		return ""
+	}
 	return d.transport(proto, p[ihl:], depth)
 }
 
@@ -534,6 +543,10 @@ type tcpHeader struct {
 // gives the same fields and payload, without building the options list or
 // the fields nobody reads (layers.TCP.DecodeFromBytes was a third of the
 // decoding time).
+// nopNopTimestamps is the first four bytes of the options NOP, NOP,
+// Timestamps (kind 8, length 10).
+const nopNopTimestamps = 0x0101080a
+
 func (t *tcpHeader) decode(data []byte) bool {
 	t.raw = data
 	if len(data) < 20 {
@@ -543,7 +556,16 @@ func (t *tcpHeader) decode(data []byte) bool {
 	if start < 20 || start > len(data) {
 		return false
 	}
-	for o := data[20:start]; len(o) > 0; {
+	o := data[20:start]
+	if len(o) == 12 && binary.BigEndian.Uint32(o) == nopNopTimestamps {
+		// The options of nearly every segment of a connection with
+		// timestamps (RFC 7323's recommended layout): well formed, as the
+		// walk below would find them, which was two fifths of decode's
+		// instructions (23.0M -> 14.1M on the 100 MB benchmark capture,
+		// callgrind; the Splitter decodes every frame, serially).
+		o = nil
+	}
+	for len(o) > 0 {
 		switch o[0] {
 		case 0: // end of options: the rest is padding
 			o = nil

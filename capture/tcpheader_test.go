@@ -55,6 +55,12 @@ func FuzzTCPHeader(f *testing.F) {
 	f.Add(append(hdr, "data"...))
 	f.Add(hdr[:30])                                             // options cut
 	f.Add(append(append([]byte(nil), hdr[:20]...), 8, 1, 0, 0)) // option length < 2
+	// NOP, NOP, timestamps (decode's shortcut), and near misses of it
+	for _, o := range [][]byte{{1, 1, 8, 10}, {1, 1, 8, 11}, {1, 1, 8, 9}, {1, 0, 8, 10}} {
+		ts := append(append(append([]byte(nil), syn[:20]...), o...), 0, 0, 0, 1, 0, 0, 0, 2)
+		ts[12] = 8 << 4
+		f.Add(append(ts, "data"...))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkTCPHeader(t, data) })
 }
 

@@ -154,3 +154,34 @@ func TestOwnerHash(t *testing.T) {
 		t.Fatalf("only %d distinct hashes: the cases are not varied", len(seen))
 	}
 }
+
+// TestKeyHashWrittenOut: connKey.hash, its rounds written out, is the loop
+// over the four address words it was (so a shard owns the connections it
+// owned, and flow slots are where they were), for IPv4 and IPv6 keys.
+func TestKeyHashWrittenOut(t *testing.T) {
+	before := func(k *connKey) uint64 {
+		h := uint64(k.loPort)<<16 | uint64(k.hiPort)
+		for _, w := range [4]uint64{
+			binary.LittleEndian.Uint64(k.lo[:8]), binary.LittleEndian.Uint64(k.lo[8:]),
+			binary.LittleEndian.Uint64(k.hi[:8]), binary.LittleEndian.Uint64(k.hi[8:]),
+		} {
+			h = (h ^ w) * 0x9e3779b97f4a7c15
+			h ^= h >> 29
+		}
+		if k.v6 {
+			h ^= 1
+		}
+		return h
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 10000 {
+		var k connKey
+		for j := range k.lo {
+			k.lo[j], k.hi[j] = byte(rng.Uint32()), byte(rng.Uint32())
+		}
+		k.loPort, k.hiPort, k.v6 = uint16(rng.Uint32()), uint16(rng.Uint32()), i%2 == 0
+		if got, want := k.hash(), before(&k); got != want {
+			t.Fatalf("%+v: hash %x, before %x", k, got, want)
+		}
+	}
+}

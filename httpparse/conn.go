@@ -380,6 +380,23 @@ func (c *Conn) Data(sd Side, data []byte, spans []Span) {
 	if sd > 1 || len(data) == 0 {
 		return
 	}
+	// Most deliveries are body bytes that do not finish the body: they
+	// only count down what remains (step's stBody, stChunkData and
+	// stUntilClose, reached through feed and step, two calls a segment:
+	// callgrind counted feed and step 14.8M -> 5.3M instructions on the
+	// 100 MB benchmark capture, 0.9% of the run).
+	if s := &c.side[sd]; (s.st == stBody || s.st == stChunkData) && int64(len(data)) < s.remain || s.st == stUntilClose {
+		s.seen = true
+		if s.st != stUntilClose {
+			s.remain -= int64(len(data))
+		}
+		return
+	}
+	c.data(sd, data, spans)
+}
+
+// data is Data past its shortcut.
+func (c *Conn) data(sd Side, data []byte, spans []Span) {
 	// No c.closed test: Close leaves both sides stOff, which drops the
 	// bytes as a side given up does (reading closed, far from the side,
 	// was a cache miss per delivery). seen needs no update on a stOff

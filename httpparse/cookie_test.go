@@ -2,6 +2,7 @@ package httpparse
 
 import (
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -218,5 +219,35 @@ func TestParseCookieHeader(t *testing.T) {
 				t.Errorf("ParseCookieHeader(%q) = %+v, want %+v", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestEqualFoldFirst: equalFoldFirst is strings.EqualFold for the attribute
+// names, on names with every first byte, in any case, with Unicode
+// runes that fold to ASCII letters (ſ, K), cut, extended and random.
+func TestEqualFoldFirst(t *testing.T) {
+	targets := []string{"Expires", "Max-Age", "Domain", "Path", "Secure", "HttpOnly", "Partitioned", "SameSite", "Strict", "Lax", "None"}
+	var names []string
+	for _, tg := range targets {
+		names = append(names, tg, strings.ToUpper(tg), strings.ToLower(tg), tg[:len(tg)-1], tg+"x", "\u017f"+tg[1:], "\u212a"+tg[1:],
+			strings.ReplaceAll(strings.ToLower(tg), "s", "\u017f"), " "+tg)
+		for c := range 256 {
+			names = append(names, string(rune(c))+tg[1:], string([]byte{byte(c)})+tg[1:])
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 5000 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = "seSExXpPaAhHmM-\u017f\xc5"[rng.IntN(17)]
+		}
+		names = append(names, string(b))
+	}
+	for _, tg := range targets {
+		for _, n := range names {
+			if got, want := equalFoldFirst(n, tg), strings.EqualFold(n, tg); got != want {
+				t.Fatalf("equalFoldFirst(%q, %q) = %v, EqualFold %v", n, tg, got, want)
+			}
+		}
 	}
 }

@@ -3,6 +3,7 @@ package httpparse
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -40,6 +41,12 @@ func FuzzConnSplits(f *testing.F) {
 		[]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nSet-Cookie: s=1; Secure\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: v\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\n"),
 		[]byte{2, 0, 7, 1})
 	f.Add([]byte("HEAD / HTTP/1.1\nX: a\n b\n\n"), []byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), []byte{3, 255})
+	// bodies of every framing over many pieces (Data's shortcut counts
+	// down those that do not finish the body): Content-Length, chunked,
+	// until the connection closes
+	f.Add([]byte(getReq+getReq+getReq), []byte("HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n"+strings.Repeat("b", 300)+
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n"+strings.Repeat("c", 256)+"\r\n0\r\n\r\n"+
+		"HTTP/1.0 200 OK\r\nSet-Cookie: u=1\r\n\r\n"+strings.Repeat("u", 200)), []byte{9, 40, 0, 77})
 	f.Fuzz(func(t *testing.T, client, server, cuts []byte) {
 		lim := Limits{MaxHeaderBytes: 512, MaxPending: 8, MaxScanBytes: 1024}
 		whole, wst := &recorder{}, &Stats{}

@@ -24,6 +24,7 @@ var catalogue = []Rule{
 	{
 		ID: "cleartext-cookie", Title: "Session cookie sent over plaintext HTTP",
 		CWE: 319, Severity: High, Confidence: Certain, Scope: SessionOnly, Setting: SettingTLS,
+		kinds: kindsOf(KindCookie),
 		Check: func(o *Observation) bool { return o.Kind == KindCookie && !o.TLS },
 		Explanation: "The browser sent this session cookie in a request without TLS. " + networkTheft +
 			" Copying the Cookie header is all it takes (\"sidejacking\").",
@@ -34,6 +35,7 @@ var catalogue = []Rule{
 	{
 		ID: "cleartext-set-cookie", Title: "Session cookie set over plaintext HTTP",
 		CWE: 319, Severity: High, Confidence: Certain, Scope: SessionOnly, Setting: SettingTLS,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool { return o.Kind == KindSetCookie && !o.TLS },
 		Explanation: "The response that set this session cookie travelled without TLS. " + networkTheft +
 			" The session is exposed from its first response, whatever attributes the cookie carries.",
@@ -44,6 +46,7 @@ var catalogue = []Rule{
 	{
 		ID: "cleartext-authorization", Title: "Authorization header sent over plaintext HTTP",
 		CWE: 523, Severity: High, Confidence: Certain, Scope: RequestScope, Setting: SettingTLS,
+		kinds: kindsOf(KindAuthorization),
 		Check: func(o *Observation) bool { return o.Kind == KindAuthorization && !o.TLS },
 		Explanation: "The request carried credentials in an Authorization (or Proxy-Authorization) header " +
 			"without TLS. Basic credentials are a password in base64; Bearer tokens work for anyone who " +
@@ -57,6 +60,7 @@ var catalogue = []Rule{
 	{
 		ID: "session-id-in-url", Title: "Session ID in the request URL",
 		CWE: 598, Severity: Medium, Plaintext: High, Confidence: Firm, Scope: SessionOnly, Setting: SettingURL,
+		kinds: kindsOf(KindURLParam),
 		Check: func(o *Observation) bool { return o.Kind == KindURLParam && len(o.Value) > 8 },
 		Explanation: "The session ID travels in the URL (;jsessionid=, ?PHPSESSID=, ?sid= …). URLs end up in " +
 			"browser history, proxy and server logs, bookmarks, shared links and Referer headers sent to other " +
@@ -70,6 +74,7 @@ var catalogue = []Rule{
 	{
 		ID: "session-id-in-referer", Title: "Session ID leaked to another host in a Referer",
 		CWE: 598, Severity: Medium, Confidence: Firm, Scope: SessionOnly, Setting: SettingURL,
+		kinds: kindsOf(KindRefererParam),
 		Check: func(o *Observation) bool {
 			return o.Kind == KindRefererParam && len(o.Value) > 8 && o.RefererHost != "" && o.RefererHost != o.Host
 		},
@@ -85,6 +90,7 @@ var catalogue = []Rule{
 	{
 		ID: "missing-secure", Title: "Cookie set without Secure",
 		CWE: 614, Severity: Medium, Confidence: Certain, Scope: AnyCookie, Setting: SettingSecure,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool { return o.setCookie() && !o.SetCookie.Secure },
 		Explanation: "Without Secure the browser also sends the cookie over plain HTTP, for example when a " +
 			"user types the site name or follows an http:// link, and an attacker on the network can cause " +
@@ -96,6 +102,7 @@ var catalogue = []Rule{
 	{
 		ID: "missing-httponly", Title: "Cookie set without HttpOnly",
 		CWE: 1004, Severity: Medium, Confidence: Certain, Scope: AnyCookie, Setting: SettingHttpOnly,
+		kinds:       kindsOf(KindSetCookie),
 		Check:       func(o *Observation) bool { return o.setCookie() && !o.SetCookie.HttpOnly },
 		Explanation: "Without HttpOnly any script running in the page can read the cookie. " + scriptTheft,
 		Fix:         "Add the HttpOnly attribute.",
@@ -105,6 +112,7 @@ var catalogue = []Rule{
 	{
 		ID: "missing-samesite", Title: "Cookie set without SameSite",
 		CWE: 1275, Severity: Low, Confidence: Certain, Scope: AnyCookie, Setting: SettingSameSite,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			return o.setCookie() && o.SetCookie.SameSite == httpparse.SameSiteAbsent
 		},
@@ -118,6 +126,7 @@ var catalogue = []Rule{
 	{
 		ID: "samesite-none", Title: "Cookie set with SameSite=None",
 		CWE: 1275, Severity: Info, Confidence: Certain, Scope: AnyCookie, Setting: SettingSameSite,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool { return o.setCookie() && o.SetCookie.SameSite == httpparse.SameSiteNone },
 		Explanation: "SameSite=None asks browsers to send the cookie on every cross-site request. That is " +
 			"needed for embedded widgets and some single sign-on flows, but for an ordinary session it " +
@@ -129,6 +138,7 @@ var catalogue = []Rule{
 	{
 		ID: "invalid-samesite", Title: "Cookie set with an invalid SameSite value",
 		CWE: 1275, Severity: Low, Confidence: Certain, Scope: AnyCookie, Setting: SettingSameSite,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool { return o.setCookie() && o.SetCookie.SameSite == httpparse.SameSiteInvalid },
 		Explanation: "The SameSite attribute has an empty or unknown value. Browsers treat it as if it were " +
 			"absent (Lax by default in Chrome, no restriction in others), so the protection the server " +
@@ -140,6 +150,7 @@ var catalogue = []Rule{
 	{
 		ID: "broad-domain", Title: "Cookie shared with every subdomain (Domain attribute)",
 		CWE: 565, Severity: Low, Confidence: Firm, Scope: AnyCookie, Setting: SettingDomain,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			return o.setCookie() && o.SetCookie.HasDomain && o.SetCookie.Domain != "" && !isPublicSuffix(o.SetCookie.Domain)
 		},
@@ -153,6 +164,7 @@ var catalogue = []Rule{
 	{
 		ID: "public-suffix-domain", Title: "Cookie Domain is a public suffix (browsers reject it)",
 		CWE: 565, Severity: Low, Confidence: Certain, Scope: AnyCookie, Setting: SettingDomain,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			d := o.SetCookie.Domain
 			return o.Kind == KindSetCookie && o.SetCookie.Err == nil && o.SetCookie.HasDomain && d != "" &&
@@ -168,6 +180,7 @@ var catalogue = []Rule{
 	{
 		ID: "no-host-prefix", Title: "Host-only session cookie without the __Host- prefix",
 		CWE: 384, Severity: Info, Confidence: Firm, Scope: SessionOnly, Setting: SettingName,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			return o.setCookie() && !o.SetCookie.HasDomain && !hasPrefixFold(o.Name, "__host-")
 		},
@@ -183,6 +196,7 @@ var catalogue = []Rule{
 	{
 		ID: "secure-over-http", Title: "Secure cookie set over plaintext HTTP (browsers reject it)",
 		CWE: 614, Severity: Medium, Confidence: Certain, Scope: AnyCookie, Setting: SettingTLS,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool { return o.setCookie() && o.SetCookie.Secure && !o.TLS },
 		Explanation: "Browsers ignore a Set-Cookie with Secure that arrives over plain HTTP (RFC 6265bis), so " +
 			"users never get the cookie; the value still crossed the network in cleartext. The server's " +
@@ -194,6 +208,7 @@ var catalogue = []Rule{
 	{
 		ID: "samesite-none-insecure", Title: "SameSite=None without Secure (browsers reject it)",
 		CWE: 1275, Severity: Medium, Confidence: Certain, Scope: AnyCookie, Setting: SettingSecure,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			return o.setCookie() && o.SetCookie.SameSite == httpparse.SameSiteNone && !o.SetCookie.Secure
 		},
@@ -206,6 +221,7 @@ var catalogue = []Rule{
 	{
 		ID: "secure-prefix-violation", Title: "__Secure- cookie that browsers reject",
 		CWE: 565, Severity: Medium, Confidence: Certain, Scope: AnyCookie, Setting: SettingSecure,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			return o.setCookie() && hasPrefixFold(o.Name, "__secure-") && (!o.SetCookie.Secure || !o.TLS)
 		},
@@ -218,6 +234,7 @@ var catalogue = []Rule{
 	{
 		ID: "host-prefix-violation", Title: "__Host- cookie that browsers reject",
 		CWE: 565, Severity: Medium, Confidence: Certain, Scope: AnyCookie, Setting: SettingName,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			c := o.SetCookie
 			return o.setCookie() && hasPrefixFold(o.Name, "__host-") && (!c.Secure || c.HasDomain || c.Path != "/" || !o.TLS)
@@ -231,6 +248,7 @@ var catalogue = []Rule{
 	{
 		ID: "http-prefix-violation", Title: "__Http- or __Host-Http- cookie that browsers reject",
 		CWE: 1004, Severity: Medium, Confidence: Certain, Scope: AnyCookie, Setting: SettingHttpOnly,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			c := o.SetCookie
 			return o.setCookie() && (hasPrefixFold(o.Name, "__http-") || hasPrefixFold(o.Name, "__host-http-")) &&
@@ -247,6 +265,7 @@ var catalogue = []Rule{
 	{
 		ID: "partitioned-insecure", Title: "Partitioned cookie without Secure (browsers reject it)",
 		CWE: 614, Severity: Low, Confidence: Certain, Scope: AnyCookie, Setting: SettingSecure,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool { return o.setCookie() && o.SetCookie.Partitioned && !o.SetCookie.Secure },
 		Explanation: "Browsers that support CHIPS accept a Partitioned cookie only with Secure; this one is " +
 			"dropped, so the embedded feature it was meant for does not work, and browsers that ignore " +
@@ -258,6 +277,7 @@ var catalogue = []Rule{
 	{
 		ID: "malformed-set-cookie", Title: "Malformed Set-Cookie line",
 		CWE: 20, Severity: Low, Confidence: Certain, Scope: AnyCookie, Setting: SettingNone,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			return o.Kind == KindSetCookie && (o.SetCookie.Err != nil || o.Name == "" || o.Duplicate || longAttribute(o.SetCookie.Raw))
 		},
@@ -276,6 +296,7 @@ var catalogue = []Rule{
 	{
 		ID: "persistent-session", Title: "Session cookie stored on disk (Max-Age or Expires)",
 		CWE: 539, Severity: Low, Confidence: Certain, Scope: SessionOnly, Setting: SettingLifetime,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool {
 			return o.setCookie() && (o.SetCookie.HasMaxAge || o.SetCookie.HasExpires)
 		},
@@ -288,6 +309,7 @@ var catalogue = []Rule{
 	{
 		ID: "long-lived-session", Title: "Session cookie lives longer than the threshold",
 		CWE: 613, Severity: Medium, Confidence: Certain, Scope: SessionOnly, Setting: SettingLifetime,
+		kinds: kindsOf(KindSetCookie),
 		Check: func(o *Observation) bool { return o.setCookie() && o.Lifetime > o.Threshold },
 		Explanation: "The session cookie's lifetime (Max-Age wins over Expires; browsers cap it at 400 days) " +
 			"is longer than the threshold (24 hours unless the policy says otherwise). A stolen or " +
@@ -300,6 +322,7 @@ var catalogue = []Rule{
 	{
 		ID: "weak-session-id", Title: "Session ID looks short or guessable",
 		CWE: 331, Severity: Medium, Confidence: Tentative, Scope: SessionOnly, Setting: SettingIDLength,
+		kinds: kindsOf(KindSetCookie, KindCookie),
 		Check: func(o *Observation) bool {
 			if o.Kind != KindCookie && !(o.setCookie() && o.Kind == KindSetCookie) {
 				return false
@@ -318,6 +341,7 @@ var catalogue = []Rule{
 	{
 		ID: "default-session-name", Title: "Framework's default session cookie name",
 		CWE: 497, Severity: Info, Confidence: Firm, Scope: SessionOnly, Setting: SettingName,
+		kinds: kindsOf(KindSetCookie, KindCookie),
 		Check: func(o *Observation) bool {
 			return (o.Kind == KindSetCookie || o.Kind == KindCookie) && !o.Deletion && o.Class.Owner != "" && o.Class.Owner != "generic" &&
 				!hasPrefixFold(o.Name, "__host-") && !hasPrefixFold(o.Name, "__secure-")

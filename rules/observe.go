@@ -124,6 +124,7 @@ func observeRequest(out []Observation, req *httpparse.Request, tls bool, opt Opt
 	}
 	for _, h := range req.Headers {
 		switch {
+		case !authOrReferer(h.Name):
 		case strings.EqualFold(h.Name, "Authorization"), strings.EqualFold(h.Name, "Proxy-Authorization"):
 			scheme, _, _ := strings.Cut(strings.TrimSpace(h.Value), " ")
 			out = append(out, Observation{Kind: KindAuthorization, Name: h.Name, Scheme: clipText(scheme, 32),
@@ -155,6 +156,20 @@ func observeRequest(out []Observation, req *httpparse.Request, tls bool, opt Opt
 			Session: cls.Session, TLS: tls, Host: host})
 	})
 	return out
+}
+
+// authOrReferer reports whether name may be Authorization,
+// Proxy-Authorization or Referer under strings.EqualFold: only a name of
+// one of their lengths can, since the only runes other than ASCII letters
+// that fold to ASCII letters are U+212A (k) and U+017F (s), which none of
+// them has. Most of a request's fields are none of the three, and
+// observeRequest compared each with all three.
+func authOrReferer(name string) bool {
+	switch len(name) {
+	case len("Authorization"), len("Proxy-Authorization"), len("Referer"):
+		return true
+	}
+	return false
 }
 
 // urlParams calls yield with each of a URL's ;path parameters

@@ -176,6 +176,7 @@ type Rule struct {
 	Scope      Scope
 	Setting    Setting                 // what framework-specific remediation changes
 	Check      func(*Observation) bool // by pointer: an Observation is some 300 bytes, judged by every rule
+	kinds      kindSet                 // the kinds of observation Check can fire on (TestRuleKinds)
 
 	Explanation string // the attack it enables, in plain words
 	Fix         string // what to change, for any stack
@@ -202,15 +203,32 @@ func (r *Rule) judges(k Kind, session bool) bool {
 	return false
 }
 
+// kindSet is a set of Kinds, a bit each; the zero set stands for every kind.
+type kindSet uint8
+
+func kindsOf(ks ...Kind) kindSet {
+	var s kindSet
+	for _, k := range ks {
+		s |= 1 << k
+	}
+	return s
+}
+
+// has reports whether s holds k (the zero set holds every kind).
+func (s kindSet) has(k Kind) bool { return s == 0 || k < 8 && s&(1<<k) != 0 }
+
 // judging[k][s] are the catalogue indexes of the rules that judge an
-// observation of kind k with Session s == 1, in catalogue order: evaluate
-// tries those only, about half the catalogue for a non-session cookie
-// (kinds past the table's are judged by every rule's applies, as before).
+// observation of kind k with Session s == 1 and whose check can fire on
+// that kind, in catalogue order: evaluate tries those only (kinds past the
+// table's are judged by every rule's applies, as before). A scope alone
+// put every cookie rule in a request cookie's list, where all but three
+// checks return false at their first test (o.setCookie()): 25 rules were
+// tried for a request's session cookie, 3 are now.
 var judging = func() (j [KindRefererParam + 1][2][]int32) {
 	for k := range j {
 		for s := range j[k] {
 			for i := range catalogue {
-				if catalogue[i].judges(Kind(k), s == 1) {
+				if catalogue[i].judges(Kind(k), s == 1) && catalogue[i].kinds.has(Kind(k)) {
 					j[k][s] = append(j[k][s], int32(i))
 				}
 			}
