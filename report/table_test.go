@@ -341,3 +341,99 @@ func TestTableKeptRows(t *testing.T) {
 		}
 	}
 }
+
+// TestTableStoreOrder: a rules.Sorted whose findings are stored in another
+// order than report order (added shuffled) is gathered in store order
+// (gatherStored), and its tables are those Write makes of the findings in
+// report order: hosts of several spellings, some only in one half of
+// either order, headed by the spelling of their first finding in report
+// order, tables in order of their first finding, rows kept or not, frames
+// of one or several files, colour or not, one goroutine or two.
+func TestTableStoreOrder(t *testing.T) {
+	var fs []rules.Finding
+	for i, f := range append(benchFindings(3000), sampleFindings()...) {
+		g := *f
+		switch {
+		case i%7 == 0:
+			g.Host = []string{"Mixed.Example", "mixed.example", "MIXED.example", "MiXeD.eXample"}[i%4]
+		case i%97 == 0:
+			g.Host, g.Path = "evil.example", "/a\nb" // left to tablewriter
+		case i%89 == 0:
+			g.File = "second.pcap"
+		case i > 2000 && i%11 == 0:
+			g.Host = "late.example" // only in the last third of report order
+		case i%13 == 0:
+			g.Path = "/é" + strings.Repeat("x", i%60) // non-ASCII, cut
+		case i%17 == 0:
+			g.Chain = []rules.Link{{Kind: "login", File: g.File, Frame: g.Frame}, {Kind: "request", File: "second.pcap", Frame: g.Frame + 1}}
+		}
+		fs = append(fs, g)
+	}
+	rand.New(rand.NewPCG(5, 6)).Shuffle(len(fs), func(i, j int) { fs[i], fs[j] = fs[j], fs[i] })
+	agg := rules.Aggregator{Each: true}
+	for _, f := range fs {
+		agg.Add(f)
+	}
+	sorted := agg.Release()
+	list := List(sorted.Materialise())
+	// The test needs a host whose first finding in store order is not
+	// spelt as its first in report order.
+	firstStored := map[string]string{}
+	for _, k := range sorted.StoreOrder() {
+		h := list[k].Host
+		if _, ok := firstStored[strings.ToLower(h)]; !ok {
+			firstStored[strings.ToLower(h)] = h
+		}
+	}
+	if h := firstStored["mixed.example"]; h == "" || h == list.firstHost("mixed.example") {
+		t.Fatalf("mixed.example is first spelt %q in both orders: the test needs them to differ", h)
+	}
+	defer func(n int) { parallelFrom = n }(parallelFrom)
+	render := func(src Findings, files []string, color, all bool, budget int) string {
+		sum := Summary{Files: files}
+		sum.Tally(src)
+		var b bytes.Buffer
+		w := NewTable(&b, color)
+		w.rowBudget = budget
+		if all {
+			if err := w.WriteAll(src); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for i := range src.Len() {
+				if err := w.Write(src.At(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := w.Close(sum, src); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
+		for _, color := range []bool{false, true} {
+			parallelFrom = 1 << 30
+			want := render(list, files, color, false, 0)
+			for _, from := range []int{1 << 30, 0} {
+				parallelFrom = from
+				for _, budget := range []int{0, 40_000, -1} {
+					if got := render(sorted, files, color, true, budget); got != want {
+						t.Fatalf("files %v, colour %v, parallelFrom %d, budget %d: wrote\n%s\nwant\n%s", files, color, from, budget, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// firstHost is the spelling of the first finding of l whose host is h
+// without regard to case.
+func (l List) firstHost(h string) string {
+	for _, f := range l {
+		if strings.EqualFold(f.Host, h) {
+			return f.Host
+		}
+	}
+	return ""
+}
