@@ -15,6 +15,7 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/pkg/twcache"
@@ -113,7 +114,8 @@ func (t *Table) keepRow(rc *rowCells) uint32 {
 }
 
 // keptRow sets rc to the row kept for finding i, and reports whether
-// there is one.
+// there is one. rc.b is then the kept bytes themselves (not a copy, at
+// full capacity: not to be appended to).
 func (t *Table) keptRow(i int32, rc *rowCells) bool {
 	if int(i) >= len(t.rowAt) || t.rowAt[i] == noRow {
 		return false
@@ -124,7 +126,8 @@ func (t *Table) keptRow(i int32, rc *rowCells) bool {
 		rc.end[k] = int32(binary.LittleEndian.Uint16(c[2*k:]))
 		rc.w[k] = int32(binary.LittleEndian.Uint16(c[2*tableCols+2*k:]))
 	}
-	rc.b = append(rc.b[:0], c[rowHead:rowHead+int(rc.end[tableCols-1])]...)
+	n := rowHead + int(rc.end[tableCols-1])
+	rc.b = c[rowHead:n:n]
 	rc.bad = 0
 	return true
 }
@@ -614,11 +617,14 @@ func (t *Table) writeTables(multi bool, fs Findings) error {
 			out = append(out, fr.head...)
 		}
 		i := p.first
+		var kept rowCells // a kept row's cells: its chunk's bytes
 		for range p.n {
-			if multi || !t.keptRow(i, rc) {
-				t.row(rd.At(int(i)), multi, rc)
+			row := &kept
+			if multi || !t.keptRow(i, row) {
+				row = rc
+				t.row(rd.At(int(i)), multi, row)
 			}
-			out = appendRow(out, fr, &widths[p.g], rc)
+			out = appendRow(out, fr, &widths[p.g], row)
 			i = t.next[i]
 		}
 		if p.foot {
@@ -725,6 +731,25 @@ func (rc *rowCells) cell(i int) []byte {
 	return rc.b[start:rc.end[i]]
 }
 
+// doneKnown is done for a cell known to be printable ASCII when plain
+// (appendSafeTail's): it is then a column a byte, and tablewriter would
+// change it only for a space at either end.
+func (rc *rowCells) doneKnown(i int, r *tableRenderer, plain bool) {
+	if !plain {
+		rc.done(i, r)
+		return
+	}
+	start := int32(0)
+	if i > 0 {
+		start = rc.end[i-1]
+	}
+	end := int32(len(rc.b))
+	rc.end[i], rc.w[i] = end, end-start
+	if end > start && (rc.b[start] == ' ' || rc.b[end-1] == ' ') {
+		rc.bad |= 1 << i
+	}
+}
+
 // done ends cell i, the bytes b holds after cell i-1, and measures it.
 func (rc *rowCells) done(i int, r *tableRenderer) {
 	start := int32(0)
@@ -739,8 +764,9 @@ func (rc *rowCells) done(i int, r *tableRenderer) {
 	}
 }
 
-// appendValue appends f's Value cell: Safe(v.String(), 48).
-func appendValue(b []byte, v *rules.Value) []byte {
+// appendValue appends f's Value cell: Safe(v.String(), 48), and reports
+// whether it is printable ASCII (appendSafeTail).
+func appendValue(b []byte, v *rules.Value) ([]byte, bool) {
 	start := len(b)
 	switch {
 	case v == nil:
@@ -763,9 +789,9 @@ func (t *Table) row(f *rules.Finding, multi bool, rc *rowCells) {
 	if t.color {
 		rc.b = append(rc.b, colorSeverity[f.Severity]...)
 	} else {
-		rc.b = append(rc.b, f.Severity.String()...)
+		rc.b = append(rc.b, f.Severity.String()...) // a name, or "severity(9)"
 	}
-	rc.done(0, r)
+	rc.doneKnown(0, r, !t.color)
 	rc.b = append(rc.b, f.Rule...)
 	rc.done(1, r)
 	start := len(rc.b)
@@ -775,12 +801,13 @@ func (t *Table) row(f *rules.Finding, multi bool, rc *rowCells) {
 		rc.b = append(rc.b, f.Scheme...)
 		rc.b = append(rc.b, ')')
 	}
-	rc.b = appendSafeTail(rc.b, start, 32, false)
-	rc.done(2, r)
-	rc.b = appendValue(rc.b, f.Value)
-	rc.done(3, r)
+	var plain bool
+	rc.b, plain = appendSafeTail(rc.b, start, 32, false)
+	rc.doneKnown(2, r, plain)
+	rc.b, plain = appendValue(rc.b, f.Value)
+	rc.doneKnown(3, r, plain)
 	rc.b = appendFrame(rc.b, f, multi)
-	rc.done(frameCol, r)
+	rc.doneKnown(frameCol, r, !multi && len(f.Chain) <= 1) // digits, and " (cut)"
 	start = len(rc.b)
 	rc.b = append(rc.b, f.Method...)
 	rc.b = append(rc.b, ' ')
@@ -789,12 +816,12 @@ func (t *Table) row(f *rules.Finding, multi bool, rc *rowCells) {
 		rc.b = append(rc.b, " → "...)
 		rc.b = strconv.AppendInt(rc.b, int64(f.Status), 10)
 	}
-	rc.b = appendSafeTail(rc.b, start, 48, true)
-	rc.done(5, r)
+	rc.b, plain = appendSafeTail(rc.b, start, 48, true)
+	rc.doneKnown(5, r, plain)
 	rc.b = append(rc.b, f.Framework.Name...)
 	rc.done(6, r)
 	rc.b = strconv.AppendInt(rc.b, int64(f.Count), 10)
-	rc.done(7, r)
+	rc.doneKnown(7, r, true)
 }
 
 // appendFrame appends f's Frame cell.
@@ -817,12 +844,19 @@ func appendFrame(b []byte, f *rules.Finding, multi bool) []byte {
 
 // appendSafeTail makes b[start:] what Safe makes of it (of its
 // strings.TrimSpace, with trim): in place when it is printable (as it
-// nearly always is), with no string made.
-func appendSafeTail(b []byte, start, max int, trim bool) []byte {
+// nearly always is), with no string made. It reports whether the cell it
+// made is printable ASCII (for doneKnown).
+func appendSafeTail(b []byte, start, max int, trim bool) ([]byte, bool) {
 	c := b[start:]
-	for i := 0; i < len(c); {
+	i := printablePrefix(c)
+	plain := i == len(c)
+	for i < len(c) {
 		if x := c[i]; x >= 0x20 && x < 0x7f {
 			i++
+			continue
+		}
+		if c[i] == 0xe2 && i+2 < len(c) && (c[i+1] == 0x86 && c[i+2] == 0x92 || c[i+1] == 0x80 && c[i+2] == 0xa6) {
+			i += 3 // "→" (a response's status), "…": printable
 			continue
 		}
 		r, n := utf8.DecodeRune(c[i:])
@@ -831,7 +865,7 @@ func appendSafeTail(b []byte, start, max int, trim bool) []byte {
 			if trim {
 				s = strings.TrimSpace(s)
 			}
-			return append(b[:start], Safe(s, max)...)
+			return append(b[:start], Safe(s, max)...), false
 		}
 		i += n
 	}
@@ -856,8 +890,29 @@ func appendSafeTail(b []byte, start, max int, trim bool) []byte {
 			cut--
 		}
 		b = append(b[:start+cut], "…"...)
+		plain = false
 	}
-	return b
+	return b, plain
+}
+
+// printablePrefix returns the length of the longest prefix of c that is
+// printable ASCII (0x20 to 0x7e), read 8 bytes at a time: a word has a
+// byte outside that range exactly when one of its bytes is below 0x20
+// (subtracting 0x20 from each then sets a top bit, or borrows from a byte
+// above, which only a byte below 0x20 does), above 0x7e (adding 1 then
+// sets a top bit) or has its top bit set.
+func printablePrefix(c []byte) int {
+	i := 0
+	for ; len(c)-i >= 8; i += 8 {
+		w := binary.LittleEndian.Uint64(c[i:])
+		if ((w-0x2020202020202020)|(w+0x0101010101010101)|w)&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for i < len(c) && c[i] >= 0x20 && c[i] < 0x7f {
+		i++
+	}
+	return i
 }
 
 // tableRenderer writes host tables. tablewriter lays each table out: it
@@ -972,19 +1027,21 @@ func appendRow(out []byte, fr *frame, widths *[tableCols]int, rc *rowCells) []by
 // width is the display width of a cell that tablewriter writes as it is
 // (ok false for one it would trim, split or expand), measured as
 // tablewriter measures it.
-func (r *tableRenderer) width(c string) (int, bool) { return cellWidth(r, c) }
+func (r *tableRenderer) width(c string) (int, bool) {
+	return cellWidth(r, unsafe.Slice(unsafe.StringData(c), len(c))) // only read
+}
 
-// cellWidth is width, for cells made in a []byte too.
-func cellWidth[T string | []byte](r *tableRenderer, c T) (int, bool) {
-	if len(c) > 0 && (spaceAt(c, true) || spaceAt(c, false)) {
-		return 0, false // strings.TrimSpace would change it
-	}
-	i := 0
-	for i < len(c) && c[i] >= 0x20 && c[i] < 0x7f { // printable ASCII, most cells: a column each
-		i++
-	}
+// cellWidth is width, for a cell made in a []byte.
+func cellWidth(r *tableRenderer, c []byte) (int, bool) {
+	i := printablePrefix(c) // printable ASCII, most cells: a column each
 	if i == len(c) {
+		if i > 0 && (c[0] == ' ' || c[i-1] == ' ') {
+			return 0, false // the only space of printable ASCII that strings.TrimSpace removes
+		}
 		return i, true
+	}
+	if spaceAt(c, true) || spaceAt(c, false) {
+		return 0, false // strings.TrimSpace would change it
 	}
 	n, other := i, false
 	for i < len(c) {
@@ -1018,7 +1075,7 @@ func cellWidth[T string | []byte](r *tableRenderer, c T) (int, bool) {
 
 // spaceAt reports whether the first (else the last) rune of the non-empty
 // c is one strings.TrimSpace removes.
-func spaceAt[T string | []byte](c T, first bool) bool {
+func spaceAt(c []byte, first bool) bool {
 	b := c[len(c)-1]
 	if first {
 		b = c[0]
@@ -1028,9 +1085,9 @@ func spaceAt[T string | []byte](c T, first bool) bool {
 	}
 	var r rune
 	if first {
-		r, _ = utf8.DecodeRuneInString(string(c[:min(len(c), utf8.UTFMax)]))
+		r, _ = utf8.DecodeRune(c)
 	} else {
-		r, _ = utf8.DecodeLastRuneInString(string(c[max(0, len(c)-utf8.UTFMax):]))
+		r, _ = utf8.DecodeLastRune(c)
 	}
 	return unicode.IsSpace(r)
 }

@@ -20,14 +20,23 @@ func TestTableRowsAsTablewriter(t *testing.T) {
 		"12345678901234567890123456789012345678901234567890", "\u200b", "ｗｉｄｅ", "x\u202ey", "│", "─┼─",
 		// Cells tablewriter changes: left to it.
 		" lead", "trail ", "tab\there", "two\nlines", "\u00a0x", "\r"}
-	const framed = 21 // pieces[:framed] only make cells the frame path takes
+	const framed = 21  // pieces[:framed] only make cells the frame path takes
+	var ascii []string // and these rows of printable ASCII
+	for _, p := range pieces[:framed] {
+		if naivePrintable(p) {
+			ascii = append(ascii, p)
+		}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	fast := 0
+	fast, plainRows := 0, 0
 	tr := newTableRenderer() // reused, as Close reuses it
-	for n := range 1000 {
-		pick := len(pieces)
-		if n%2 == 0 {
-			pick = framed
+	for n := range 1500 {
+		pool := pieces
+		switch n % 3 {
+		case 0:
+			pool = pieces[:framed]
+		case 1:
+			pool = ascii
 		}
 		rows := make([][tableCols]string, 1+rng.IntN(6))
 		for r := range rows {
@@ -35,20 +44,24 @@ func TestTableRowsAsTablewriter(t *testing.T) {
 				k := 1 + rng.IntN(3)
 				var b strings.Builder
 				for range k {
-					b.WriteString(pieces[rng.IntN(pick)])
+					b.WriteString(pool[rng.IntN(len(pool))])
 				}
 				rows[r][c] = b.String()
 			}
 		}
-		all := true
+		all, plain := true, true
 		for _, r := range rows {
 			for _, c := range r {
-				_, ok := tr.width(c)
+				n, ok := tr.width(c)
 				all = all && ok
+				plain = plain && n == len(c)
 			}
 		}
 		if all {
 			fast++
+			if plain {
+				plainRows++
+			}
 		}
 		var got, want bytes.Buffer
 		if err := tr.render(&got, rows); err != nil {
@@ -61,8 +74,8 @@ func TestTableRowsAsTablewriter(t *testing.T) {
 			t.Fatalf("case %d: rows %q\ngot:\n%s\nwant (tablewriter):\n%s", n, rows, got.String(), want.String())
 		}
 	}
-	if fast < 300 {
-		t.Errorf("only %d of 1000 tables took the frame path", fast)
+	if fast < 600 || plainRows < 300 {
+		t.Errorf("only %d of 1500 tables took the frame path, %d of them of printable ASCII", fast, plainRows)
 	}
 }
 
@@ -436,4 +449,50 @@ func (l List) firstHost(h string) string {
 		}
 	}
 	return ""
+}
+
+// TestTableRowWidths: each cell of a row is measured as cellWidth measures
+// it (widths, and the cells tablewriter would change), also where row
+// knows a cell to be printable ASCII without measuring it (doneKnown):
+// cells with spaces at either end, controls, non-ASCII, cut, escaped;
+// chains; frames of several files; severities coloured and not.
+func TestTableRowWidths(t *testing.T) {
+	var fs []*rules.Finding
+	odd := []string{"", " ", "x ", " x", "sid", "a\tb", "é", "日本語", "\x1b[1m", "\xff", strings.Repeat("long", 20), "→", "a\u00a0", "\u2003b"}
+	for i, f := range append(benchFindings(400), sampleFindings()...) {
+		g := *f
+		s := odd[i%len(odd)]
+		switch i % 6 {
+		case 0:
+			g.Cookie = s
+		case 1:
+			g.Value = &rules.Value{Raw: s}
+		case 2:
+			g.Path, g.Method = s, odd[(i/6)%len(odd)]
+		case 3:
+			g.Framework.Name, g.Rule = s, odd[(i/6)%len(odd)]
+		case 4:
+			g.Chain = []rules.Link{{File: s, Frame: 1}, {File: "b.pcap", Frame: 2}}
+			g.File = s
+		case 5:
+			g.Scheme, g.Severity, g.Count, g.Truncated = s, rules.Severity(i%9), -i, true
+		}
+		fs = append(fs, &g)
+	}
+	for _, color := range []bool{false, true} {
+		tb := NewTable(nil, color)
+		tb.r = newTableRenderer()
+		for _, multi := range []bool{false, true} {
+			for k, f := range fs {
+				var rc rowCells
+				tb.row(f, multi, &rc)
+				for i := range tableCols {
+					n, ok := cellWidth(tb.r, rc.cell(i))
+					if bad := rc.bad&(1<<i) != 0; bad == ok || ok && int(rc.w[i]) != n {
+						t.Fatalf("colour %v, multi %v, finding %d, cell %d %q: width %d, bad %v; cellWidth %d, %v", color, multi, k, i, rc.cell(i), rc.w[i], bad, n, ok)
+					}
+				}
+			}
+		}
+	}
 }
