@@ -113,6 +113,26 @@ func (t *Table) keepRow(rc *rowCells) uint32 {
 	return at
 }
 
+// warmRows reads the first bytes of the kept rows of n findings from i
+// (following next) before any is written, and returns their sum (kept by
+// the caller, so that the reads are made): the rows were kept in the
+// order the findings were gathered in (gatherStored), not report order,
+// and their cache misses then overlap, instead of each row's read
+// waiting for its own. Over 40 ops of BenchmarkRender/table on the 1 GB
+// capture (loaded machine, two profiles each), keptRow took 0.18-0.27 s
+// of samples without warmRows, the two 0.11-0.18 s with it.
+func (t *Table) warmRows(i int32, n int32) byte {
+	var x byte
+	for range n {
+		if at := t.rowAt[i]; at != noRow {
+			c := t.rowChunks[at/rowChunk][at%rowChunk:]
+			x += c[0] + c[min(rowHead, len(c)-1)] // its head, and its cells after
+		}
+		i = t.next[i]
+	}
+	return x
+}
+
 // keptRow sets rc to the row kept for finding i, and reports whether
 // there is one. rc.b is then the kept bytes themselves (not a copy, at
 // full capacity: not to be appended to).
@@ -617,6 +637,9 @@ func (t *Table) writeTables(multi bool, fs Findings) error {
 			out = append(out, fr.head...)
 		}
 		i := p.first
+		if !multi {
+			rc.warmed += t.warmRows(i, p.n)
+		}
 		var kept rowCells // a kept row's cells: its chunk's bytes
 		for range p.n {
 			row := &kept
@@ -721,6 +744,8 @@ type rowCells struct {
 	end [tableCols]int32
 	w   [tableCols]int32
 	bad uint8
+
+	warmed byte // warmRows' sums
 }
 
 func (rc *rowCells) cell(i int) []byte {
