@@ -455,7 +455,9 @@ func (l List) firstHost(h string) string {
 // it (widths, and the cells tablewriter would change), also where row
 // knows a cell to be printable ASCII without measuring it (doneKnown):
 // cells with spaces at either end, controls, non-ASCII, cut, escaped;
-// chains; frames of several files; severities coloured and not.
+// chains; frames of several files; severities coloured and not. The
+// frame cell of several files is measured as frameManyWidth says, also
+// with file names of every sort (which it often does not make).
 func TestTableRowWidths(t *testing.T) {
 	var fs []*rules.Finding
 	odd := []string{"", " ", "x ", " x", "sid", "a\tb", "é", "日本語", "\x1b[1m", "\xff", strings.Repeat("long", 20), "→", "a\u00a0", "\u2003b"}
@@ -472,8 +474,12 @@ func TestTableRowWidths(t *testing.T) {
 		case 3:
 			g.Framework.Name, g.Rule = s, odd[(i/6)%len(odd)]
 		case 4:
-			g.Chain = []rules.Link{{File: s, Frame: 1}, {File: "b.pcap", Frame: 2}}
-			g.File = s
+			if i%12 == 4 {
+				g.Chain = []rules.Link{{File: s, Frame: 1}, {File: "b.pcap", Frame: 2}}
+			}
+			s = odd[(i/6)%len(odd)]
+			g.File = []string{s, "dir/" + s, s + "/", "/x/" + s + ".pcap"}[(i/6/len(odd))%4]
+			g.Frame = uint64(i) * 1_000_003
 		case 5:
 			g.Scheme, g.Severity, g.Count, g.Truncated = s, rules.Severity(i%9), -i, true
 		}
@@ -486,6 +492,11 @@ func TestTableRowWidths(t *testing.T) {
 			for k, f := range fs {
 				var rc rowCells
 				tb.row(f, multi, &rc)
+				start := len(rc.b)
+				n, ok := cellWidth(tb.r, appendFrame(rc.b, f, true)[start:])
+				if gn, gok := tb.frameManyWidth(f, &rc); gn != n || gok != ok || len(rc.b) != start {
+					t.Fatalf("finding %d, frame of several files %q: frameManyWidth %d, %v; cellWidth %d, %v", k, appendFrame(nil, f, true), gn, gok, n, ok)
+				}
 				for i := range tableCols {
 					n, ok := cellWidth(tb.r, rc.cell(i))
 					if bad := rc.bad&(1<<i) != 0; bad == ok || ok && int(rc.w[i]) != n {
