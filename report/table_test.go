@@ -507,3 +507,44 @@ func TestTableRowWidths(t *testing.T) {
 		}
 	}
 }
+
+// TestDrawFrame: drawFrame draws the frame tablewriter lays out, for the
+// narrowest columns, wide ones, and many at random; a renderer draws its
+// frames once the first one matched, and tables drawn so are those
+// tablewriter renders (TestTableRowsAsTablewriter, which reuses one
+// renderer).
+func TestDrawFrame(t *testing.T) {
+	r := newTableRenderer()
+	var narrow [tableCols]int
+	for i, h := range tableHeader {
+		narrow[i] = len(h)
+	}
+	cases := [][tableCols]int{narrow}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 300 {
+		w := narrow
+		for i := range w {
+			w[i] += rng.IntN([]int{2, 5, 40, 300}[rng.IntN(4)])
+		}
+		cases = append(cases, w)
+	}
+	for _, w := range cases {
+		want, err := r.layout(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := drawFrame(w); got != want {
+			t.Fatalf("widths %v: drawn\n%q\n%q\nlaid out\n%q\n%q", w, got.head, got.sep, want.head, want.sep)
+		}
+	}
+	if _, err := r.frame(narrow); err != nil || r.drawn != 1 {
+		t.Fatalf("after a first frame, the renderer draws frames %d (%v)", r.drawn, err)
+	}
+	short := narrow
+	short[2] = 1 // narrower than its header: tablewriter widens it
+	fr, err := r.frame(short)
+	want, _ := r.layout(short)
+	if err != nil || fr != want {
+		t.Fatalf("a column narrower than its header: %q, want %q", fr.head, want.head)
+	}
+}
