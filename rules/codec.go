@@ -735,7 +735,12 @@ func (d *decoder) decodeShared(f *Finding) error {
 		}
 		for range n - 1 {
 			l := Link{Kind: d.id(), File: d.id(), Frame: d.uint()}
-			l.Time, l.Detail = d.time(), d.inline()
+			if d.omit&OmitTimes != 0 {
+				d.skipTime()
+			} else {
+				l.Time = d.time()
+			}
+			l.Detail = d.inline()
 			chain = append(chain, l)
 		}
 		if !d.fresh {

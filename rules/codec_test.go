@@ -234,8 +234,12 @@ func FuzzRecord(f *testing.F) {
 		if leanErr != nil {
 			t.Fatalf("decodes whole, but not omitting parts: %v", leanErr)
 		}
+		chain := slices.Clone(got.Chain) // without its links' times, which it omits
+		for i := range chain {
+			chain[i].Time = time.Time{}
+		}
 		if part.Path != got.Path || part.Method != got.Method || part.Status != got.Status || part.Message != got.Message ||
-			!reflect.DeepEqual(part.Value, got.Value) || !reflect.DeepEqual(part.Chain, got.Chain) || part.Framework != got.Framework {
+			!reflect.DeepEqual(part.Value, got.Value) || !reflect.DeepEqual(part.Chain, chain) || part.Framework != got.Framework {
 			t.Fatalf("omitting parts, the finding decodes to %+v, want %+v", part, got)
 		}
 		var again findingStore
@@ -594,6 +598,12 @@ func TestSortedOmitting(t *testing.T) {
 		}
 		if omit&OmitTimes != 0 {
 			f.Time, f.LastTime = time.Time{}, time.Time{}
+			if f.Chain != nil {
+				f.Chain = slices.Clone(f.Chain)
+				for i := range f.Chain {
+					f.Chain[i].Time = time.Time{}
+				}
+			}
 		}
 		return f
 	}

@@ -20,7 +20,7 @@ const (
 	OmitAttrs                  // Attrs
 	OmitLine                   // Line, LineIndex
 	OmitAddrs                  // Client, Server
-	OmitTimes                  // Time, LastTime
+	OmitTimes                  // Time, LastTime, and each Link's Time
 )
 
 // Omitting returns another reader of x's findings (as Reader) that leaves
