@@ -236,27 +236,47 @@ func (t *Table) measure(g *tableGroup, f *rules.Finding) uint32 {
 // that name's length, a colon and the frame's digits (and " (cut)"), not
 // made and measured; else made (after rc's row) and measured.
 func (t *Table) frameManyWidth(f *rules.Finding, rc *rowCells) (int, bool) {
+	n := -1
 	if len(f.Chain) <= 1 {
-		if !t.baseSet || f.File != t.baseOf {
-			b := filepath.Base(f.File)
-			t.baseOf, t.baseSet, t.baseLen = f.File, true, -1
-			if printablePrefix(unsafe.Slice(unsafe.StringData(b), len(b))) == len(b) && b[0] != ' ' {
-				t.baseLen = len(b) // Base gives "." for ""
-			}
+		if bl := t.baseLenOf(f.File); bl >= 0 {
+			n = bl + 1 + decimalLen(f.Frame)
 		}
-		if t.baseLen >= 0 {
-			n := t.baseLen + 1 + decimalLen(f.Frame)
-			if f.Truncated {
-				n += len(" (cut)")
+	} else { // every link's, between arrows (the correlator's findings, 16% of the 1 GB capture's)
+		n = (len(f.Chain) - 1) * t.r.arrow
+		for _, l := range f.Chain {
+			bl := t.baseLenOf(l.File)
+			if bl < 0 {
+				n = -1
+				break
 			}
-			return n, true
+			n += bl + 1 + decimalLen(l.Frame)
 		}
+	}
+	if n >= 0 {
+		if f.Truncated {
+			n += len(" (cut)")
+		}
+		return n, true
 	}
 	start := len(rc.b)
 	rc.b = appendFrame(rc.b, f, true)
 	n, ok := cellWidth(t.r, rc.b[start:])
 	rc.b = rc.b[:start]
 	return n, ok
+}
+
+// baseLenOf returns the length of file's base name (as appendFrame
+// writes it) when it is printable ASCII without a space first, else -1;
+// the last file's is kept.
+func (t *Table) baseLenOf(file string) int {
+	if !t.baseSet || file != t.baseOf {
+		b := filepath.Base(file)
+		t.baseOf, t.baseSet, t.baseLen = file, true, -1
+		if printablePrefix(unsafe.Slice(unsafe.StringData(b), len(b))) == len(b) && b[0] != ' ' {
+			t.baseLen = len(b) // Base gives "." for ""
+		}
+	}
+	return t.baseLen
 }
 
 // decimalLen is the number of decimal digits of u.
@@ -875,7 +895,17 @@ func (t *Table) row(f *rules.Finding, multi bool, rc *rowCells) {
 	rc.b, plain = appendValue(rc.b, f.Value)
 	rc.doneKnown(3, r, plain)
 	rc.b = appendFrame(rc.b, f, multi)
-	rc.doneKnown(frameCol, r, !multi && len(f.Chain) <= 1) // digits, and " (cut)"
+	switch {
+	case multi:
+		rc.done(frameCol, r)
+	case len(f.Chain) <= 1:
+		rc.doneKnown(frameCol, r, true) // digits, and " (cut)"
+	default: // digits between arrows, and " (cut)"
+		end := int32(len(rc.b))
+		arrows := int32(len(f.Chain) - 1)
+		rc.end[frameCol] = end
+		rc.w[frameCol] = end - rc.end[frameCol-1] - arrows*int32(len("→")) + arrows*int32(r.arrow)
+	}
 	start = len(rc.b)
 	rc.b = append(rc.b, f.Method...)
 	rc.b = append(rc.b, ' ')
