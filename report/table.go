@@ -107,16 +107,17 @@ func (t *Table) keepRow(rc *rowCells) uint32 {
 		return noRow
 	}
 	c := t.rowChunks[last]
-	at := uint32(last*rowChunk + len(c))
+	k := len(c)
+	c = c[:k+rowHead+n] // within its capacity (checked above)
+	h := (*[rowHead]byte)(c[k:])
 	for i := range tableCols {
-		c = binary.LittleEndian.AppendUint16(c, uint16(rc.end[i]))
+		binary.LittleEndian.PutUint16(h[2*i:], uint16(rc.end[i]))
+		binary.LittleEndian.PutUint16(h[2*tableCols+2*i:], uint16(rc.w[i]))
 	}
-	for i := range tableCols {
-		c = binary.LittleEndian.AppendUint16(c, uint16(rc.w[i]))
-	}
-	t.rowChunks[last] = append(c, rc.b[:n]...)
+	copy(c[k+rowHead:], rc.b[:n])
+	t.rowChunks[last] = c
 	t.rowBytes += rowHead + n
-	return at
+	return uint32(last*rowChunk + k)
 }
 
 // warmRows reads the first bytes of the kept rows of n findings from i
