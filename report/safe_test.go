@@ -57,10 +57,74 @@ func TestSafeFastPaths(t *testing.T) {
 			if trim {
 				want = strings.TrimSpace(want)
 			}
-			want = "prefix|" + oldSafe(want, max)
-			if got := string(appendSafeTail([]byte("prefix|"+s), len("prefix|"), max, trim)); got != want {
+			cell := oldSafe(want, max)
+			want = "prefix|" + cell
+			b, plain := appendSafeTail([]byte("prefix|"+s), len("prefix|"), max, trim)
+			if got := string(b); got != want {
 				t.Fatalf("case %d: appendSafeTail(%q, %d, trim %v) = %q, want %q", n, s, max, trim, got, want)
 			}
+			// Printable ASCII, when it says so; and it says so of
+			// printable ASCII it leaves as it is (a cell escaped or cut
+			// is measured in full).
+			uncut := s
+			if trim {
+				uncut = strings.TrimSpace(s)
+			}
+			if plain && !naivePrintable(cell) || !plain && naivePrintable(s) && cell == uncut {
+				t.Fatalf("case %d: appendSafeTail(%q, %d, trim %v) says printable ASCII %v of %q", n, s, max, trim, plain, cell)
+			}
+		}
+	}
+}
+
+// naivePrintable reports whether every byte of s is printable ASCII.
+func naivePrintable(s string) bool {
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPrintablePrefix: the prefix printablePrefix reads a word at a time
+// is the one read a byte at a time, for every byte value at every place
+// of texts of 0 to 40 bytes (each word's lanes, and the tail), and for
+// random texts mostly printable.
+func TestPrintablePrefix(t *testing.T) {
+	naive := func(c []byte) int {
+		i := 0
+		for i < len(c) && c[i] >= 0x20 && c[i] <= 0x7e {
+			i++
+		}
+		return i
+	}
+	for n := range 41 {
+		c := []byte(strings.Repeat("a~ Z", 11)[:n])
+		if got := printablePrefix(c); got != n {
+			t.Fatalf("%q: %d, want %d", c, got, n)
+		}
+		for at := range n {
+			for v := range 256 {
+				d := append([]byte(nil), c...)
+				d[at] = byte(v)
+				if got, want := printablePrefix(d), naive(d); got != want {
+					t.Fatalf("%q: %d, want %d", d, got, want)
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 100000 {
+		c := make([]byte, rng.IntN(40))
+		for i := range c {
+			c[i] = byte(0x20 + rng.IntN(0x5f))
+			if rng.IntN(30) == 0 {
+				c[i] = byte(rng.IntN(256))
+			}
+		}
+		if got, want := printablePrefix(c), naive(c); got != want {
+			t.Fatalf("%q: %d, want %d", c, got, want)
 		}
 	}
 }

@@ -2,17 +2,20 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/pkg/twcache"
@@ -58,6 +61,12 @@ type Table struct {
 	rowAt     []uint32
 	rowBytes  int
 	rowBudget int // 0: tableRowBudget
+
+	// frameManyWidth's file (set) and its base name's length (-1: not
+	// printable ASCII, or a space first).
+	baseOf  string
+	baseSet bool
+	baseLen int
 }
 
 // tableRowBudget is the most bytes of rows a table keeps between Write
@@ -72,9 +81,10 @@ const (
 	noRow    = ^uint32(0)
 )
 
-// keepRow keeps rc's row (its cells up to end[tableCols-1]) as the row
-// of the next finding, if it fits the budget and its 16-bit fields.
-func (t *Table) keepRow(rc *rowCells) {
+// keepRow keeps rc's row (its cells up to end[tableCols-1]), if it fits
+// the budget and its 16-bit fields, and returns where (for rowAt), or
+// noRow.
+func (t *Table) keepRow(rc *rowCells) uint32 {
 	n := int(rc.end[tableCols-1])
 	budget := t.rowBudget
 	if budget == 0 {
@@ -94,23 +104,45 @@ func (t *Table) keepRow(rc *rowCells) {
 		}
 	}
 	if !ok {
-		t.rowAt = append(t.rowAt, noRow)
-		return
+		return noRow
 	}
 	c := t.rowChunks[last]
-	t.rowAt = append(t.rowAt, uint32(last*rowChunk+len(c)))
+	k := len(c)
+	c = c[:k+rowHead+n] // within its capacity (checked above)
+	h := (*[rowHead]byte)(c[k:])
 	for i := range tableCols {
-		c = binary.LittleEndian.AppendUint16(c, uint16(rc.end[i]))
+		binary.LittleEndian.PutUint16(h[2*i:], uint16(rc.end[i]))
+		binary.LittleEndian.PutUint16(h[2*tableCols+2*i:], uint16(rc.w[i]))
 	}
-	for i := range tableCols {
-		c = binary.LittleEndian.AppendUint16(c, uint16(rc.w[i]))
-	}
-	t.rowChunks[last] = append(c, rc.b[:n]...)
+	copy(c[k+rowHead:], rc.b[:n])
+	t.rowChunks[last] = c
 	t.rowBytes += rowHead + n
+	return uint32(last*rowChunk + k)
+}
+
+// warmRows reads the first bytes of the kept rows of n findings from i
+// (following next) before any is written, and returns their sum (kept by
+// the caller, so that the reads are made): the rows were kept in the
+// order the findings were gathered in (gatherStored), not report order,
+// and their cache misses then overlap, instead of each row's read
+// waiting for its own. Over 40 ops of BenchmarkRender/table on the 1 GB
+// capture (loaded machine, two profiles each), keptRow took 0.18-0.27 s
+// of samples without warmRows, the two 0.11-0.18 s with it.
+func (t *Table) warmRows(i int32, n int32) byte {
+	var x byte
+	for range n {
+		if at := t.rowAt[i]; at != noRow {
+			c := t.rowChunks[at/rowChunk][at%rowChunk:]
+			x += c[0] + c[min(rowHead, len(c)-1)] // its head, and its cells after
+		}
+		i = t.next[i]
+	}
+	return x
 }
 
 // keptRow sets rc to the row kept for finding i, and reports whether
-// there is one.
+// there is one. rc.b is then the kept bytes themselves (not a copy, at
+// full capacity: not to be appended to).
 func (t *Table) keptRow(i int32, rc *rowCells) bool {
 	if int(i) >= len(t.rowAt) || t.rowAt[i] == noRow {
 		return false
@@ -121,7 +153,8 @@ func (t *Table) keptRow(i int32, rc *rowCells) bool {
 		rc.end[k] = int32(binary.LittleEndian.Uint16(c[2*k:]))
 		rc.w[k] = int32(binary.LittleEndian.Uint16(c[2*tableCols+2*k:]))
 	}
-	rc.b = append(rc.b[:0], c[rowHead:rowHead+int(rc.end[tableCols-1])]...)
+	n := rowHead + int(rc.end[tableCols-1])
+	rc.b = c[rowHead:n:n]
 	rc.bad = 0
 	return true
 }
@@ -177,19 +210,83 @@ func (t *Table) gather(f *rules.Finding) {
 	g.last = i
 	g.n++
 	t.n++
+	t.rowAt = append(t.rowAt, t.measure(g, f))
+}
+
+// measure renders f's row, adds its cells' widths to g's and keeps it
+// (keepRow: it returns where).
+func (t *Table) measure(g *tableGroup, f *rules.Finding) uint32 {
 	rc := &t.rc
 	t.row(f, false, rc)
-	t.keepRow(rc)
+	at := t.keepRow(rc)
 	for i := range tableCols {
 		g.width[i] = max(g.width[i], rc.w[i])
 	}
 	g.whole = g.whole || rc.bad&^(1<<frameCol) != 0
 	g.wholeOne = g.wholeOne || rc.bad&(1<<frameCol) != 0
+	n, ok := t.frameManyWidth(f, rc)
+	g.frameMany = max(g.frameMany, int32(n))
+	g.wholeMany = g.wholeMany || !ok
+	return at
+}
+
+// frameManyWidth is cellWidth of f's Frame cell with several files
+// (appendFrame's multi), which Write measures for every finding in case
+// Close is given several: for a finding without a chain whose file's base
+// name is printable ASCII without a space first (as capture names are),
+// that name's length, a colon and the frame's digits (and " (cut)"), not
+// made and measured; else made (after rc's row) and measured.
+func (t *Table) frameManyWidth(f *rules.Finding, rc *rowCells) (int, bool) {
+	n := -1
+	if len(f.Chain) <= 1 {
+		if bl := t.baseLenOf(f.File); bl >= 0 {
+			n = bl + 1 + decimalLen(f.Frame)
+		}
+	} else { // every link's, between arrows (the correlator's findings, 16% of the 1 GB capture's)
+		n = (len(f.Chain) - 1) * t.r.arrow
+		for _, l := range f.Chain {
+			bl := t.baseLenOf(l.File)
+			if bl < 0 {
+				n = -1
+				break
+			}
+			n += bl + 1 + decimalLen(l.Frame)
+		}
+	}
+	if n >= 0 {
+		if f.Truncated {
+			n += len(" (cut)")
+		}
+		return n, true
+	}
 	start := len(rc.b)
 	rc.b = appendFrame(rc.b, f, true)
 	n, ok := cellWidth(t.r, rc.b[start:])
-	g.frameMany = max(g.frameMany, int32(n))
-	g.wholeMany = g.wholeMany || !ok
+	rc.b = rc.b[:start]
+	return n, ok
+}
+
+// baseLenOf returns the length of file's base name (as appendFrame
+// writes it) when it is printable ASCII without a space first, else -1;
+// the last file's is kept.
+func (t *Table) baseLenOf(file string) int {
+	if !t.baseSet || file != t.baseOf {
+		b := filepath.Base(file)
+		t.baseOf, t.baseSet, t.baseLen = file, true, -1
+		if printablePrefix(unsafe.Slice(unsafe.StringData(b), len(b))) == len(b) && b[0] != ' ' {
+			t.baseLen = len(b) // Base gives "." for ""
+		}
+	}
+	return t.baseLen
+}
+
+// decimalLen is the number of decimal digits of u.
+func decimalLen(u uint64) int {
+	n := 1
+	for ; u >= 10; u /= 10 {
+		n++
+	}
+	return n
 }
 
 // WriteAll is Write for each finding of fs in order (writeAll's path,
@@ -204,7 +301,11 @@ func (t *Table) gather(f *rules.Finding) {
 // this pass costs; it was the serial half of the table's time.
 func (t *Table) WriteAll(fs Findings) error {
 	n := fs.Len()
-	other := concurrentReader(fs)
+	if so, ok := fs.(storeOrdered); ok && t.n == 0 {
+		t.gatherStored(fs, so.StoreOrder())
+		return nil
+	}
+	fs, other := tableReaders(fs)
 	if other == nil || n < parallelFrom || t.n != 0 {
 		for i := range n {
 			t.gather(fs.At(i))
@@ -238,6 +339,157 @@ func (t *Table) WriteAll(fs Findings) error {
 	wg.Wait()
 	t.join(u)
 	return nil
+}
+
+// storeOrdered is Findings that can say in what order reading them costs
+// least (rules.Sorted.StoreOrder: their positions, in the order of their
+// records in memory).
+type storeOrdered interface {
+	StoreOrder() []int32
+}
+
+// gatherStored is WriteAll for findings read in order (a permutation of
+// fs's positions, StoreOrder's) rather than report order: a table's rows
+// and widths do not depend on the order they are measured in, and a
+// rules.Sorted decodes its findings in the order of their records about
+// twice as fast (StoreOrder). Each host's table is the same as gathering
+// in report order makes: its findings are linked in report order after,
+// it is headed by the spelling of its first finding in report order, and
+// tables come in order of their first finding. From parallelFrom
+// findings, when fs can be read by two goroutines at once, a second one
+// gathers the second half of order into tables of its own, joined after.
+//
+// With readers that leave out what the table does not show (tableReaders):
+// the 1 GB capture's gather phase (CLI, temporary timing hook, 8 runs each
+// alternating on a heavily loaded machine) took 36.2 ms at best, 58.8 ms
+// median, against 40.1 and 73.6 ms in report order with whole findings.
+func (t *Table) gatherStored(fs Findings, order []int32) {
+	n := fs.Len()
+	rd, other := tableReaders(fs)
+	if t.r == nil {
+		t.r = newTableRenderer() // shared: measuring cells only reads it
+	}
+	if t.group == nil {
+		t.group = map[string]int{}
+	}
+	t.rowAt = make([]uint32, n)
+	// The group of finding k among those of the Table that gathered it:
+	// t's (k >= 0), or u's (-1 - its index).
+	gid := make([]int32, n)
+	gather := func(g *Table, rd Findings, part []int32, mark int32) {
+		for _, k := range part {
+			f := rd.At(int(k))
+			gi := g.lastG
+			if g.n == 0 || f.Host != g.last {
+				gi = g.groupOf(f.Host)
+				g.last, g.lastG = f.Host, gi
+			}
+			gr := &g.groups[gi]
+			if gr.n == 0 || k < gr.first {
+				gr.first, gr.host = k, f.Host
+			}
+			gr.n++
+			g.n++
+			t.rowAt[k] = g.measure(gr, f)
+			gid[k] = mark ^ int32(gi) // mark -1: -1 - gi
+		}
+	}
+	var u *Table
+	if other == nil || n < parallelFrom {
+		gather(t, rd, order, 0)
+	} else {
+		budget := t.rowBudget
+		if budget == 0 {
+			budget = tableRowBudget
+		}
+		tb, ub := budget, budget // negative: no row is kept (tests)
+		if budget > 0 {
+			tb, ub = budget/2, budget-budget/2
+		}
+		t.rowBudget = tb
+		defer func() { t.rowBudget = budget }()
+		u = &Table{color: t.color, r: t.r, rowBudget: ub, group: map[string]int{}}
+		m := len(order) / 2
+		var wg sync.WaitGroup
+		wg.Go(func() { gather(u, other, order[m:], -1) })
+		gather(t, rd, order[:m], 0)
+		wg.Wait()
+	}
+
+	// u's tables join t's: a host's is one (hosts without regard to case).
+	var uGroup []int
+	rowBase := uint32(len(t.rowChunks)) * rowChunk
+	if u != nil {
+		if len(u.rowChunks) > math.MaxUint32/rowChunk-1-len(t.rowChunks) {
+			panic("report: the kept rows' chunks overflow") // the budgets keep them far below
+		}
+		t.rowChunks = append(t.rowChunks, u.rowChunks...)
+		t.rowBytes += u.rowBytes
+		uGroup = make([]int, len(u.groups))
+		for ui := range u.groups {
+			ug := &u.groups[ui]
+			lh := strings.ToLower(ug.host)
+			gi, ok := t.group[lh]
+			if !ok {
+				gi = len(t.groups)
+				t.group[lh] = gi
+				t.groups = append(t.groups, *ug)
+				uGroup[ui] = gi
+				continue
+			}
+			uGroup[ui] = gi
+			g := &t.groups[gi]
+			if ug.first < g.first {
+				g.first, g.host = ug.first, ug.host
+			}
+			g.n += ug.n
+			for i := range tableCols {
+				g.width[i] = max(g.width[i], ug.width[i])
+			}
+			g.frameMany = max(g.frameMany, ug.frameMany)
+			g.whole, g.wholeOne, g.wholeMany = g.whole || ug.whole, g.wholeOne || ug.wholeOne, g.wholeMany || ug.wholeMany
+		}
+		for h, ui := range u.group {
+			t.group[h] = uGroup[ui]
+		}
+	}
+	// Tables in order of their first finding.
+	byFirst := make([]int, len(t.groups))
+	for i := range byFirst {
+		byFirst[i] = i
+	}
+	slices.SortFunc(byFirst, func(a, b int) int { return cmp.Compare(t.groups[a].first, t.groups[b].first) })
+	rank := make([]int, len(t.groups))
+	groups := make([]tableGroup, len(t.groups))
+	for r, gi := range byFirst {
+		rank[gi] = r
+		groups[r] = t.groups[gi]
+	}
+	t.groups = groups
+	for h, gi := range t.group {
+		t.group[h] = rank[gi]
+	}
+	// Each table's findings linked in report order.
+	t.next = make([]int32, n)
+	for k := range int32(n) {
+		var gi int
+		if x := gid[k]; x >= 0 {
+			gi = rank[x]
+		} else {
+			gi = rank[uGroup[-1-x]]
+			if t.rowAt[k] != noRow {
+				t.rowAt[k] += rowBase
+			}
+		}
+		g := &t.groups[gi]
+		t.next[k] = -1
+		if k != g.first {
+			t.next[g.last] = k
+		}
+		g.last = k
+		t.last, t.lastG = g.host, gi // a host of the group: Write's shortcut holds
+	}
+	t.n = n
 }
 
 // join appends the findings u gathered (numbered from 0 in u) to t's, as
@@ -343,8 +595,9 @@ func (t *Table) Close(s Summary, fs Findings) error {
 	if t.n != fs.Len() { // Write was not given them: gather them now
 		t.n, t.groups, t.group, t.next = 0, nil, nil, nil
 		t.rowChunks, t.rowAt, t.rowBytes = nil, nil, 0
-		for i := range fs.Len() {
-			t.gather(fs.At(i))
+		rd, _ := tableReaders(fs)
+		for i := range rd.Len() {
+			t.gather(rd.At(i))
 		}
 	}
 	if t.r == nil {
@@ -448,11 +701,17 @@ func (t *Table) writeTables(multi bool, fs Findings) error {
 			out = append(out, fr.head...)
 		}
 		i := p.first
+		if !multi {
+			rc.warmed += t.warmRows(i, p.n)
+		}
+		var kept rowCells // a kept row's cells: its chunk's bytes
 		for range p.n {
-			if multi || !t.keptRow(i, rc) {
-				t.row(rd.At(int(i)), multi, rc)
+			row := &kept
+			if multi || !t.keptRow(i, row) {
+				row = rc
+				t.row(rd.At(int(i)), multi, row)
 			}
-			out = appendRow(out, fr, &widths[p.g], rc)
+			out = appendRow(out, fr, &widths[p.g], row)
 			i = t.next[i]
 		}
 		if p.foot {
@@ -460,7 +719,7 @@ func (t *Table) writeTables(multi bool, fs Findings) error {
 		}
 		return out, nil
 	}
-	other := concurrentReader(fs)
+	fs, other := tableReaders(fs)
 	if other == nil || fs.Len() < parallelFrom || len(parts) < 2 {
 		out := make([]byte, 0, 80<<10)
 		write := func() error {
@@ -499,6 +758,22 @@ func (t *Table) writeTables(multi bool, fs Findings) error {
 // tableBuffers is the most parts the second goroutine renders ahead.
 const tableBuffers = 2
 
+// tableOmits are the parts of a finding that a table does not show
+// (rules.Omit): its readers of a rules.Sorted leave them out.
+const tableOmits = rules.OmitHead | rules.OmitAttrs | rules.OmitLine | rules.OmitAddrs | rules.OmitTimes
+
+// tableReaders returns a reader of fs for a table, and a second one that
+// another goroutine can use at once (nil when fs has none): readers of a
+// rules.Sorted of their own that leave out tableOmits, which was some
+// half of decoding a finding (BenchmarkRender/table on the 1 GB capture),
+// and fs itself otherwise.
+func tableReaders(fs Findings) (Findings, Findings) {
+	if x, ok := fs.(*rules.Sorted); ok {
+		return x.Omitting(tableOmits), x.Omitting(tableOmits)
+	}
+	return fs, concurrentReader(fs)
+}
+
 // concurrentReader returns a reader of fs that a goroutine can use while
 // another reads fs, or nil when fs has none.
 func concurrentReader(fs Findings) Findings {
@@ -533,6 +808,8 @@ type rowCells struct {
 	end [tableCols]int32
 	w   [tableCols]int32
 	bad uint8
+
+	warmed byte // warmRows' sums
 }
 
 func (rc *rowCells) cell(i int) []byte {
@@ -541,6 +818,25 @@ func (rc *rowCells) cell(i int) []byte {
 		start = rc.end[i-1]
 	}
 	return rc.b[start:rc.end[i]]
+}
+
+// doneKnown is done for a cell known to be printable ASCII when plain
+// (appendSafeTail's): it is then a column a byte, and tablewriter would
+// change it only for a space at either end.
+func (rc *rowCells) doneKnown(i int, r *tableRenderer, plain bool) {
+	if !plain {
+		rc.done(i, r)
+		return
+	}
+	start := int32(0)
+	if i > 0 {
+		start = rc.end[i-1]
+	}
+	end := int32(len(rc.b))
+	rc.end[i], rc.w[i] = end, end-start
+	if end > start && (rc.b[start] == ' ' || rc.b[end-1] == ' ') {
+		rc.bad |= 1 << i
+	}
 }
 
 // done ends cell i, the bytes b holds after cell i-1, and measures it.
@@ -557,8 +853,9 @@ func (rc *rowCells) done(i int, r *tableRenderer) {
 	}
 }
 
-// appendValue appends f's Value cell: Safe(v.String(), 48).
-func appendValue(b []byte, v *rules.Value) []byte {
+// appendValue appends f's Value cell: Safe(v.String(), 48), and reports
+// whether it is printable ASCII (appendSafeTail).
+func appendValue(b []byte, v *rules.Value) ([]byte, bool) {
 	start := len(b)
 	switch {
 	case v == nil:
@@ -581,9 +878,9 @@ func (t *Table) row(f *rules.Finding, multi bool, rc *rowCells) {
 	if t.color {
 		rc.b = append(rc.b, colorSeverity[f.Severity]...)
 	} else {
-		rc.b = append(rc.b, f.Severity.String()...)
+		rc.b = append(rc.b, f.Severity.String()...) // a name, or "severity(9)"
 	}
-	rc.done(0, r)
+	rc.doneKnown(0, r, !t.color)
 	rc.b = append(rc.b, f.Rule...)
 	rc.done(1, r)
 	start := len(rc.b)
@@ -593,12 +890,23 @@ func (t *Table) row(f *rules.Finding, multi bool, rc *rowCells) {
 		rc.b = append(rc.b, f.Scheme...)
 		rc.b = append(rc.b, ')')
 	}
-	rc.b = appendSafeTail(rc.b, start, 32, false)
-	rc.done(2, r)
-	rc.b = appendValue(rc.b, f.Value)
-	rc.done(3, r)
+	var plain bool
+	rc.b, plain = appendSafeTail(rc.b, start, 32, false)
+	rc.doneKnown(2, r, plain)
+	rc.b, plain = appendValue(rc.b, f.Value)
+	rc.doneKnown(3, r, plain)
 	rc.b = appendFrame(rc.b, f, multi)
-	rc.done(frameCol, r)
+	switch {
+	case multi:
+		rc.done(frameCol, r)
+	case len(f.Chain) <= 1:
+		rc.doneKnown(frameCol, r, true) // digits, and " (cut)"
+	default: // digits between arrows, and " (cut)"
+		end := int32(len(rc.b))
+		arrows := int32(len(f.Chain) - 1)
+		rc.end[frameCol] = end
+		rc.w[frameCol] = end - rc.end[frameCol-1] - arrows*int32(len("→")) + arrows*int32(r.arrow)
+	}
 	start = len(rc.b)
 	rc.b = append(rc.b, f.Method...)
 	rc.b = append(rc.b, ' ')
@@ -607,12 +915,12 @@ func (t *Table) row(f *rules.Finding, multi bool, rc *rowCells) {
 		rc.b = append(rc.b, " → "...)
 		rc.b = strconv.AppendInt(rc.b, int64(f.Status), 10)
 	}
-	rc.b = appendSafeTail(rc.b, start, 48, true)
-	rc.done(5, r)
+	rc.b, plain = appendSafeTail(rc.b, start, 48, true)
+	rc.doneKnown(5, r, plain)
 	rc.b = append(rc.b, f.Framework.Name...)
 	rc.done(6, r)
 	rc.b = strconv.AppendInt(rc.b, int64(f.Count), 10)
-	rc.done(7, r)
+	rc.doneKnown(7, r, true)
 }
 
 // appendFrame appends f's Frame cell.
@@ -635,12 +943,19 @@ func appendFrame(b []byte, f *rules.Finding, multi bool) []byte {
 
 // appendSafeTail makes b[start:] what Safe makes of it (of its
 // strings.TrimSpace, with trim): in place when it is printable (as it
-// nearly always is), with no string made.
-func appendSafeTail(b []byte, start, max int, trim bool) []byte {
+// nearly always is), with no string made. It reports whether the cell it
+// made is printable ASCII (for doneKnown).
+func appendSafeTail(b []byte, start, max int, trim bool) ([]byte, bool) {
 	c := b[start:]
-	for i := 0; i < len(c); {
+	i := printablePrefix(c)
+	plain := i == len(c)
+	for i < len(c) {
 		if x := c[i]; x >= 0x20 && x < 0x7f {
 			i++
+			continue
+		}
+		if c[i] == 0xe2 && i+2 < len(c) && (c[i+1] == 0x86 && c[i+2] == 0x92 || c[i+1] == 0x80 && c[i+2] == 0xa6) {
+			i += 3 // "→" (a response's status), "…": printable
 			continue
 		}
 		r, n := utf8.DecodeRune(c[i:])
@@ -649,7 +964,7 @@ func appendSafeTail(b []byte, start, max int, trim bool) []byte {
 			if trim {
 				s = strings.TrimSpace(s)
 			}
-			return append(b[:start], Safe(s, max)...)
+			return append(b[:start], Safe(s, max)...), false
 		}
 		i += n
 	}
@@ -674,8 +989,29 @@ func appendSafeTail(b []byte, start, max int, trim bool) []byte {
 			cut--
 		}
 		b = append(b[:start+cut], "…"...)
+		plain = false
 	}
-	return b
+	return b, plain
+}
+
+// printablePrefix returns the length of the longest prefix of c that is
+// printable ASCII (0x20 to 0x7e), read 8 bytes at a time: a word has a
+// byte outside that range exactly when one of its bytes is below 0x20
+// (subtracting 0x20 from each then sets a top bit, or borrows from a byte
+// above, which only a byte below 0x20 does), above 0x7e (adding 1 then
+// sets a top bit) or has its top bit set.
+func printablePrefix(c []byte) int {
+	i := 0
+	for ; len(c)-i >= 8; i += 8 {
+		w := binary.LittleEndian.Uint64(c[i:])
+		if ((w-0x2020202020202020)|(w+0x0101010101010101)|w)&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for i < len(c) && c[i] >= 0x20 && c[i] < 0x7f {
+		i++
+	}
+	return i
 }
 
 // tableRenderer writes host tables. tablewriter lays each table out: it
@@ -686,9 +1022,13 @@ func appendSafeTail(b []byte, start, max int, trim bool) []byte {
 // cell tablewriter would change (spaces at either end, control characters,
 // several lines) is left to tablewriter whole.
 type tableRenderer struct {
-	tw       *tablewriter.Table // lays out frames, reused (Reset)
-	buf      bytes.Buffer       // tw's output
-	frames   map[[tableCols]int]frame
+	tw     *tablewriter.Table // lays out frames, reused (Reset)
+	buf    bytes.Buffer       // tw's output
+	frames map[[tableCols]int]frame
+	// drawn: frames are drawn by drawFrame, not laid out by tablewriter:
+	// the first frame tablewriter laid out is the one drawFrame draws
+	// (0: not known yet, 1: yes, -1: no).
+	drawn    int8
 	rc       rowCells // the row being written
 	arrow    int      // display widths of "→" and "…", the non-ASCII text of most rows
 	ellipsis int
@@ -775,34 +1115,46 @@ func (r *tableRenderer) writeTable(w io.Writer, out []byte, widths [tableCols]in
 	return append(out, fr.foot...), nil
 }
 
-// appendRow appends the row of rc's cells in frame fr of columns widths.
+// appendRow appends the row of rc's cells in frame fr of columns widths:
+// each cell's padding and the separator after it are one append, the end
+// of fr.pad[i] (appendRow was 12.7 of the 55 million instructions of the
+// table of the 100 MB benchmark capture, cachegrind).
 func appendRow(out []byte, fr *frame, widths *[tableCols]int, rc *rowCells) []byte {
+	out = append(out, fr.sep[0]...)
+	start := int32(0)
 	for i := range tableCols {
-		out = append(out, fr.sep[i]...)
-		out = append(out, rc.cell(i)...)
+		out = append(out, rc.b[start:rc.end[i]]...)
+		start = rc.end[i]
+		if w := int(rc.w[i]); w <= widths[i] && len(fr.pad[i]) == widths[i]+len(fr.sep[i+1]) {
+			out = append(out, fr.pad[i][w:]...)
+			continue
+		}
 		for pad := widths[i] - int(rc.w[i]); pad > 0; pad -= len(spaces) {
 			out = append(out, spaces[:min(pad, len(spaces))]...)
 		}
+		out = append(out, fr.sep[i+1]...)
 	}
-	return append(out, fr.sep[tableCols]...)
+	return out
 }
 
 // width is the display width of a cell that tablewriter writes as it is
 // (ok false for one it would trim, split or expand), measured as
 // tablewriter measures it.
-func (r *tableRenderer) width(c string) (int, bool) { return cellWidth(r, c) }
+func (r *tableRenderer) width(c string) (int, bool) {
+	return cellWidth(r, unsafe.Slice(unsafe.StringData(c), len(c))) // only read
+}
 
-// cellWidth is width, for cells made in a []byte too.
-func cellWidth[T string | []byte](r *tableRenderer, c T) (int, bool) {
-	if len(c) > 0 && (spaceAt(c, true) || spaceAt(c, false)) {
-		return 0, false // strings.TrimSpace would change it
-	}
-	i := 0
-	for i < len(c) && c[i] >= 0x20 && c[i] < 0x7f { // printable ASCII, most cells: a column each
-		i++
-	}
+// cellWidth is width, for a cell made in a []byte.
+func cellWidth(r *tableRenderer, c []byte) (int, bool) {
+	i := printablePrefix(c) // printable ASCII, most cells: a column each
 	if i == len(c) {
+		if i > 0 && (c[0] == ' ' || c[i-1] == ' ') {
+			return 0, false // the only space of printable ASCII that strings.TrimSpace removes
+		}
 		return i, true
+	}
+	if spaceAt(c, true) || spaceAt(c, false) {
+		return 0, false // strings.TrimSpace would change it
 	}
 	n, other := i, false
 	for i < len(c) {
@@ -836,7 +1188,7 @@ func cellWidth[T string | []byte](r *tableRenderer, c T) (int, bool) {
 
 // spaceAt reports whether the first (else the last) rune of the non-empty
 // c is one strings.TrimSpace removes.
-func spaceAt[T string | []byte](c T, first bool) bool {
+func spaceAt(c []byte, first bool) bool {
 	b := c[len(c)-1]
 	if first {
 		b = c[0]
@@ -846,9 +1198,9 @@ func spaceAt[T string | []byte](c T, first bool) bool {
 	}
 	var r rune
 	if first {
-		r, _ = utf8.DecodeRuneInString(string(c[:min(len(c), utf8.UTFMax)]))
+		r, _ = utf8.DecodeRune(c)
 	} else {
-		r, _ = utf8.DecodeLastRuneInString(string(c[max(0, len(c)-utf8.UTFMax):]))
+		r, _ = utf8.DecodeLastRune(c)
 	}
 	return unicode.IsSpace(r)
 }
@@ -858,11 +1210,79 @@ func spaceAt[T string | []byte](c T, first bool) bool {
 type frame struct {
 	head, foot string
 	sep        [tableCols + 1]string // sep[i] before cell i; sep[tableCols] ends the line
+	pad        [tableCols]string     // column i's width in spaces, then sep[i+1]
 }
 
-// frame has tablewriter render the header and a row of placeholders as
-// wide as each column, and cuts the row into the text around its cells.
+// frame returns the frame of a table of columns widths: drawn by
+// drawFrame once the first one tablewriter laid out was what drawFrame
+// draws (tablewriter took some 90 us and 850 allocations a frame: 2.7 ms
+// of serial time for the 1 GB capture's tables, BenchmarkRender/table's
+// profile; TestDrawFrame holds drawFrame to tablewriter for many widths).
 func (r *tableRenderer) frame(widths [tableCols]int) (frame, error) {
+	for i, w := range widths {
+		if w < len(tableHeader[i]) { // tablewriter widens the column: not drawn
+			return r.layout(widths)
+		}
+	}
+	if r.drawn > 0 {
+		return drawFrame(widths), nil
+	}
+	fr, err := r.layout(widths)
+	if err == nil && r.drawn == 0 {
+		r.drawn = -1
+		if drawFrame(widths) == fr {
+			r.drawn = 1
+		}
+	}
+	return fr, err
+}
+
+// drawFrame draws the frame tablewriter lays out (layout) for columns
+// widths, each at least as wide as its header: box-drawing lines, the
+// upper-cased headers centred (the odd space after), a space either side
+// of each cell.
+func drawFrame(widths [tableCols]int) frame {
+	var top, head, mid, foot strings.Builder
+	top.WriteString("┌")
+	head.WriteString("│")
+	mid.WriteString("├")
+	foot.WriteString("└")
+	for i, w := range widths {
+		if i > 0 {
+			top.WriteString("┬")
+			mid.WriteString("┼")
+			foot.WriteString("┴")
+		}
+		line := strings.Repeat("─", w+2)
+		top.WriteString(line)
+		mid.WriteString(line)
+		foot.WriteString(line)
+		h := strings.ToUpper(tableHeader[i])
+		pad := w - len(h)
+		head.WriteString(strings.Repeat(" ", 1+pad/2))
+		head.WriteString(h)
+		head.WriteString(strings.Repeat(" ", 1+pad-pad/2))
+		head.WriteString("│")
+	}
+	top.WriteString("┐\n")
+	head.WriteString("\n")
+	mid.WriteString("┤\n")
+	foot.WriteString("┘\n")
+	fr := frame{head: top.String() + head.String() + mid.String(), foot: foot.String()}
+	fr.sep[0] = "│ "
+	for i := 1; i < tableCols; i++ {
+		fr.sep[i] = " │ "
+	}
+	fr.sep[tableCols] = " │\n"
+	for i, n := range widths {
+		fr.pad[i] = strings.Repeat(" ", n) + fr.sep[i+1]
+	}
+	return fr
+}
+
+// layout has tablewriter render the header and a row of placeholders as
+// wide as each column, and cuts the row into the text around its cells.
+func (r *tableRenderer) layout(widths [tableCols]int) (frame, error) {
 	var row [tableCols]string
 	for i, n := range widths {
 		row[i] = strings.Repeat("x", n)
@@ -895,6 +1315,9 @@ func (r *tableRenderer) frame(widths [tableCols]int) (frame, error) {
 		rest = rest[j+n:]
 	}
 	fr.sep[tableCols] = rest
+	for i, n := range widths {
+		fr.pad[i] = strings.Repeat(" ", n) + fr.sep[i+1]
+	}
 	return fr, nil
 }
 

@@ -20,14 +20,23 @@ func TestTableRowsAsTablewriter(t *testing.T) {
 		"12345678901234567890123456789012345678901234567890", "\u200b", "ｗｉｄｅ", "x\u202ey", "│", "─┼─",
 		// Cells tablewriter changes: left to it.
 		" lead", "trail ", "tab\there", "two\nlines", "\u00a0x", "\r"}
-	const framed = 21 // pieces[:framed] only make cells the frame path takes
+	const framed = 21  // pieces[:framed] only make cells the frame path takes
+	var ascii []string // and these rows of printable ASCII
+	for _, p := range pieces[:framed] {
+		if naivePrintable(p) {
+			ascii = append(ascii, p)
+		}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	fast := 0
+	fast, plainRows := 0, 0
 	tr := newTableRenderer() // reused, as Close reuses it
-	for n := range 1000 {
-		pick := len(pieces)
-		if n%2 == 0 {
-			pick = framed
+	for n := range 1500 {
+		pool := pieces
+		switch n % 3 {
+		case 0:
+			pool = pieces[:framed]
+		case 1:
+			pool = ascii
 		}
 		rows := make([][tableCols]string, 1+rng.IntN(6))
 		for r := range rows {
@@ -35,20 +44,24 @@ func TestTableRowsAsTablewriter(t *testing.T) {
 				k := 1 + rng.IntN(3)
 				var b strings.Builder
 				for range k {
-					b.WriteString(pieces[rng.IntN(pick)])
+					b.WriteString(pool[rng.IntN(len(pool))])
 				}
 				rows[r][c] = b.String()
 			}
 		}
-		all := true
+		all, plain := true, true
 		for _, r := range rows {
 			for _, c := range r {
-				_, ok := tr.width(c)
+				n, ok := tr.width(c)
 				all = all && ok
+				plain = plain && n == len(c)
 			}
 		}
 		if all {
 			fast++
+			if plain {
+				plainRows++
+			}
 		}
 		var got, want bytes.Buffer
 		if err := tr.render(&got, rows); err != nil {
@@ -61,8 +74,8 @@ func TestTableRowsAsTablewriter(t *testing.T) {
 			t.Fatalf("case %d: rows %q\ngot:\n%s\nwant (tablewriter):\n%s", n, rows, got.String(), want.String())
 		}
 	}
-	if fast < 300 {
-		t.Errorf("only %d of 1000 tables took the frame path", fast)
+	if fast < 600 || plainRows < 300 {
+		t.Errorf("only %d of 1500 tables took the frame path, %d of them of printable ASCII", fast, plainRows)
 	}
 }
 
@@ -339,5 +352,199 @@ func TestTableKeptRows(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestTableStoreOrder: a rules.Sorted whose findings are stored in another
+// order than report order (added shuffled) is gathered in store order
+// (gatherStored), and its tables are those Write makes of the findings in
+// report order: hosts of several spellings, some only in one half of
+// either order, headed by the spelling of their first finding in report
+// order, tables in order of their first finding, rows kept or not, frames
+// of one or several files, colour or not, one goroutine or two.
+func TestTableStoreOrder(t *testing.T) {
+	var fs []rules.Finding
+	for i, f := range append(benchFindings(3000), sampleFindings()...) {
+		g := *f
+		switch {
+		case i%7 == 0:
+			g.Host = []string{"Mixed.Example", "mixed.example", "MIXED.example", "MiXeD.eXample"}[i%4]
+		case i%97 == 0:
+			g.Host, g.Path = "evil.example", "/a\nb" // left to tablewriter
+		case i%89 == 0:
+			g.File = "second.pcap"
+		case i > 2000 && i%11 == 0:
+			g.Host = "late.example" // only in the last third of report order
+		case i%13 == 0:
+			g.Path = "/é" + strings.Repeat("x", i%60) // non-ASCII, cut
+		case i%17 == 0:
+			g.Chain = []rules.Link{{Kind: "login", File: g.File, Frame: g.Frame}, {Kind: "request", File: "second.pcap", Frame: g.Frame + 1}}
+		}
+		fs = append(fs, g)
+	}
+	rand.New(rand.NewPCG(5, 6)).Shuffle(len(fs), func(i, j int) { fs[i], fs[j] = fs[j], fs[i] })
+	agg := rules.Aggregator{Each: true}
+	for _, f := range fs {
+		agg.Add(f)
+	}
+	sorted := agg.Release()
+	list := List(sorted.Materialise())
+	// The test needs a host whose first finding in store order is not
+	// spelt as its first in report order.
+	firstStored := map[string]string{}
+	for _, k := range sorted.StoreOrder() {
+		h := list[k].Host
+		if _, ok := firstStored[strings.ToLower(h)]; !ok {
+			firstStored[strings.ToLower(h)] = h
+		}
+	}
+	if h := firstStored["mixed.example"]; h == "" || h == list.firstHost("mixed.example") {
+		t.Fatalf("mixed.example is first spelt %q in both orders: the test needs them to differ", h)
+	}
+	defer func(n int) { parallelFrom = n }(parallelFrom)
+	render := func(src Findings, files []string, color, all bool, budget int) string {
+		sum := Summary{Files: files}
+		sum.Tally(src)
+		var b bytes.Buffer
+		w := NewTable(&b, color)
+		w.rowBudget = budget
+		if all {
+			if err := w.WriteAll(src); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for i := range src.Len() {
+				if err := w.Write(src.At(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := w.Close(sum, src); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
+		for _, color := range []bool{false, true} {
+			parallelFrom = 1 << 30
+			want := render(list, files, color, false, 0)
+			for _, from := range []int{1 << 30, 0} {
+				parallelFrom = from
+				for _, budget := range []int{0, 40_000, -1} {
+					if got := render(sorted, files, color, true, budget); got != want {
+						t.Fatalf("files %v, colour %v, parallelFrom %d, budget %d: wrote\n%s\nwant\n%s", files, color, from, budget, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// firstHost is the spelling of the first finding of l whose host is h
+// without regard to case.
+func (l List) firstHost(h string) string {
+	for _, f := range l {
+		if strings.EqualFold(f.Host, h) {
+			return f.Host
+		}
+	}
+	return ""
+}
+
+// TestTableRowWidths: each cell of a row is measured as cellWidth measures
+// it (widths, and the cells tablewriter would change), also where row
+// knows a cell to be printable ASCII without measuring it (doneKnown):
+// cells with spaces at either end, controls, non-ASCII, cut, escaped;
+// chains; frames of several files; severities coloured and not. The
+// frame cell of several files is measured as frameManyWidth says, also
+// with file names of every sort (which it often does not make).
+func TestTableRowWidths(t *testing.T) {
+	var fs []*rules.Finding
+	odd := []string{"", " ", "x ", " x", "sid", "a\tb", "é", "日本語", "\x1b[1m", "\xff", strings.Repeat("long", 20), "→", "a\u00a0", "\u2003b"}
+	for i, f := range append(benchFindings(400), sampleFindings()...) {
+		g := *f
+		s := odd[i%len(odd)]
+		switch i % 6 {
+		case 0:
+			g.Cookie = s
+		case 1:
+			g.Value = &rules.Value{Raw: s}
+		case 2:
+			g.Path, g.Method = s, odd[(i/6)%len(odd)]
+		case 3:
+			g.Framework.Name, g.Rule = s, odd[(i/6)%len(odd)]
+		case 4:
+			if i%12 == 4 {
+				g.Chain = []rules.Link{{File: s, Frame: 1}, {File: "b.pcap", Frame: 2}}
+			}
+			s = odd[(i/6)%len(odd)]
+			g.File = []string{s, "dir/" + s, s + "/", "/x/" + s + ".pcap"}[(i/6/len(odd))%4]
+			g.Frame = uint64(i) * 1_000_003
+		case 5:
+			g.Scheme, g.Severity, g.Count, g.Truncated = s, rules.Severity(i%9), -i, true
+		}
+		fs = append(fs, &g)
+	}
+	for _, color := range []bool{false, true} {
+		tb := NewTable(nil, color)
+		tb.r = newTableRenderer()
+		for _, multi := range []bool{false, true} {
+			for k, f := range fs {
+				var rc rowCells
+				tb.row(f, multi, &rc)
+				start := len(rc.b)
+				n, ok := cellWidth(tb.r, appendFrame(rc.b, f, true)[start:])
+				if gn, gok := tb.frameManyWidth(f, &rc); gn != n || gok != ok || len(rc.b) != start {
+					t.Fatalf("finding %d, frame of several files %q: frameManyWidth %d, %v; cellWidth %d, %v", k, appendFrame(nil, f, true), gn, gok, n, ok)
+				}
+				for i := range tableCols {
+					n, ok := cellWidth(tb.r, rc.cell(i))
+					if bad := rc.bad&(1<<i) != 0; bad == ok || ok && int(rc.w[i]) != n {
+						t.Fatalf("colour %v, multi %v, finding %d, cell %d %q: width %d, bad %v; cellWidth %d, %v", color, multi, k, i, rc.cell(i), rc.w[i], bad, n, ok)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDrawFrame: drawFrame draws the frame tablewriter lays out, for the
+// narrowest columns, wide ones, and many at random; a renderer draws its
+// frames once the first one matched, and tables drawn so are those
+// tablewriter renders (TestTableRowsAsTablewriter, which reuses one
+// renderer).
+func TestDrawFrame(t *testing.T) {
+	r := newTableRenderer()
+	var narrow [tableCols]int
+	for i, h := range tableHeader {
+		narrow[i] = len(h)
+	}
+	cases := [][tableCols]int{narrow}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 300 {
+		w := narrow
+		for i := range w {
+			w[i] += rng.IntN([]int{2, 5, 40, 300}[rng.IntN(4)])
+		}
+		cases = append(cases, w)
+	}
+	for _, w := range cases {
+		want, err := r.layout(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := drawFrame(w); got != want {
+			t.Fatalf("widths %v: drawn\n%q\n%q\nlaid out\n%q\n%q", w, got.head, got.sep, want.head, want.sep)
+		}
+	}
+	if _, err := r.frame(narrow); err != nil || r.drawn != 1 {
+		t.Fatalf("after a first frame, the renderer draws frames %d (%v)", r.drawn, err)
+	}
+	short := narrow
+	short[2] = 1 // narrower than its header: tablewriter widens it
+	fr, err := r.frame(short)
+	want, _ := r.layout(short)
+	if err != nil || fr != want {
+		t.Fatalf("a column narrower than its header: %q, want %q", fr.head, want.head)
 	}
 }

@@ -363,6 +363,7 @@ type decoder struct {
 	maxAge int
 	chain  []Link
 	fresh  bool // allocate Value, Attributes and Chain anew (for findings that are kept)
+	omit   Omit // parts not decoded: their fields are not written (Sorted.Omitting)
 
 	// last is the shared part this decoder read last (not fresh): where it
 	// starts in its chunk and its fields. Findings in report order often
@@ -562,7 +563,85 @@ func (d *decoder) decodeHead(f *Finding) {
 	f.Fix = d.id()
 }
 
-// decodeShared reads the shared part of a record into f.
+// skipInline passes over an inline string.
+func (d *decoder) skipInline() {
+	n := d.uint()
+	if n > uint64(len(d.b)) {
+		d.err, d.b = true, nil
+		return
+	}
+	d.b = d.b[n:]
+}
+
+// skipHead passes over the head of a record (OmitHead).
+func (d *decoder) skipHead() {
+	d.uint() // title
+	d.uint() // CWE
+	d.skipInline()
+	d.uint() // confidence
+	d.uint() // fix
+}
+
+// skipAttrs passes over a record's Attributes (OmitAttrs), af their flags.
+func (d *decoder) skipAttrs(af uint64) error {
+	if af&attrMaxAge != 0 {
+		d.uint()
+	}
+	d.uint() // SameSite
+	d.uint() // Domain
+	d.uint() // Path
+	d.skipInline()
+	d.uint() // Malformed
+	if n := d.uint(); n > 0 {
+		if n-1 > uint64(len(d.b)) {
+			return errRecord
+		}
+		for range n - 1 {
+			d.skipInline()
+		}
+	}
+	return nil
+}
+
+// skipAddr passes over an address (OmitAddrs).
+func (d *decoder) skipAddr() {
+	switch d.byte() {
+	case 0:
+		return
+	case 4:
+		d.uint()
+	case 16:
+		d.uint()
+		d.uint() // zone
+	default:
+		d.err = true
+		return
+	}
+	if len(d.b) < 2 {
+		d.err, d.b = true, nil
+		return
+	}
+	d.b = d.b[2:]
+}
+
+// skipTime passes over a time (OmitTimes).
+func (d *decoder) skipTime() {
+	switch d.byte() {
+	case timeZero:
+		return
+	case timeOther:
+		d.uint()
+	case timeUTC, timeLocal:
+	default:
+		d.err = true
+		return
+	}
+	d.uint()
+	d.uint()
+}
+
+// decodeShared reads the shared part of a record into f (but for the
+// parts d omits).
 func (d *decoder) decodeShared(f *Finding) error {
 	f.Subject, f.Direction, f.Scheme = d.id(), d.id(), d.id()
 	f.Session.Confidence, f.Session.Reason = d.id(), d.id()
@@ -581,8 +660,16 @@ func (d *decoder) decodeShared(f *Finding) error {
 		v.Fingerprint, v.Raw = d.inline(), d.inline()
 		f.Value = v
 	}
-	f.Attrs = nil
-	if flags&recAttrs != 0 {
+	switch {
+	case d.omit&OmitAttrs != 0:
+		if flags&recAttrs != 0 {
+			if err := d.skipAttrs(d.uint()); err != nil {
+				return err
+			}
+		}
+	case flags&recAttrs == 0:
+		f.Attrs = nil
+	default:
 		a := &d.attrs
 		if d.fresh {
 			a = new(Attributes)
@@ -615,11 +702,25 @@ func (d *decoder) decodeShared(f *Finding) error {
 		}
 		f.Attrs = a
 	}
-	f.Line = d.inline()
-	f.LineIndex = d.small()
+	if d.omit&OmitLine != 0 {
+		d.skipInline()
+		d.uint()
+	} else {
+		f.Line = d.inline()
+		f.LineIndex = d.small()
+	}
 	f.Message = d.uint()
-	f.Client, f.Server = d.addr(), d.addr()
-	f.Time = d.time()
+	if d.omit&OmitAddrs != 0 {
+		d.skipAddr()
+		d.skipAddr()
+	} else {
+		f.Client, f.Server = d.addr(), d.addr()
+	}
+	if d.omit&OmitTimes != 0 {
+		d.skipTime()
+	} else {
+		f.Time = d.time()
+	}
 	f.Method = d.id()
 	f.Path = d.inline()
 	f.Status = d.small()
@@ -634,7 +735,12 @@ func (d *decoder) decodeShared(f *Finding) error {
 		}
 		for range n - 1 {
 			l := Link{Kind: d.id(), File: d.id(), Frame: d.uint()}
-			l.Time, l.Detail = d.time(), d.inline()
+			if d.omit&OmitTimes != 0 {
+				d.skipTime()
+			} else {
+				l.Time = d.time()
+			}
+			l.Detail = d.inline()
 			chain = append(chain, l)
 		}
 		if !d.fresh {
@@ -657,7 +763,11 @@ func (d *decoder) decodeRecord(chunk []byte, off, size int, f *Finding) error {
 		return errRecord
 	}
 	d.b, d.err = chunk[off:off+size], false
-	d.decodeHead(f)
+	if d.omit&OmitHead != 0 {
+		d.skipHead()
+	} else {
+		d.decodeHead(f)
+	}
 	back := d.uint()
 	if back == 0 { // the shared part follows
 		if err := d.shared(f); err != nil {

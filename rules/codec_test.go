@@ -223,8 +223,24 @@ func FuzzRecord(f *testing.F) {
 		d := decoder{t: &tb, fresh: true}
 		var got Finding
 		off := len(b) / 2
+		// A reader that omits every part skips them over any bytes
+		// without panicking, and reads what a whole decode reads.
+		lean := decoder{t: &tb, omit: OmitHead | OmitAttrs | OmitLine | OmitAddrs | OmitTimes}
+		var part Finding
+		leanErr := lean.decodeRecord(b, off, len(b)-off, &part)
 		if err := d.decodeRecord(b, off, len(b)-off, &got); err != nil {
 			return
+		}
+		if leanErr != nil {
+			t.Fatalf("decodes whole, but not omitting parts: %v", leanErr)
+		}
+		chain := slices.Clone(got.Chain) // without its links' times, which it omits
+		for i := range chain {
+			chain[i].Time = time.Time{}
+		}
+		if part.Path != got.Path || part.Method != got.Method || part.Status != got.Status || part.Message != got.Message ||
+			!reflect.DeepEqual(part.Value, got.Value) || !reflect.DeepEqual(part.Chain, chain) || part.Framework != got.Framework {
+			t.Fatalf("omitting parts, the finding decodes to %+v, want %+v", part, got)
 		}
 		var again findingStore
 		again.t = tb
@@ -537,5 +553,113 @@ func TestOrderRadix(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSortedOmitting: a reader that omits parts gives every finding as At
+// does with those parts' fields zero and every other field the same, for
+// each set of parts, over findings with and without values, attributes,
+// IPv6 zones, locations and chains, through the shared part reused or
+// read again; its findings' Clone is whole.
+func TestSortedOmitting(t *testing.T) {
+	a := Aggregator{Each: true}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for i, f := range foldOccurrences(600, 9) {
+		switch i % 4 {
+		case 0:
+			f = fullFinding()
+			f.Frame, f.Path = uint64(i), "/full/"+strconv.Itoa(i)
+		case 1:
+			f.Value, f.Attrs = nil, nil
+		case 2:
+			f.Time = f.Time.In(time.FixedZone("Z", 7200))
+			f.Chain = []Link{{Kind: "login", File: "x.pcap", Frame: uint64(i), Time: f.Time, Detail: "d"}}
+		}
+		if rng.IntN(2) == 0 { // a second rule of the same observation: its shared part is referred back to
+			g := f
+			g.Rule, g.Title = "another-rule", "another"
+			a.Add(g)
+		}
+		a.Add(f)
+	}
+	x := a.Release()
+	zero := func(f Finding, omit Omit) Finding {
+		if omit&OmitHead != 0 {
+			f.Title, f.CWE, f.Fingerprint, f.Confidence, f.Fix = "", 0, "", 0, ""
+		}
+		if omit&OmitAttrs != 0 {
+			f.Attrs = nil
+		}
+		if omit&OmitLine != 0 {
+			f.Line, f.LineIndex = "", 0
+		}
+		if omit&OmitAddrs != 0 {
+			f.Client, f.Server = netip.AddrPort{}, netip.AddrPort{}
+		}
+		if omit&OmitTimes != 0 {
+			f.Time, f.LastTime = time.Time{}, time.Time{}
+			if f.Chain != nil {
+				f.Chain = slices.Clone(f.Chain)
+				for i := range f.Chain {
+					f.Chain[i].Time = time.Time{}
+				}
+			}
+		}
+		return f
+	}
+	for omit := range Omit(1 << 5) {
+		y := x.Omitting(omit)
+		for i := range x.Len() {
+			want := zero(*x.Clone(i), omit)
+			if got := y.At(i); !reflect.DeepEqual(*got, want) {
+				t.Fatalf("omit %05b, finding %d:\n got %+v\nwant %+v", omit, i, *got, want)
+			}
+			if omit != 0 && i%50 == 0 && !reflect.DeepEqual(*y.Clone(i), *x.Clone(i)) {
+				t.Fatalf("omit %05b: Clone(%d) is not whole", omit, i)
+			}
+		}
+	}
+}
+
+// TestSortedStoreOrder: StoreOrder gives every report position once, in
+// the order of the findings' records, for every finding and for those a
+// Filter kept.
+func TestSortedStoreOrder(t *testing.T) {
+	a := Aggregator{Each: true}
+	occ := foldOccurrences(3000, 11)
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(occ), func(i, j int) { occ[i], occ[j] = occ[j], occ[i] })
+	for _, f := range occ {
+		a.Add(f)
+	}
+	x := a.Release()
+	y := x.Filter(func(f *Finding) bool { return f.Severity != Medium })
+	for _, s := range []*Sorted{x, y} {
+		order := s.StoreOrder()
+		if len(order) != s.Len() {
+			t.Fatalf("StoreOrder gives %d positions of %d", len(order), s.Len())
+		}
+		seen := make([]bool, s.Len())
+		inOrder := 0
+		for j, k := range order {
+			if k < 0 || int(k) >= s.Len() || seen[k] {
+				t.Fatalf("position %d given twice or out of range", k)
+			}
+			seen[k] = true
+			if j > 0 && s.perm[k] <= s.perm[order[j-1]] {
+				t.Fatalf("positions %d and %d: records %d then %d", order[j-1], k, s.perm[order[j-1]], s.perm[k])
+			}
+			if int(k) == j {
+				inOrder++
+			}
+		}
+		if inOrder > s.Len()/2 {
+			t.Fatalf("%d of %d findings are stored in report order: the test needs them shuffled", inOrder, s.Len())
+		}
+	}
+	if y.Len() == x.Len() || y.Len() == 0 {
+		t.Fatalf("the filter kept %d of %d: the test needs some left out", y.Len(), x.Len())
+	}
+	if (*Sorted)(nil).StoreOrder() != nil {
+		t.Error("a nil Sorted has a store order")
 	}
 }
