@@ -205,7 +205,12 @@ func (s *Splitter) read() (err error) {
 		}
 	}()
 	lt := s.f.LinkType()
+	// h % shards is a 64-bit division for every TCP frame, in this serial
+	// goroutine: the owner's line held 210 of read's 570 ms of own samples
+	// over 40 ops of BenchmarkSplitterWalk (1 GB capture), none with the
+	// mask. For a power of two (2 workers) h & mask is the same owner.
 	shards := uint64(s.n)
+	mask, pow2 := shards-1, shards&(shards-1) == 0
 	first, lastFlush := true, int64(0)
 	b = s.batch()
 	if b == nil {
@@ -250,7 +255,11 @@ func (s *Splitter) read() (err error) {
 		// The peek decoder reads no CaptureInfo (it holds no fragments).
 		if s.dec.decodeFrame(lt, data) == "" {
 			if h, ok := r.seg.set(s.dec, data); ok {
-				r.owner = int32(h % shards)
+				if pow2 {
+					r.owner = int32(h & mask)
+				} else {
+					r.owner = int32(h % shards)
+				}
 			}
 		}
 		if len(b.refs) == cap(b.refs) {
