@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"time"
-	"unsafe"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -180,7 +179,6 @@ type Analyzer struct {
 	// the TCP reassembler (tcp.go)
 	conns        map[connKey]*stream
 	flows        *[1 << flowBits]*stream // a cache of conns (assemble)
-	sink         uint16                  // what warm read (so its reads are kept)
 	live         int                     // streams in conns
 	lru          []*stream               // live streams by activity, least recent first, and nils (tcp.go)
 	lruFront     int                     // lru[:lruFront] is dropped
@@ -391,18 +389,18 @@ func (a *Analyzer) readError(src Source, err error) error {
 // the others in bulk. Frame numbers, per-frame counters, idle flushes and
 // Progress calls are those of loop, which looks at every frame.
 func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
-	var warmed *frameBatch
 	// stats.LastTime in Unix nanoseconds, which the frames' times come in:
 	// comparing those is what count's and the skip's time.After did (two
 	// calls a frame: callgrind counted 14.8M instructions fewer on the 100 MB
 	// benchmark capture, 1.3% of the run).
 	lastNs := nanosOf(a.stats.LastTime)
+	// No read-ahead of a batch's streams (Analyzer.warm, removed): with
+	// this session's cheaper per-segment work it no longer paid for its
+	// reads (1.3% of the run's instructions, callgrind, 100 MB capture);
+	// without it the 1 GB CLI run used less CPU in 30 of 42 interleaved
+	// pairs (mean -54 ms), on a loaded machine.
 	for {
 		r, data, err := ss.nextOwn()
-		if ss.cur != warmed && ss.cur != nil { // a batch just taken
-			warmed = ss.cur
-			a.warm(ss)
-		}
 		if ss.skipN > 0 {
 			from := a.frame
 			a.frame += ss.skipN
@@ -453,50 +451,6 @@ func (a *Analyzer) splitLoop(ss *ShardSource, lt layers.LinkType) error {
 			a.packet(lt, data, gopacket.CaptureInfo{Timestamp: ts, CaptureLength: int(r.n), Length: int(r.orig)})
 		}
 	}
-}
-
-// warm reads, for each of the shard's segments in the batch just taken
-// (from the one nextOwn returned on), the stream the flow cache holds for
-// it, before any is processed: its key, where each half starts and each
-// half's recent records (lines 0, 1, 2, 5 and 6 of a stream). Those reads do not depend on one another, so
-// their cache misses overlap, where each segment's first reads of its
-// stream otherwise waited for misses of their own (the flow cache's key
-// compare alone was 3% of a 2-worker run's samples). A slot holding
-// another connection's stream costs reads for nothing. Measured over 2x3
-// profiles of 8 ops of BenchmarkAnalyzeFileWorkers2, back to back on a
-// loaded machine: splitLoop's samples -3.3% and -3.4% (warm itself
-// included).
-func (a *Analyzer) warm(ss *ShardSource) {
-	refs := ss.cur.refs
-	me := int32(ss.shard)
-	var sink uint16
-	for i := max(ss.i-1, 0); i < len(refs); i++ {
-		if r := &refs[i]; r.owner == me {
-			if s := a.flows[r.seg.slot()]; s != nil {
-				sink += s.key.loPort + uint16(s.half[0].next) + uint16(s.half[1].next)
-				sink += uint16(s.half[0].recent[2].seq) + uint16(s.half[1].recent[2].seq) // their second lines (conflicts)
-			}
-		}
-	}
-	// Then the first byte of each of those streams' Conns, through the
-	// streams just read (their misses overlap too): what a Conn's Data
-	// reads first when it holds its parser first, as cmd/cookiewatch's
-	// does. The interface's data word points to the Handler's value
-	// whatever its type (the value itself if it is a pointer: nil for a
-	// nil pointer, which is skipped; TestSplitterOddConns). Measured over
-	// 2x3 profiles of 8 ops as above, against warm without it: splitLoop's
-	// samples -7% and -11%, conn.Data's own 1.1 -> 0.4-0.5 s.
-	// Reading the first line of each payload as well was measured worse.
-	for i := max(ss.i-1, 0); i < len(refs); i++ {
-		if r := &refs[i]; r.owner == me {
-			if s := a.flows[r.seg.slot()]; s != nil && s.conn != nil {
-				if p := (*[2]unsafe.Pointer)(unsafe.Pointer(&s.conn))[1]; p != nil { // nil: a nil pointer of the Handler's type
-					sink += uint16(*(*byte)(p))
-				}
-			}
-		}
-	}
-	a.sink += sink
 }
 
 // Packet processes one frame as Run does (frame numbers count its calls);

@@ -548,9 +548,9 @@ func TestSplitterIdleFlushFrames(t *testing.T) {
 
 // oddConns opens Conns of three kinds in turn: a pointer, a struct held
 // in the interface by copy (not pointer-shaped) and a nil pointer of a
-// type whose methods take nil receivers. Analyzer.warm reads the memory an
-// interface's data word points to, and must cope with each (the nil one
-// would fault); every kind counts the bytes it is given.
+// type whose methods take nil receivers (Analyzer.warm, since removed, read
+// the memory an interface's data word points to, and had to cope with
+// each); every kind counts the bytes it is given.
 type oddConns struct {
 	n     int
 	bytes *atomic.Int64
