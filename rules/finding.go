@@ -702,6 +702,10 @@ func (a *Aggregator) Add(f Finding) bool {
 	return a.add(&f)
 }
 
+// AddFinding is Add reading *f in place (a Finding is 512 bytes): it is
+// not changed, nor kept.
+func (a *Aggregator) AddFinding(f *Finding) bool { return a.add(f) }
+
 // add records *f (the store copies what it keeps).
 func (a *Aggregator) add(f *Finding) bool {
 	if a.Each {

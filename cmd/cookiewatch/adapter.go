@@ -284,7 +284,11 @@ func (p *pipeline) add(fs []rules.Finding) {
 	p.addMessage(fs)
 }
 
-// addMessage adds the findings of message number p.messages.
+// addMessage adds the findings of message number p.messages, setting
+// their Message and File. They are read in place: a Finding is 512
+// bytes, and ranging over copies of them and handing each to
+// Aggregator.Add copied each twice (the loop's line was 30 ms of the CPU
+// profile's 8 runs of the 1 GB capture).
 func (p *pipeline) addMessage(fs []rules.Finding) {
 	if p.aggMu != nil && p.found == nil && len(fs) > 0 {
 		p.aggMu.Lock()
@@ -293,8 +297,9 @@ func (p *pipeline) addMessage(fs []rules.Finding) {
 			p.aggMu.Unlock()
 		}()
 	}
-	for _, f := range fs {
-		if _, ok := p.opts.Ignored(&f); ok {
+	for k := range fs {
+		f := &fs[k]
+		if _, ok := p.opts.Ignored(f); ok {
 			p.suppressed++
 			continue
 		}
@@ -302,9 +307,9 @@ func (p *pipeline) addMessage(fs []rules.Finding) {
 		f.File = p.file
 		p.occurrences++
 		if p.found != nil {
-			p.found(f)
+			p.found(*f)
 			continue
 		}
-		p.agg.Add(f)
+		p.agg.AddFinding(f)
 	}
 }
