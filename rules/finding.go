@@ -3,6 +3,7 @@ package rules
 import (
 	"cmp"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"hash/maphash"
 	"math/bits"
@@ -680,14 +681,40 @@ type aggKey struct{ rule, host, cookie string }
 
 func (f *Finding) aggKey() aggKey { return aggKey{f.Rule, lowerHost(f.Host), f.Cookie} }
 
-// lowerHost is strings.ToLower for hosts, which are mostly lower-case already.
+// lowerHost is strings.ToLower for hosts, which are mostly lower-case
+// already: h itself when it has no ASCII upper-case letter.
 func lowerHost(h string) string {
-	for i := 0; i < len(h); i++ {
-		if 'A' <= h[i] && h[i] <= 'Z' {
-			return strings.ToLower(h)
-		}
+	if hasASCIIUpper(h) {
+		return strings.ToLower(h)
 	}
 	return h
+}
+
+// hasASCIIUpper reports whether s has a byte 'A'-'Z'. It looks at 8 bytes
+// at a time: every fold and add reads its host so (aggKey). Callgrind,
+// 100 MB benchmark capture, 2 workers: lowerHost 5.1M -> 3.3M
+// instructions (a byte at a time it took some 140 a call), the run
+// 834.5-835.3M -> 832.5-832.8M.
+func hasASCIIUpper(s string) bool {
+	const ones = 0x0101010101010101
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+		// For each byte below 0x80 (y, without the high bits, so that no
+		// sum carries into the next byte), its high bit is set by adding
+		// 0x80-'A' when it is 'A' or above and by adding 0x80-'Z'-1 when
+		// it is above 'Z'; bytes of 0x80 and above are masked out by ^x.
+		y := x & (0x7f * ones)
+		if (y+(0x80-'A')*ones)&^(y+(0x80-'Z'-1)*ones)&^x&(0x80*ones) != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // of reports whether k is the key of finding i of s.
