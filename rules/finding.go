@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"hash/maphash"
 	"math/bits"
 	"net/netip"
@@ -37,12 +36,32 @@ func newValue(v string, show bool) *Value {
 	})
 	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(v), len(v)))
 	copy(box.fp[:], "sha256:")
-	hex.Encode(box.fp[len("sha256:"):], sum[:6])
+	hexEncode(box.fp[len("sha256:"):], sum[:6])
 	box.v = Value{Length: len(v), Fingerprint: unsafe.String(&box.fp[0], len(box.fp))}
 	if show {
 		box.v.Raw = v
 	}
 	return &box.v
+}
+
+// hexPairs is the two lower-case hex digits of each byte value, in order.
+var hexPairs = func() (t [512]byte) {
+	const digits = "0123456789abcdef"
+	for i := range 256 {
+		t[2*i], t[2*i+1] = digits[i>>4], digits[i&15]
+	}
+	return t
+}()
+
+// hexEncode is hex.Encode, a byte's two digits at a time from hexPairs:
+// hex.Encode, a digit at a time, was 159 instructions for Fingerprint's 8
+// bytes, 8.8 of the 1 GB benchmark capture's 4,613 million (callgrind),
+// and newValue encodes a value's fingerprint so too.
+func hexEncode(dst, src []byte) {
+	_ = dst[2*len(src)-1]
+	for i, b := range src {
+		dst[2*i], dst[2*i+1] = hexPairs[2*int(b)], hexPairs[2*int(b)+1]
+	}
 }
 
 // String is the redacted form used in tables.
@@ -559,7 +578,7 @@ func Fingerprint(rule, host, name string) string {
 	b = append(b, name...)
 	sum := sha256.Sum256(b)
 	var h [16]byte
-	hex.Encode(h[:], sum[:8])
+	hexEncode(h[:], sum[:8])
 	return string(h[:])
 }
 

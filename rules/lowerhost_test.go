@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/hex"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -60,6 +61,25 @@ func TestHasASCIIUpper(t *testing.T) {
 	} {
 		if got := lowerHost(c.in); got != c.want {
 			t.Errorf("lowerHost(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestHexEncode: hexEncode writes what hex.Encode writes, for every byte
+// value in every position of 6 and 8 bytes (newValue's and Fingerprint's).
+func TestHexEncode(t *testing.T) {
+	for _, n := range []int{1, 6, 8} {
+		src := make([]byte, n)
+		for pos := range n {
+			for b := range 256 {
+				src[pos] = byte(b)
+				got, want := make([]byte, 2*n), make([]byte, 2*n)
+				hexEncode(got, src)
+				hex.Encode(want, src)
+				if string(got) != string(want) {
+					t.Fatalf("%x: %q, want %q", src, got, want)
+				}
+			}
 		}
 	}
 }
