@@ -50,20 +50,7 @@ func vmaRSS(t *testing.T, addr uintptr) int {
 // lossy capture does not end with much of its file resident.
 func TestReleaseReadGivesPagesBack(t *testing.T) {
 	const size = 8 << 20
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, make([]byte, size), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_PRIVATE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Munmap(m)
+	m := mapZeros(t, size, syscall.MAP_PRIVATE)
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(m)))
 	sum := 0
 	for i := 0; i < size; i += 4096 {
@@ -108,20 +95,7 @@ func TestReleaseReadGivesPagesBack(t *testing.T) {
 // longer resident.
 func TestReleaseToWholeSteps(t *testing.T) {
 	const size = 12 << 20
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, make([]byte, size), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	data, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Munmap(data)
+	data := mapZeros(t, size, syscall.MAP_SHARED)
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
 	m := &mmapPcap{data: data}
 	sum := 0
@@ -152,4 +126,25 @@ func TestReleaseToWholeSteps(t *testing.T) {
 	if sum != 0 {
 		t.Fatal("file of zeros read as non-zero")
 	}
+}
+
+// mapZeros maps, read-only with the given flags, a file of size zero
+// bytes made for the test; the mapping goes when the test ends.
+func mapZeros(t *testing.T, size int, flags int) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, make([]byte, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close() // the mapping outlives the descriptor
+	m, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Munmap(m) })
+	return m
 }

@@ -316,16 +316,8 @@ func (t *Table) WriteAll(fs Findings) error {
 		t.r = newTableRenderer() // shared: measuring cells only reads it
 	}
 	m := n / 2
-	budget := t.rowBudget
-	if budget == 0 {
-		budget = tableRowBudget
-	}
-	tb, ub := budget, budget // negative: no row is kept (tests)
-	if budget > 0 {
-		tb, ub = budget/2, budget-budget/2
-	}
-	t.rowBudget = tb
-	defer func() { t.rowBudget = budget }()
+	ub, restore := t.splitRowBudget()
+	defer restore()
 	u := &Table{color: t.color, r: t.r, rowBudget: ub}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -398,16 +390,8 @@ func (t *Table) gatherStored(fs Findings, order []int32) {
 	if other == nil || n < parallelFrom {
 		gather(t, rd, order, 0)
 	} else {
-		budget := t.rowBudget
-		if budget == 0 {
-			budget = tableRowBudget
-		}
-		tb, ub := budget, budget // negative: no row is kept (tests)
-		if budget > 0 {
-			tb, ub = budget/2, budget-budget/2
-		}
-		t.rowBudget = tb
-		defer func() { t.rowBudget = budget }()
+		ub, restore := t.splitRowBudget()
+		defer restore()
 		u = &Table{color: t.color, r: t.r, rowBudget: ub, group: map[string]int{}}
 		m := len(order) / 2
 		var wg sync.WaitGroup
@@ -1334,4 +1318,21 @@ func renderWithTablewriter(w io.Writer, rows [][tableCols]string) error {
 		return fmt.Errorf("report: table: %w", err)
 	}
 	return nil
+}
+
+// splitRowBudget halves t's budget of kept rows between t and a second
+// Table that works beside it: t keeps the first half until restore, the
+// second goes to the other. A negative budget (tests: no row kept) stays
+// negative for both.
+func (t *Table) splitRowBudget() (other int, restore func()) {
+	budget := t.rowBudget
+	if budget == 0 {
+		budget = tableRowBudget
+	}
+	mine, other := budget, budget
+	if budget > 0 {
+		mine, other = budget/2, budget-budget/2
+	}
+	t.rowBudget = mine
+	return other, func() { t.rowBudget = budget }
 }
