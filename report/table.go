@@ -174,6 +174,17 @@ type tableGroup struct {
 	whole, wholeOne, wholeMany bool
 }
 
+// widen makes g's columns as wide as u's where u's are wider, and its
+// cells needing tablewriter those of either: g and u are the same host's
+// table gathered in two parts.
+func (g *tableGroup) widen(u *tableGroup) {
+	for i := range tableCols {
+		g.width[i] = max(g.width[i], u.width[i])
+	}
+	g.frameMany = max(g.frameMany, u.frameMany)
+	g.whole, g.wholeOne, g.wholeMany = g.whole || u.whole, g.wholeOne || u.wholeOne, g.wholeMany || u.wholeMany
+}
+
 // NewTable returns a table writer to w; color adds ANSI colours to severities.
 func NewTable(w io.Writer, color bool) *Table { return &Table{w: w, color: color} }
 
@@ -427,11 +438,7 @@ func (t *Table) gatherStored(fs Findings, order []int32) {
 				g.first, g.host = ug.first, ug.host
 			}
 			g.n += ug.n
-			for i := range tableCols {
-				g.width[i] = max(g.width[i], ug.width[i])
-			}
-			g.frameMany = max(g.frameMany, ug.frameMany)
-			g.whole, g.wholeOne, g.wholeMany = g.whole || ug.whole, g.wholeOne || ug.wholeOne, g.wholeMany || ug.wholeMany
+			g.widen(ug)
 		}
 		for h, ui := range u.group {
 			t.group[h] = uGroup[ui]
@@ -518,11 +525,7 @@ func (t *Table) join(u *Table) {
 		t.next[g.last] = ug.first
 		g.last = ug.last
 		g.n += ug.n
-		for i := range tableCols {
-			g.width[i] = max(g.width[i], ug.width[i])
-		}
-		g.frameMany = max(g.frameMany, ug.frameMany)
-		g.whole, g.wholeOne, g.wholeMany = g.whole || ug.whole, g.wholeOne || ug.wholeOne, g.wholeMany || ug.wholeMany
+		g.widen(&ug)
 	}
 	for h, ui := range u.group {
 		t.group[h] = remap[ui]
