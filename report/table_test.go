@@ -166,19 +166,7 @@ func TestTableTwoGoroutines(t *testing.T) {
 	defer func(n int) { parallelFrom = n }(parallelFrom)
 	render := func(src Findings, files []string, color bool, from int) string {
 		parallelFrom = from
-		sum := Summary{Files: files}
-		sum.Tally(src)
-		var b bytes.Buffer
-		w := NewTable(&b, color)
-		for i := range src.Len() {
-			if err := w.Write(src.At(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(sum, src); err != nil {
-			t.Fatal(err)
-		}
-		return b.String()
+		return renderTable(t, src, files, color, false, 0, nil)
 	}
 	for _, src := range []Findings{sorted, List(sorted.Materialise())} {
 		for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
@@ -227,25 +215,7 @@ func TestTableWriteAll(t *testing.T) {
 	sorted := agg.Release()
 	defer func(n int) { parallelFrom = n }(parallelFrom)
 	render := func(src Findings, files []string, all bool) string {
-		sum := Summary{Files: files}
-		sum.Tally(src)
-		var b bytes.Buffer
-		w := NewTable(&b, false)
-		if all {
-			if err := w.WriteAll(src); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			for i := range src.Len() {
-				if err := w.Write(src.At(i)); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		if err := w.Close(sum, src); err != nil {
-			t.Fatal(err)
-		}
-		return b.String()
+		return renderTable(t, src, files, false, all, 0, nil)
 	}
 	for _, src := range []Findings{sorted, List(sorted.Materialise())} {
 		for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
@@ -300,32 +270,15 @@ func TestTableKeptRows(t *testing.T) {
 	sorted := agg.Release()
 	defer func(n int) { parallelFrom = n }(parallelFrom)
 	render := func(files []string, color, all bool, budget int) (string, int) {
-		sum := Summary{Files: files}
-		sum.Tally(sorted)
-		var b bytes.Buffer
-		w := NewTable(&b, color)
-		w.rowBudget = budget
-		if all {
-			if err := w.WriteAll(sorted); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			for i := range sorted.Len() {
-				if err := w.Write(sorted.At(i)); err != nil {
-					t.Fatal(err)
+		kept := 0
+		out := renderTable(t, sorted, files, color, all, budget, func(w *Table) {
+			for _, at := range w.rowAt {
+				if at != noRow {
+					kept++
 				}
 			}
-		}
-		kept := 0
-		for _, at := range w.rowAt {
-			if at != noRow {
-				kept++
-			}
-		}
-		if err := w.Close(sum, sorted); err != nil {
-			t.Fatal(err)
-		}
-		return b.String(), kept
+		})
+		return out, kept
 	}
 	for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
 		for _, color := range []bool{false, true} {
@@ -403,26 +356,7 @@ func TestTableStoreOrder(t *testing.T) {
 	}
 	defer func(n int) { parallelFrom = n }(parallelFrom)
 	render := func(src Findings, files []string, color, all bool, budget int) string {
-		sum := Summary{Files: files}
-		sum.Tally(src)
-		var b bytes.Buffer
-		w := NewTable(&b, color)
-		w.rowBudget = budget
-		if all {
-			if err := w.WriteAll(src); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			for i := range src.Len() {
-				if err := w.Write(src.At(i)); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		if err := w.Close(sum, src); err != nil {
-			t.Fatal(err)
-		}
-		return b.String()
+		return renderTable(t, src, files, color, all, budget, nil)
 	}
 	for _, files := range [][]string{{"bench.pcap"}, {"bench.pcap", "second.pcap"}} {
 		for _, color := range []bool{false, true} {
@@ -547,4 +481,35 @@ func TestDrawFrame(t *testing.T) {
 	if err != nil || fr != want {
 		t.Fatalf("a column narrower than its header: %q, want %q", fr.head, want.head)
 	}
+}
+
+// renderTable writes src as a table with the given capture files and
+// colour, through WriteAll (all) or Write one finding at a time, with the
+// row budget (0: the default; negative: no row kept), calls beforeClose
+// (if any) with the writer before Close, and returns the output.
+func renderTable(t *testing.T, src Findings, files []string, color, all bool, budget int, beforeClose func(*Table)) string {
+	t.Helper()
+	sum := Summary{Files: files}
+	sum.Tally(src)
+	var b bytes.Buffer
+	w := NewTable(&b, color)
+	w.rowBudget = budget
+	if all {
+		if err := w.WriteAll(src); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		for i := range src.Len() {
+			if err := w.Write(src.At(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if beforeClose != nil {
+		beforeClose(w)
+	}
+	if err := w.Close(sum, src); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
