@@ -147,7 +147,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.keylog, "tls-keylog", "", "decrypt TLS with the secrets in NSS key log `file` (SSLKEYLOGFILE); pcapng Decryption Secrets Blocks are used too")
 	fs.BoolVar(&cfg.explain, "explain", false, "explain each finding in plain words: the attack, who can exploit it, the fix for the framework that set the cookie")
 	fs.BoolVar(&cfg.quiet, "q", false, "quiet: no progress bar and no summary line on standard error")
-	memBudgetMiB := fs.Int("mem-budget", defaultMemBudget>>20, "heap `MiB` the collector may use before it runs; once the live state exceeds half of it, the live heap plus half the budget (0: Go's default, GOGC=100; GOGC or GOMEMLIMIT in the environment win)")
+	memBudgetMiB := fs.Int("mem-budget", defaultMemBudget>>20, "`MiB` the Go runtime may use before the collector runs; when the live heap, the runtime's other memory and a headroom (a quarter of the budget or an eighth of the live heap) no longer fit, all of them (0: Go's default, GOGC=100; GOGC or GOMEMLIMIT in the environment win)")
 	addLiveFlags(fs, &cfg.live)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
