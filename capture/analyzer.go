@@ -72,7 +72,8 @@ type Stats struct {
 	FragmentsDiscarded uint64 // fragments dropped (bad, over limits, timed out)
 	SnaplenTruncated   uint64 // TCP segments cut by the snap length
 
-	Streams          uint64 // TCP connections the reassembler tracked (also payload-less ones)
+	Streams          uint64 // TCP connections the reassembler tracked (from a SYN or a segment with data; also payload-less ones)
+	Untracked        uint64 // segments with neither SYN nor data on no tracked connection (a closed connection's last ACK, say): not tracked
 	ConnsOpened      uint64 // Handler.Open calls
 	ConnsClosed      uint64 // Conn.Close calls (equals ConnsOpened after Run)
 	ConnsIdleFlushed uint64 // of those, closed for idleness
@@ -112,6 +113,7 @@ func MergeShards(shards []Stats) Stats {
 		out.Decoded += o.Decoded
 		out.SnaplenTruncated += o.SnaplenTruncated
 		out.Streams += o.Streams
+		out.Untracked += o.Untracked
 		out.ConnsOpened += o.ConnsOpened
 		out.ConnsClosed += o.ConnsClosed
 		out.ConnsIdleFlushed += o.ConnsIdleFlushed
@@ -143,6 +145,7 @@ func (s *Stats) Add(o Stats) {
 	s.FragmentsDiscarded += o.FragmentsDiscarded
 	s.SnaplenTruncated += o.SnaplenTruncated
 	s.Streams += o.Streams
+	s.Untracked += o.Untracked
 	s.ConnsOpened += o.ConnsOpened
 	s.ConnsClosed += o.ConnsClosed
 	s.ConnsIdleFlushed += o.ConnsIdleFlushed

@@ -24,7 +24,8 @@ const (
 )
 
 // ConnKey identifies one TCP connection. A is the endpoint that sent the first
-// SYN when it was seen, else the sender of the first packet seen; which side is
+// SYN when it was seen, else the sender of the first segment seen with data
+// (segments with neither SYN nor data start no connection); which side is
 // the HTTP client is decided later, by content.
 type ConnKey struct {
 	A, B netip.AddrPort

@@ -276,6 +276,18 @@ func (a *Analyzer) assembleKey(k *connKey, srcLo bool, slot uint64) {
 	s := a.flows[slot]
 	if s == nil || !s.key.eq(k) {
 		if s = a.conns[*k]; s == nil {
+			if t := &a.dec.tcp; !t.SYN && len(t.Payload) == 0 {
+				// Neither a SYN nor a byte, on no tracked connection:
+				// the last ACK of a connection both FINs closed, a
+				// FIN or RST repeated after it, or the ACKs of a
+				// connection the capture joined late. A stream made
+				// for it could only wait for the idle flush: every
+				// closed connection left one for two minutes of
+				// capture time, counted against MaxConns (as
+				// gopacket's reassembly does, none is made).
+				a.stats.Untracked++
+				return
+			}
 			s = a.newStream(*k, srcLo)
 		}
 		a.flows[slot] = s

@@ -551,3 +551,47 @@ func TestConnKeyEq(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPNoStreamForBareSegments: a segment with neither SYN nor data on
+// no tracked connection starts none. A closed connection's last ACK (and a
+// FIN or RST repeated after it) used to leave a stream in the table until
+// the idle flush, two minutes of capture time, counted against MaxConns;
+// the ACKs of a connection the capture joined late start nothing either,
+// and the connection starts at its first byte, its sender becoming A.
+func TestTCPNoStreamForBareSegments(t *testing.T) {
+	f := newSegFeeder(t, Config{})
+	f.send(true, 100, syn, "")
+	f.send(false, 500, capturetest.TCPFlags{SYN: true, ACK: true}, "")
+	f.send(true, 101, ack, "GET / HTTP/1.1\r\n\r\n")
+	f.send(true, 119, fin, "")
+	f.send(false, 501, fin, "")
+	f.send(true, 120, ack, "") // the last ACK
+	if f.a.live != 0 || len(f.a.conns) != 0 {
+		t.Fatalf("after the last ACK: %d live, %d in table; want 0, 0", f.a.live, len(f.a.conns))
+	}
+	f.send(false, 501, fin, "") // a FIN repeated
+	f.send(true, 120, rst, "")  // and a RST
+	if f.a.live != 0 || len(f.a.conns) != 0 || f.a.stats.Streams != 1 || f.a.stats.Untracked != 3 {
+		t.Fatalf("after the close: %d live, %d in table, %d streams, %d untracked; want 0, 0, 1, 3",
+			f.a.live, len(f.a.conns), f.a.stats.Streams, f.a.stats.Untracked)
+	}
+	// Joined late: the client's bare ACKs first, then the server's bytes.
+	f.send(true, 7000, ack, "")
+	f.send(true, 7000, ack, "")
+	if f.a.live != 0 {
+		t.Fatalf("bare ACKs of an unknown connection: %d live, want 0", f.a.live)
+	}
+	f.send(false, 9000, ack, "HTTP/1.1 200 OK\r\n\r\n")
+	f.send(true, 7000, ack, "")
+	if f.a.live != 1 || f.a.stats.Untracked != 5 {
+		t.Fatalf("after the server's bytes: %d live, %d untracked; want 1, 5", f.a.live, f.a.stats.Untracked)
+	}
+	rec := f.finish()
+	if len(rec.conns) != 2 {
+		t.Fatalf("%d connections opened, want 2", len(rec.conns))
+	}
+	late := rec.conns[1]
+	if late.key.A != srv4 || late.bytes[DirAB].String() != "HTTP/1.1 200 OK\r\n\r\n" {
+		t.Errorf("late connection: A %v, A's bytes %q; want the server %v and its response", late.key.A, late.bytes[DirAB].String(), srv4)
+	}
+}
