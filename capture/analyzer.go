@@ -72,7 +72,7 @@ type Stats struct {
 	FragmentsDiscarded uint64 // fragments dropped (bad, over limits, timed out)
 	SnaplenTruncated   uint64 // TCP segments cut by the snap length
 
-	Streams          uint64 // TCP connections the reassembler tracked (from a SYN or a segment with data; also payload-less ones)
+	Streams          uint64 // TCP connections the reassembler tracked, each started by a SYN or a segment with data (also those that never carried a byte)
 	Untracked        uint64 // segments with neither SYN nor data on no tracked connection (a closed connection's last ACK, say): not tracked
 	ConnsOpened      uint64 // Handler.Open calls
 	ConnsClosed      uint64 // Conn.Close calls (equals ConnsOpened after Run)

@@ -21,10 +21,9 @@ import (
 // the budget, the limit is raised to hold them (adjust), so the collector
 // never runs back to back.
 //
-// On the 1 GB benchmark capture the default budget holds the run with two
-// collections; the 2 GB capture's live heap (28 MB at the end of its worker
-// phase, with some 11 MB of other runtime memory) raises the limit to about
-// 51 MiB (docs/performance.md, "Memory").
+// docs/performance.md has the peak RSS and collections of the benchmark
+// captures for budgets from 16 to 48 MiB: at 48 the 1 GB capture collects
+// twice and the 2 GB capture three times.
 const defaultMemBudget = 48 << 20
 
 // memBudget is the process's memory budget, set once by main (tests run
